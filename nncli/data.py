@@ -1,0 +1,281 @@
+"""Reading tabular data: CSV/TSV (sniffed delimiter), compressed files, Parquet, stdin.
+
+The reader is pyarrow's multi-threaded CSV parser; every failure it can report is
+turned into a :class:`~nncli.errors.DataError` with a hint. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import gzip
+import hashlib
+import io
+import lzma
+import re
+import sys
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nncli.errors import ConfigError, DataError, did_you_mean, short_list
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: Cells read as missing, in addition to any ``--na-values`` the user gives.
+NA_VALUES: tuple[str, ...] = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "?")
+SNIFF_DELIMITERS = (",", "\t", ";", "|")
+SNIFF_BYTES = 64 * 1024
+SEP_ALIASES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+
+_MAGIC = {
+    b"\x1f\x8b": "gzip",
+    b"BZh": "bz2",
+    b"\xfd7zXZ\x00": "xz",
+    b"PK\x03\x04": "zip",
+    b"PAR1": "parquet",
+}
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read a file. ``None`` means: find out from the data."""
+
+    sep: str | None = None
+    encoding: str | None = None
+    na_values: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.sep is not None:
+            sep = SEP_ALIASES.get(self.sep.lower(), self.sep)
+            if len(sep) != 1:
+                raise ConfigError(
+                    f"--sep must be a single character, got {self.sep!r}",
+                    "use e.g. --sep ';' or --sep tab.",
+                )
+            object.__setattr__(self, "sep", sep)
+
+
+@dataclass
+class Table:
+    """A data frame with where it came from and how it was read."""
+
+    frame: pd.DataFrame
+    source: str
+    sep: str | None
+    encoding: str
+    n_bytes: int
+    sha256: str
+    notes: list[str] = field(default_factory=list)
+
+
+def read_table(source: str | Path, options: ReadOptions | None = None) -> Table:
+    """Read ``source`` (a path, or ``-`` for stdin) into a :class:`Table`."""
+    options = options or ReadOptions()
+    name = str(source)
+    raw = _read_bytes(name)
+    digest = hashlib.sha256(raw).hexdigest()
+    kind = _container_kind(name, raw)
+    if kind == "parquet":
+        frame = _read_parquet(raw, name)
+        return _finish(Table(frame, name, None, "parquet", len(raw), digest))
+    if kind is not None:
+        raw = _decompress(raw, kind, name)
+    return _finish(_read_csv_bytes(raw, name, options, digest))
+
+
+def _read_bytes(name: str) -> bytes:
+    if name == "-":
+        return sys.stdin.buffer.read()
+    path = Path(name)
+    if not path.exists():
+        siblings = [p.name for p in path.parent.glob("*")] if path.parent.is_dir() else []
+        hint = did_you_mean(path.name, siblings, "file") if siblings else "check the path."
+        raise DataError(f"file not found: {name}", hint)
+    if path.is_dir():
+        raise DataError(f"{name} is a directory, not a data file", "pass a CSV or Parquet file.")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read {name}: {exc.strerror}", "check the file's permissions.")
+
+
+def _container_kind(name: str, raw: bytes) -> str | None:
+    for magic, kind in _MAGIC.items():
+        if raw.startswith(magic):
+            return kind
+    suffix = Path(name).suffix.lower()
+    if suffix in {".gz", ".bz2", ".xz", ".zip", ".parquet", ".pq"} and raw:
+        raise DataError(
+            f"{name} has the extension {suffix} but its contents are not in that format",
+            "rename the file to match its contents, or re-create it.",
+        )
+    return None
+
+
+def _decompress(raw: bytes, kind: str, name: str) -> bytes:
+    try:
+        if kind == "gzip":
+            return gzip.decompress(raw)
+        if kind == "bz2":
+            return bz2.decompress(raw)
+        if kind == "xz":
+            return lzma.decompress(raw)
+        return _unzip(raw, name)
+    except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile) as exc:
+        raise DataError(
+            f"cannot decompress {name} ({kind}): {exc}",
+            "the file may be truncated or corrupt; re-create or re-download it.",
+        )
+
+
+def _unzip(raw: bytes, name: str) -> bytes:
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        if len(members) != 1:
+            listed = short_list(m.filename for m in members) or "nothing"
+            raise DataError(
+                f"{name} must hold exactly one data file, found {len(members)}: {listed}",
+                "extract the file you want and pass it directly.",
+            )
+        return archive.read(members[0])
+
+
+def _read_parquet(raw: bytes, name: str) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(pa.BufferReader(raw)).to_pandas()
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"cannot read Parquet file {name}: {exc}", "the file may be corrupt.")
+
+
+def _detect_encoding(raw: bytes, requested: str | None) -> tuple[str, bytes]:
+    if requested:
+        try:
+            "".encode(requested)
+        except LookupError:
+            raise ConfigError(f"unknown encoding {requested!r}", "try utf-8, latin-1 or cp1252.")
+        return requested, raw
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16", raw
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return "utf-8", raw[3:]
+    return "utf-8", raw
+
+
+def sniff_delimiter(sample: str) -> str:
+    """The candidate delimiter that splits the sample's rows into the most, equal, fields."""
+    lines = sample.splitlines()
+    if len(lines) > 1:
+        lines = lines[:-1] if not sample.endswith(("\n", "\r")) else lines
+    text = "\n".join(lines[:50])
+    best, best_width = ",", 1
+    for delim in SNIFF_DELIMITERS:
+        try:
+            rows = [r for r in csv.reader(io.StringIO(text), delimiter=delim) if r]
+        except csv.Error:
+            continue
+        if not rows:
+            continue
+        widths = {len(r) for r in rows}
+        width = len(rows[0])
+        if len(widths) == 1 and width > best_width:
+            best, best_width = delim, width
+    return best
+
+
+def _header(sample: str, sep: str) -> list[str]:
+    first = next(csv.reader(io.StringIO(sample), delimiter=sep), [])
+    return [c.strip() for c in first]
+
+
+def _check_header(names: list[str], name: str) -> list[str]:
+    notes = []
+    seen: dict[str, int] = {}
+    for i, col in enumerate(names):
+        if col in seen:
+            raise DataError(
+                f"duplicate column name {col!r} (columns {seen[col] + 1} and {i + 1}) in {name}",
+                "give every column a unique name in the header row.",
+            )
+        seen[col] = i
+    empty = [i + 1 for i, c in enumerate(names) if c == ""]
+    if empty:
+        notes.append(
+            "column(s) " + short_list(str(i) for i in empty) + " have no name in the header; "
+            "called column_N (N = position)"
+        )
+    return notes
+
+
+def _read_csv_bytes(raw: bytes, name: str, options: ReadOptions, digest: str) -> Table:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    if not raw.strip():
+        raise DataError(f"{name} is empty", "pass a CSV file with a header row and data rows.")
+    encoding, raw = _detect_encoding(raw, options.encoding)
+    sample = raw[:SNIFF_BYTES].decode(encoding, errors="replace")
+    sep = options.sep or sniff_delimiter(sample)
+    names = _header(sample, sep)
+    notes = _check_header(names, name)
+    names = [n or f"column_{i + 1}" for i, n in enumerate(names)]
+    read_opts = pacsv.ReadOptions(encoding=encoding, column_names=names, skip_rows=1)
+    parse_opts = pacsv.ParseOptions(delimiter=sep, newlines_in_values=b'"' in raw)
+    convert_opts = pacsv.ConvertOptions(
+        null_values=list(NA_VALUES + tuple(options.na_values)),
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+    )
+    try:
+        table = pacsv.read_csv(pa.BufferReader(raw), read_opts, parse_opts, convert_opts)
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise _explain_parse_error(str(exc), name, sep, options) from None
+    frame = table.to_pandas()
+    return Table(frame, name, sep, encoding, len(raw), digest, notes)
+
+
+_EXPECTED = re.compile(r"Expected (\d+) columns, got (\d+)")
+
+
+def _explain_parse_error(text: str, name: str, sep: str, options: ReadOptions) -> DataError:
+    shown = {"\t": "tab"}.get(sep, sep)
+    if "UTF8" in text or "utf-8" in text or "decode" in text:
+        return DataError(
+            f"{name} is not valid {options.encoding or 'UTF-8'} text",
+            "pass --encoding with the file's encoding, e.g. --encoding latin-1.",
+        )
+    match = _EXPECTED.search(text)
+    if match:
+        want, got = match.groups()
+        row = text.split(": ", 2)[-1].strip()[:60]
+        return DataError(
+            f"ragged rows in {name}: a row has {got} fields where the header has {want}"
+            + (f" ({row!r})" if row else ""),
+            f"check the delimiter (read as {shown!r}; force one with --sep) and the quoting.",
+        )
+    return DataError(f"cannot parse {name}: {text.splitlines()[0][:200]}", "check the file format.")
+
+
+def _finish(table: Table) -> Table:
+    frame = table.frame
+    if frame.shape[1] == 0:
+        raise DataError(f"{table.source} has no columns", "pass a file with a header row.")
+    if len(frame) == 0:
+        raise DataError(
+            f"{table.source} has a header but no data rows",
+            "pass a file with at least a few rows of data.",
+        )
+    if frame.shape[1] == 1 and table.sep is not None:
+        shown = {"\t": "tab"}.get(table.sep, table.sep)
+        raise DataError(
+            f"{table.source} has only one column ({str(frame.columns[0])[:60]!r}) "
+            f"when split on {shown!r}",
+            "the delimiter is probably different: pass --sep (e.g. --sep ';' or --sep tab).",
+        )
+    frame.columns = [str(c) for c in frame.columns]
+    return table

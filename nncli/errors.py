@@ -1,0 +1,78 @@
+"""Domain errors and exit codes, decided in one place.
+
+Every error a user can cause is an :class:`NncliError` with a message (what went
+wrong) and a hint (how to fix it). ``cli.py`` turns them into two lines on stderr
+and the error's exit code. Anything else that escapes is a bug and shows a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Documented exit codes (see README, "Exit codes")."""
+
+    OK = 0
+    ERROR = 1  # bad data, schema mismatch, bad or incompatible model file
+    USAGE = 2  # bad command line or option values (click uses 2 as well)
+    THRESHOLD = 3  # a --fail-under threshold was not met
+    INTERRUPTED = 130  # Ctrl-C / SIGINT
+
+
+class NncliError(Exception):
+    """An error the user can fix; shown as ``Error: <message>`` and ``Hint: <hint>``."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if self.hint is None else f"{self.message} ({self.hint})"
+
+
+class DataError(NncliError):
+    """The input data cannot be read or used."""
+
+
+class SchemaError(NncliError):
+    """Columns or target do not fit what is needed (missing, misspelt, mismatched)."""
+
+
+class ConfigError(NncliError):
+    """Option values or a config file are invalid."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ArtifactError(NncliError):
+    """A model file is missing, corrupt, tampered with or from an incompatible version."""
+
+
+class TrainingError(NncliError):
+    """Training failed in a way the user can act on (diverged loss, say)."""
+
+
+def did_you_mean(name: str, choices: Iterable[str], what: str = "column") -> str:
+    """A hint naming close matches of ``name`` among ``choices``, else listing them."""
+    options = [str(c) for c in choices]
+    close = difflib.get_close_matches(name, options, n=3, cutoff=0.6)
+    if not close:
+        close = [c for c in options if c.lower() == name.lower()]
+    if close:
+        return "did you mean " + " or ".join(repr(c) for c in close) + "?"
+    return f"available {what}s are " + short_list(options) + "."
+
+
+def short_list(items: Iterable[str], limit: int = 12) -> str:
+    """``a, b, c, … (N more)`` for messages that must stay on one line."""
+    items = [str(i) for i in items]
+    shown = ", ".join(items[:limit])
+    if len(items) > limit:
+        shown += f", … ({len(items) - limit} more)"
+    return shown

@@ -1,0 +1,388 @@
+"""Schema inference: what each column is, what the target is, and what looks wrong.
+
+The schema is shown by ``nncli inspect``, saved with every model, and checked at
+predict time. Nothing is guessed silently: every ignored column has a stated reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from nncli.config import ColumnSpec
+from nncli.errors import SchemaError, did_you_mean, short_list
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SCHEMA_VERSION = 1
+FEATURE_ROLES = ("numeric", "categorical", "boolean")
+IGNORED_ROLES = ("id", "constant", "empty", "datetime", "text", "dropped")
+ROLES = FEATURE_ROLES + IGNORED_ROLES + ("target", "weight")
+TARGET_NAMES = ("target", "label", "class", "y")
+
+STRAY_FRACTION = 0.9  # a text column with >= 90% numbers is numeric with stray tokens
+IMBALANCE_SHARE = 0.05  # a class below 5% of rows is "heavy imbalance"
+HIGH_MISSING = 0.5
+_ID_NAME = re.compile(r"(^|[_\s-])(id|ids|uuid|guid|key|index|row)$|^unnamed: ?\d+$", re.I)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?")
+
+
+@dataclass
+class Column:
+    """One column: its role and what it holds."""
+
+    name: str
+    role: str
+    dtype: str
+    n_missing: int
+    n_unique: int
+    examples: list[str]
+    reason: str | None = None
+    stats: dict[str, float | None] | None = None
+    n_stray: int = 0
+    stray: list[str] = field(default_factory=list)
+
+    @property
+    def is_feature(self) -> bool:
+        return self.role in FEATURE_ROLES
+
+
+@dataclass
+class Finding:
+    """Something in the data a user should know about."""
+
+    code: str
+    message: str
+    column: str | None = None
+
+
+@dataclass
+class Schema:
+    """Columns with roles, the target and its classes, and findings."""
+
+    columns: list[Column]
+    n_rows: int
+    target: str | None = None
+    classes: list[str] = field(default_factory=list)
+    class_counts: list[int] = field(default_factory=list)
+    n_missing_target: int = 0
+    id_cols: list[str] = field(default_factory=list)
+    weight: str | None = None
+    findings: list[Finding] = field(default_factory=list)
+    version: int = SCHEMA_VERSION
+
+    @property
+    def features(self) -> list[Column]:
+        return [c for c in self.columns if c.is_feature]
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Schema:
+        data = dict(data)
+        if data.get("version") != SCHEMA_VERSION:
+            raise SchemaError(
+                f"schema version {data.get('version')!r} is not supported "
+                f"(this nncli reads version {SCHEMA_VERSION})",
+                "re-create the model or schema with this version of nncli.",
+            )
+        data["columns"] = [Column(**c) for c in data["columns"]]
+        data["findings"] = [Finding(**f) for f in data["findings"]]
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> Schema:
+        return cls.from_dict(json.loads(text))
+
+
+def resolve_target(columns: list[str], requested: str | None, required: bool = True) -> str | None:
+    """The target column: the one requested, else the only column named like a target."""
+    if requested is not None:
+        if requested not in columns:
+            raise SchemaError(f"target column {requested!r} not found", did_you_mean(requested, columns))
+        return requested
+    candidates = [c for c in columns if c.strip().lower() in TARGET_NAMES]
+    if len(candidates) == 1:
+        return candidates[0]
+    if not required and not candidates:
+        return None
+    found = f"several columns could be the target ({', '.join(candidates)})" if candidates else (
+        "no target column given and none is named " + "/".join(TARGET_NAMES)
+    )
+    raise SchemaError(found, "pass --target NAME; the columns are " + short_list(columns) + ".")
+
+
+def check_columns_exist(frame: pd.DataFrame, names: list[str], option: str) -> None:
+    for name in names:
+        if name not in frame.columns:
+            raise SchemaError(
+                f"column {name!r} given to {option} not found", did_you_mean(name, frame.columns)
+            )
+
+
+def infer_schema(frame: pd.DataFrame, spec: ColumnSpec | None = None, *, require_target: bool = True) -> Schema:
+    """Infer a :class:`Schema` for ``frame`` (column roles, target classes, findings)."""
+    spec = spec or ColumnSpec()
+    names = [str(c) for c in frame.columns]
+    target = resolve_target(names, spec.target, required=require_target)
+    check_columns_exist(frame, list(spec.id_cols) + list(spec.drop) + [w for w in [spec.weight] if w], "--id-col/--weight/--drop")
+    fixed = {c: "id" for c in spec.id_cols} | {c: "dropped" for c in spec.drop}
+    if spec.weight:
+        fixed[spec.weight] = "weight"
+    if target:
+        fixed[target] = "target"
+    columns = [_infer_column(frame[name], name, fixed.get(name)) for name in names]
+    schema = Schema(columns=columns, n_rows=len(frame), target=target,
+                    id_cols=list(spec.id_cols) + [c.name for c in columns if c.role == "id" and c.name not in spec.id_cols],
+                    weight=spec.weight)
+    if target:
+        _describe_target(schema, frame[target])
+    schema.findings = _findings(schema, frame)
+    return schema
+
+
+def _examples(values: pd.Series, k: int = 3) -> list[str]:
+    out: list[str] = []
+    for v in values.value_counts().index[:k]:
+        out.append(_fmt(v))
+    return out
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:.6g}"
+    return str(v)
+
+
+def _numeric_stats(values: pd.Series) -> dict[str, float | None]:
+    def clean(x: Any) -> float | None:
+        x = float(x)
+        return x if math.isfinite(x) else None
+
+    finite = values.dropna()
+    if finite.empty:
+        return {"min": None, "max": None, "mean": None, "std": None}
+    return {"min": clean(finite.min()), "max": clean(finite.max()),
+            "mean": clean(finite.mean()), "std": clean(finite.std(ddof=0))}
+
+
+def _infer_column(values: pd.Series, name: str, fixed: str | None) -> Column:
+    import pandas as pd
+
+    n = len(values)
+    n_missing = int(values.isna().sum())
+    present = values.dropna()
+    n_unique = int(present.nunique())
+    col = Column(name=name, role="numeric", dtype=str(values.dtype), n_missing=n_missing,
+                 n_unique=n_unique, examples=_examples(values))
+    if fixed:
+        col.role = fixed
+        col.reason = {"id": "given as --id-col", "dropped": "given as --drop",
+                      "weight": "given as --weight", "target": None}[fixed]
+        if fixed == "weight":
+            col.stats = _numeric_stats(pd.to_numeric(values, errors="coerce"))
+        return col
+    if n_missing == n:
+        return _ignored(col, "empty", "all values are missing")
+    if n_unique == 1:
+        return _ignored(col, "constant", f"every value is {col.examples[0]!r}")
+    if pd.api.types.is_bool_dtype(values.dtype):
+        col.role = "boolean"
+        return col
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return _ignored(col, "datetime", "dates and times are not used as features")
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return _numeric_column(col, values, present, n)
+    return _text_column(col, present, n)
+
+
+def _ignored(col: Column, role: str, reason: str) -> Column:
+    col.role, col.reason = role, reason
+    return col
+
+
+def _looks_like_id(name: str, present: pd.Series, n_unique: int, integer: bool) -> bool:
+    if n_unique != len(present) or n_unique < 20:
+        return False
+    if _ID_NAME.search(name.strip()):
+        return True
+    if integer:
+        lo, hi = int(present.min()), int(present.max())
+        return hi - lo + 1 == n_unique  # a row counter
+    return False
+
+
+def _numeric_column(col: Column, values: pd.Series, present: pd.Series, n: int) -> Column:
+    import pandas as pd
+
+    integer = pd.api.types.is_integer_dtype(values.dtype) or bool((present % 1 == 0).all())
+    if _looks_like_id(col.name, present, col.n_unique, integer):
+        return _ignored(col, "id", "every value is unique, like a row ID")
+    col.stats = _numeric_stats(present)
+    return col
+
+
+def _text_column(col: Column, present: pd.Series, n: int) -> Column:
+    import pandas as pd
+
+    text = present.astype(str)
+    numbers = pd.to_numeric(text, errors="coerce")
+    is_number = numbers.notna()
+    if is_number.mean() >= STRAY_FRACTION and is_number.any():
+        stray = text[~is_number]
+        col.role, col.n_stray = "numeric", int(len(stray))
+        col.stray = [str(s) for s in stray.value_counts().index[:5]]
+        col.stats = _numeric_stats(numbers[is_number])
+        col.reason = f"{col.n_stray} value(s) are not numbers and are read as missing"
+        return col
+    if text.str.match(_DATE).mean() >= STRAY_FRACTION:
+        return _ignored(col, "datetime", "dates and times are not used as features")
+    if col.n_unique > 0.5 * len(text) and col.n_unique >= 20:
+        words = text.str.count(" ").mean() + 1
+        if words >= 4 and text.str.len().mean() >= 25:
+            return _ignored(col, "text", "free text (long, mostly unique strings) is not used")
+        if _looks_like_id(col.name, text, col.n_unique, False) or col.n_unique == len(text):
+            return _ignored(col, "id", "every value is unique, like a row ID")
+    if col.n_unique == 2 and {v.lower() for v in text.unique()} <= {"true", "false"}:
+        col.role = "boolean"
+        return col
+    col.role = "categorical"
+    return col
+
+
+def class_label(value: Any) -> str:
+    """A target value as the string label nncli reports (1.0 → '1')."""
+    return _fmt(value)
+
+
+def _describe_target(schema: Schema, values: pd.Series) -> None:
+    import pandas as pd
+
+    present = values.dropna()
+    schema.n_missing_target = int(len(values) - len(present))
+    if present.empty:
+        raise SchemaError(f"target column {schema.target!r} has no values",
+                          "pass the column that holds the class labels as --target.")
+    if pd.api.types.is_numeric_dtype(present.dtype) and not pd.api.types.is_bool_dtype(present.dtype):
+        n_unique = present.nunique()
+        fractional = not bool((present % 1 == 0).all())
+        if n_unique > 100 or (fractional and n_unique > 20):
+            raise SchemaError(
+                f"target column {schema.target!r} has {n_unique} distinct numeric values; "
+                "it looks continuous, and nncli does classification",
+                "pick a column of class labels, or bin this one into classes first.",
+            )
+    counts = present.map(class_label).value_counts()
+    order = sorted(counts.index, key=_label_key)
+    schema.classes = [str(c) for c in order]
+    schema.class_counts = [int(counts[c]) for c in order]
+    if len(order) < 2:
+        raise SchemaError(
+            f"target column {schema.target!r} has only one class ({order[0]!r})",
+            "classification needs at least two classes; check --target and the file.",
+        )
+    rare = [c for c, k in zip(schema.classes, schema.class_counts) if k < 2]
+    if rare:
+        raise SchemaError(
+            f"class {rare[0]!r} of target {schema.target!r} has only 1 row"
+            + (f" ({len(rare) - 1} more such classes)" if len(rare) > 1 else ""),
+            "every class needs at least 2 rows to be split into training and test; "
+            "remove or merge those rows.",
+        )
+
+
+def _label_key(label: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, 0.0, label)
+
+
+def _findings(schema: Schema, frame: pd.DataFrame) -> list[Finding]:
+    out: list[Finding] = []
+    if schema.n_missing_target:
+        out.append(Finding("missing_target", f"{schema.n_missing_target} row(s) have no target "
+                           "value and are left out", schema.target))
+    for col in schema.columns:
+        if col.role == "id" and col.reason != "given as --id-col":
+            out.append(Finding("id_like", f"{col.name!r} looks like an ID and is not used as a "
+                               f"feature; pass --id-col {col.name} to carry it into predictions",
+                               col.name))
+        elif col.role in ("empty", "datetime", "text"):
+            out.append(Finding(col.role, f"{col.name!r} is ignored: {col.reason}", col.name))
+        if col.n_stray:
+            out.append(Finding("stray_values", f"{col.name!r} is numeric but has {col.n_stray} "
+                               f"non-numeric value(s) ({short_list(col.stray, 3)}), read as missing",
+                               col.name))
+        if col.is_feature and col.n_missing > HIGH_MISSING * schema.n_rows:
+            share = col.n_missing / schema.n_rows
+            out.append(Finding("high_missing", f"{col.name!r} is {share:.0%} missing", col.name))
+    constant = [c for c in schema.columns if c.role == "constant"]
+    if len(constant) == 1:
+        out.append(Finding("constant", f"{constant[0].name!r} is ignored: {constant[0].reason}",
+                           constant[0].name))
+    elif constant:
+        names = short_list((c.name for c in constant), 6)
+        out.append(Finding("constant", f"{len(constant)} constant columns are ignored: {names}"))
+    if schema.target:
+        out.extend(_leakage(schema, frame))
+        out.extend(_imbalance(schema))
+    return out
+
+
+def _imbalance(schema: Schema) -> list[Finding]:
+    total = sum(schema.class_counts)
+    share, label = min((k / total, c) for c, k in zip(schema.classes, schema.class_counts))
+    if share >= IMBALANCE_SHARE:
+        return []
+    return [Finding("imbalance", f"heavy class imbalance: {label!r} is {share:.1%} of rows; "
+                    "accuracy is misleading here, look at balanced accuracy and ROC AUC",
+                    schema.target)]
+
+
+def _leakage(schema: Schema, frame: pd.DataFrame) -> list[Finding]:
+    """Feature columns that on their own separate the classes perfectly."""
+    import pandas as pd
+
+    assert schema.target is not None
+    y = frame[schema.target].map(class_label, na_action="ignore")
+    keep = y.notna()
+    y = y[keep]
+    out = []
+    for col in schema.features:
+        x = frame.loc[keep, col.name]
+        if col.role == "numeric":
+            x = pd.to_numeric(x, errors="coerce")
+        mask = x.notna()
+        if mask.sum() < 10 or x[mask].nunique() < 2:
+            continue
+        if _separates(x[mask], y[mask], numeric=col.role == "numeric"):
+            out.append(Finding("leakage", f"{col.name!r} alone separates the classes perfectly; "
+                               "if it is derived from the target, drop it with "
+                               f"--drop {col.name!r}", col.name))
+    return out
+
+
+def _separates(x: pd.Series, y: pd.Series, numeric: bool) -> bool:
+    if y.nunique() < 2:
+        return False
+    if numeric:
+        ranges = x.groupby(y).agg(["min", "max"]).sort_values("min")
+        return bool((ranges["max"].to_numpy()[:-1] < ranges["min"].to_numpy()[1:]).all())
+    if x.nunique() > len(x) / 2:
+        return False
+    return bool((y.groupby(x).nunique() == 1).all())
