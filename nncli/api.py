@@ -46,5 +46,12 @@ def inspect(
 
 
 def _inspection(table: Table, schema: Schema) -> Inspection:
-    return Inspection(table.source, table.sep, table.encoding, table.n_bytes, table.sha256,
-                      schema, list(table.notes))
+    return Inspection(
+        table.source,
+        table.sep,
+        table.encoding,
+        table.n_bytes,
+        table.sha256,
+        schema,
+        list(table.notes),
+    )

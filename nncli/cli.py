@@ -38,21 +38,33 @@ def data_options(fn: F) -> F:
     """How to read the input file."""
     fn = click.option("--sep", help="Field delimiter (default: sniffed). Use 'tab' for TSV.")(fn)
     fn = click.option("--encoding", help="Text encoding (default: UTF-8, BOM honoured).")(fn)
-    fn = click.option("--na-values", multiple=True, metavar="TOKEN",
-                      help="Extra cell values to read as missing (repeatable). Always missing: "
-                      "empty, NA, N/A, NaN, null, None, ?.")(fn)
+    fn = click.option(
+        "--na-values",
+        multiple=True,
+        metavar="TOKEN",
+        help="Extra cell values to read as missing (repeatable). Always missing: "
+        "empty, NA, N/A, NaN, null, None, ?.",
+    )(fn)
     return fn
 
 
 def column_options(fn: F) -> F:
     """Which column is what."""
-    fn = click.option("--target", "-t", help="Target column (default: the only column named "
-                      "target, label, class or y).")(fn)
-    fn = click.option("--id-col", multiple=True, metavar="COL",
-                      help="ID column: not a feature, carried into predictions (repeatable).")(fn)
+    fn = click.option(
+        "--target",
+        "-t",
+        help="Target column (default: the only column named target, label, class or y).",
+    )(fn)
+    fn = click.option(
+        "--id-col",
+        multiple=True,
+        metavar="COL",
+        help="ID column: not a feature, carried into predictions (repeatable).",
+    )(fn)
     fn = click.option("--weight", metavar="COL", help="Event-weight column.")(fn)
-    fn = click.option("--drop", multiple=True, metavar="COL",
-                      help="Column to leave out (repeatable).")(fn)
+    fn = click.option(
+        "--drop", multiple=True, metavar="COL", help="Column to leave out (repeatable)."
+    )(fn)
     return fn
 
 
@@ -61,8 +73,12 @@ def _read_and_columns(kw: dict[str, Any]) -> tuple[Any, Any]:
     from nncli.data import ReadOptions
 
     read = ReadOptions(sep=kw["sep"], encoding=kw["encoding"], na_values=tuple(kw["na_values"]))
-    columns = ColumnSpec(target=kw["target"], id_cols=tuple(kw["id_col"]), weight=kw["weight"],
-                         drop=tuple(kw["drop"]))
+    columns = ColumnSpec(
+        target=kw["target"],
+        id_cols=tuple(kw["id_col"]),
+        weight=kw["weight"],
+        drop=tuple(kw["drop"]),
+    )
     return read, columns
 
 

@@ -99,7 +99,9 @@ def _read_bytes(name: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise DataError(f"cannot read {name}: {exc.strerror}", "check the file's permissions.")
+        raise DataError(
+            f"cannot read {name}: {exc.strerror}", "check the file's permissions."
+        ) from None
 
 
 def _container_kind(name: str, raw: bytes) -> str | None:
@@ -128,7 +130,7 @@ def _decompress(raw: bytes, kind: str, name: str) -> bytes:
         raise DataError(
             f"cannot decompress {name} ({kind}): {exc}",
             "the file may be truncated or corrupt; re-create or re-download it.",
-        )
+        ) from None
 
 
 def _unzip(raw: bytes, name: str) -> bytes:
@@ -150,7 +152,9 @@ def _read_parquet(raw: bytes, name: str) -> pd.DataFrame:
     try:
         return pq.read_table(pa.BufferReader(raw)).to_pandas()
     except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"cannot read Parquet file {name}: {exc}", "the file may be corrupt.")
+        raise DataError(
+            f"cannot read Parquet file {name}: {exc}", "the file may be corrupt."
+        ) from None
 
 
 def _detect_encoding(raw: bytes, requested: str | None) -> tuple[str, bytes]:
@@ -158,7 +162,9 @@ def _detect_encoding(raw: bytes, requested: str | None) -> tuple[str, bytes]:
         try:
             "".encode(requested)
         except LookupError:
-            raise ConfigError(f"unknown encoding {requested!r}", "try utf-8, latin-1 or cp1252.")
+            raise ConfigError(
+                f"unknown encoding {requested!r}", "try utf-8, latin-1 or cp1252."
+            ) from None
         return requested, raw
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16", raw
@@ -235,6 +241,12 @@ def _read_csv_bytes(raw: bytes, name: str, options: ReadOptions, digest: str) ->
         table = pacsv.read_csv(pa.BufferReader(raw), read_opts, parse_opts, convert_opts)
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise _explain_parse_error(str(exc), name, sep, options) from None
+    binary = [f.name for f in table.schema if pa.types.is_binary(f.type)]
+    if binary:
+        raise DataError(
+            f"{name} is not valid {encoding.upper()} text (column {binary[0]!r})",
+            "pass --encoding with the file's encoding, e.g. --encoding latin-1.",
+        )
     frame = table.to_pandas()
     return Table(frame, name, sep, encoding, len(raw), digest, notes)
 
@@ -246,7 +258,7 @@ def _explain_parse_error(text: str, name: str, sep: str, options: ReadOptions) -
     shown = {"\t": "tab"}.get(sep, sep)
     if "UTF8" in text or "utf-8" in text or "decode" in text:
         return DataError(
-            f"{name} is not valid {options.encoding or 'UTF-8'} text",
+            f"{name} is not valid {(options.encoding or 'UTF-8').upper()} text",
             "pass --encoding with the file's encoding, e.g. --encoding latin-1.",
         )
     match = _EXPECTED.search(text)

@@ -54,21 +54,34 @@ def inspect_renderable(result: Inspection) -> Group:
         f"{len(schema.features)} feature(s)",
     )
     table = Table(title=None, show_edge=False, pad_edge=False, header_style="bold")
-    for name, justify in [("column", "left"), ("role", "left"), ("dtype", "left"),
-                          ("missing", "right"), ("unique", "right"), ("values", "left")]:
-        table.add_column(name, justify=justify, overflow="ellipsis", no_wrap=True,
-                         max_width=40 if name == "values" else None)
+    for name, justify in [
+        ("column", "left"),
+        ("role", "left"),
+        ("dtype", "left"),
+        ("missing", "right"),
+        ("unique", "right"),
+        ("values", "left"),
+    ]:
+        table.add_column(
+            name,
+            justify=justify,
+            overflow="ellipsis",
+            no_wrap=True,
+            max_width=40 if name == "values" else None,
+        )
     for col in schema.columns:
         missing = _share(col.n_missing, schema.n_rows)
         style = "dim" if not (col.is_feature or col.role == "target") else ""
-        table.add_row(col.name, col.role, col.dtype, missing, f"{col.n_unique:,}",
-                      _range(col), style=style)
+        table.add_row(
+            col.name, col.role, col.dtype, missing, f"{col.n_unique:,}", _range(col), style=style
+        )
     parts: list[Any] = [head, table]
     if schema.target:
         parts.append(_class_table(result))
     else:
-        parts.append(Text("No target column: pass --target NAME to see the class balance.",
-                          style="dim"))
+        parts.append(
+            Text("No target column: pass --target NAME to see the class balance.", style="dim")
+        )
     if schema.findings:
         parts.append(Text("Findings:", style="bold"))
         parts.extend(Text(f"  ! {f.message}", style="yellow") for f in schema.findings)
@@ -78,13 +91,18 @@ def inspect_renderable(result: Inspection) -> Group:
 def _class_table(result: Inspection) -> Table:
     schema = result.schema
     total = sum(schema.class_counts)
-    table = Table(title=f"target {schema.target!r}: {len(schema.classes)} classes",
-                  title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
+    table = Table(
+        title=f"target {schema.target!r}: {len(schema.classes)} classes",
+        title_justify="left",
+        show_edge=False,
+        pad_edge=False,
+        header_style="bold",
+    )
     table.add_column("class", overflow="ellipsis", no_wrap=True)
     table.add_column("rows", justify="right")
     table.add_column("share", justify="right")
     table.add_column("", no_wrap=True)
-    for label, count in zip(schema.classes, schema.class_counts):
+    for label, count in zip(schema.classes, schema.class_counts, strict=True):
         share = count / total
         table.add_row(label, f"{count:,}", f"{share:.1%}", "█" * max(1, round(share * 30)))
     return table

@@ -113,15 +113,19 @@ def resolve_target(columns: list[str], requested: str | None, required: bool = T
     """The target column: the one requested, else the only column named like a target."""
     if requested is not None:
         if requested not in columns:
-            raise SchemaError(f"target column {requested!r} not found", did_you_mean(requested, columns))
+            raise SchemaError(
+                f"target column {requested!r} not found", did_you_mean(requested, columns)
+            )
         return requested
     candidates = [c for c in columns if c.strip().lower() in TARGET_NAMES]
     if len(candidates) == 1:
         return candidates[0]
     if not required and not candidates:
         return None
-    found = f"several columns could be the target ({', '.join(candidates)})" if candidates else (
-        "no target column given and none is named " + "/".join(TARGET_NAMES)
+    found = (
+        f"several columns could be the target ({', '.join(candidates)})"
+        if candidates
+        else ("no target column given and none is named " + "/".join(TARGET_NAMES))
     )
     raise SchemaError(found, "pass --target NAME; the columns are " + short_list(columns) + ".")
 
@@ -134,21 +138,32 @@ def check_columns_exist(frame: pd.DataFrame, names: list[str], option: str) -> N
             )
 
 
-def infer_schema(frame: pd.DataFrame, spec: ColumnSpec | None = None, *, require_target: bool = True) -> Schema:
+def infer_schema(
+    frame: pd.DataFrame, spec: ColumnSpec | None = None, *, require_target: bool = True
+) -> Schema:
     """Infer a :class:`Schema` for ``frame`` (column roles, target classes, findings)."""
     spec = spec or ColumnSpec()
     names = [str(c) for c in frame.columns]
     target = resolve_target(names, spec.target, required=require_target)
-    check_columns_exist(frame, list(spec.id_cols) + list(spec.drop) + [w for w in [spec.weight] if w], "--id-col/--weight/--drop")
+    check_columns_exist(
+        frame,
+        list(spec.id_cols) + list(spec.drop) + [w for w in [spec.weight] if w],
+        "--id-col/--weight/--drop",
+    )
     fixed = {c: "id" for c in spec.id_cols} | {c: "dropped" for c in spec.drop}
     if spec.weight:
         fixed[spec.weight] = "weight"
     if target:
         fixed[target] = "target"
     columns = [_infer_column(frame[name], name, fixed.get(name)) for name in names]
-    schema = Schema(columns=columns, n_rows=len(frame), target=target,
-                    id_cols=list(spec.id_cols) + [c.name for c in columns if c.role == "id" and c.name not in spec.id_cols],
-                    weight=spec.weight)
+    schema = Schema(
+        columns=columns,
+        n_rows=len(frame),
+        target=target,
+        id_cols=list(spec.id_cols)
+        + [c.name for c in columns if c.role == "id" and c.name not in spec.id_cols],
+        weight=spec.weight,
+    )
     if target:
         _describe_target(schema, frame[target])
     schema.findings = _findings(schema, frame)
@@ -176,8 +191,12 @@ def _numeric_stats(values: pd.Series) -> dict[str, float | None]:
     finite = values.dropna()
     if finite.empty:
         return {"min": None, "max": None, "mean": None, "std": None}
-    return {"min": clean(finite.min()), "max": clean(finite.max()),
-            "mean": clean(finite.mean()), "std": clean(finite.std(ddof=0))}
+    return {
+        "min": clean(finite.min()),
+        "max": clean(finite.max()),
+        "mean": clean(finite.mean()),
+        "std": clean(finite.std(ddof=0)),
+    }
 
 
 def _infer_column(values: pd.Series, name: str, fixed: str | None) -> Column:
@@ -187,12 +206,22 @@ def _infer_column(values: pd.Series, name: str, fixed: str | None) -> Column:
     n_missing = int(values.isna().sum())
     present = values.dropna()
     n_unique = int(present.nunique())
-    col = Column(name=name, role="numeric", dtype=str(values.dtype), n_missing=n_missing,
-                 n_unique=n_unique, examples=_examples(values))
+    col = Column(
+        name=name,
+        role="numeric",
+        dtype=str(values.dtype),
+        n_missing=n_missing,
+        n_unique=n_unique,
+        examples=_examples(values),
+    )
     if fixed:
         col.role = fixed
-        col.reason = {"id": "given as --id-col", "dropped": "given as --drop",
-                      "weight": "given as --weight", "target": None}[fixed]
+        col.reason = {
+            "id": "given as --id-col",
+            "dropped": "given as --drop",
+            "weight": "given as --weight",
+            "target": None,
+        }[fixed]
         if fixed == "weight":
             col.stats = _numeric_stats(pd.to_numeric(values, errors="coerce"))
         return col
@@ -245,7 +274,8 @@ def _text_column(col: Column, present: pd.Series, n: int) -> Column:
     if is_number.mean() >= STRAY_FRACTION and is_number.any():
         stray = text[~is_number]
         col.role, col.n_stray = "numeric", int(len(stray))
-        col.stray = [str(s) for s in stray.value_counts().index[:5]]
+        counts = stray.value_counts()
+        col.stray = sorted(counts.index.astype(str), key=lambda t: (-counts[t], t))[:5]
         col.stats = _numeric_stats(numbers[is_number])
         col.reason = f"{col.n_stray} value(s) are not numbers and are read as missing"
         return col
@@ -275,9 +305,13 @@ def _describe_target(schema: Schema, values: pd.Series) -> None:
     present = values.dropna()
     schema.n_missing_target = int(len(values) - len(present))
     if present.empty:
-        raise SchemaError(f"target column {schema.target!r} has no values",
-                          "pass the column that holds the class labels as --target.")
-    if pd.api.types.is_numeric_dtype(present.dtype) and not pd.api.types.is_bool_dtype(present.dtype):
+        raise SchemaError(
+            f"target column {schema.target!r} has no values",
+            "pass the column that holds the class labels as --target.",
+        )
+    if pd.api.types.is_numeric_dtype(present.dtype) and not pd.api.types.is_bool_dtype(
+        present.dtype
+    ):
         n_unique = present.nunique()
         fractional = not bool((present % 1 == 0).all())
         if n_unique > 100 or (fractional and n_unique > 20):
@@ -295,7 +329,7 @@ def _describe_target(schema: Schema, values: pd.Series) -> None:
             f"target column {schema.target!r} has only one class ({order[0]!r})",
             "classification needs at least two classes; check --target and the file.",
         )
-    rare = [c for c, k in zip(schema.classes, schema.class_counts) if k < 2]
+    rare = [c for c, k in zip(schema.classes, schema.class_counts, strict=True) if k < 2]
     if rare:
         raise SchemaError(
             f"class {rare[0]!r} of target {schema.target!r} has only 1 row"
@@ -315,26 +349,46 @@ def _label_key(label: str) -> tuple[int, float, str]:
 def _findings(schema: Schema, frame: pd.DataFrame) -> list[Finding]:
     out: list[Finding] = []
     if schema.n_missing_target:
-        out.append(Finding("missing_target", f"{schema.n_missing_target} row(s) have no target "
-                           "value and are left out", schema.target))
+        out.append(
+            Finding(
+                "missing_target",
+                f"{schema.n_missing_target} row(s) have no target value and are left out",
+                schema.target,
+            )
+        )
     for col in schema.columns:
         if col.role == "id" and col.reason != "given as --id-col":
-            out.append(Finding("id_like", f"{col.name!r} looks like an ID and is not used as a "
-                               f"feature; pass --id-col {col.name} to carry it into predictions",
-                               col.name))
+            out.append(
+                Finding(
+                    "id_like",
+                    f"{col.name!r} looks like an ID and is not used as a "
+                    f"feature; pass --id-col {col.name} to carry it into predictions",
+                    col.name,
+                )
+            )
         elif col.role in ("empty", "datetime", "text"):
             out.append(Finding(col.role, f"{col.name!r} is ignored: {col.reason}", col.name))
         if col.n_stray:
-            out.append(Finding("stray_values", f"{col.name!r} is numeric but has {col.n_stray} "
-                               f"non-numeric value(s) ({short_list(col.stray, 3)}), read as missing",
-                               col.name))
+            out.append(
+                Finding(
+                    "stray_values",
+                    f"{col.name!r} is numeric but has {col.n_stray} "
+                    f"non-numeric value(s) ({short_list(col.stray, 3)}), read as missing",
+                    col.name,
+                )
+            )
         if col.is_feature and col.n_missing > HIGH_MISSING * schema.n_rows:
             share = col.n_missing / schema.n_rows
             out.append(Finding("high_missing", f"{col.name!r} is {share:.0%} missing", col.name))
     constant = [c for c in schema.columns if c.role == "constant"]
     if len(constant) == 1:
-        out.append(Finding("constant", f"{constant[0].name!r} is ignored: {constant[0].reason}",
-                           constant[0].name))
+        out.append(
+            Finding(
+                "constant",
+                f"{constant[0].name!r} is ignored: {constant[0].reason}",
+                constant[0].name,
+            )
+        )
     elif constant:
         names = short_list((c.name for c in constant), 6)
         out.append(Finding("constant", f"{len(constant)} constant columns are ignored: {names}"))
@@ -346,12 +400,19 @@ def _findings(schema: Schema, frame: pd.DataFrame) -> list[Finding]:
 
 def _imbalance(schema: Schema) -> list[Finding]:
     total = sum(schema.class_counts)
-    share, label = min((k / total, c) for c, k in zip(schema.classes, schema.class_counts))
+    share, label = min(
+        (k / total, c) for c, k in zip(schema.classes, schema.class_counts, strict=True)
+    )
     if share >= IMBALANCE_SHARE:
         return []
-    return [Finding("imbalance", f"heavy class imbalance: {label!r} is {share:.1%} of rows; "
-                    "accuracy is misleading here, look at balanced accuracy and ROC AUC",
-                    schema.target)]
+    return [
+        Finding(
+            "imbalance",
+            f"heavy class imbalance: {label!r} is {share:.1%} of rows; "
+            "accuracy is misleading here, look at balanced accuracy and ROC AUC",
+            schema.target,
+        )
+    ]
 
 
 def _leakage(schema: Schema, frame: pd.DataFrame) -> list[Finding]:
@@ -371,9 +432,15 @@ def _leakage(schema: Schema, frame: pd.DataFrame) -> list[Finding]:
         if mask.sum() < 10 or x[mask].nunique() < 2:
             continue
         if _separates(x[mask], y[mask], numeric=col.role == "numeric"):
-            out.append(Finding("leakage", f"{col.name!r} alone separates the classes perfectly; "
-                               "if it is derived from the target, drop it with "
-                               f"--drop {col.name!r}", col.name))
+            out.append(
+                Finding(
+                    "leakage",
+                    f"{col.name!r} alone separates the classes perfectly; "
+                    "if it is derived from the target, drop it with "
+                    f"--drop {col.name!r}",
+                    col.name,
+                )
+            )
     return out
 
 
