@@ -5,12 +5,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
-from nncli.config import ColumnSpec
-from nncli.data import ReadOptions, Table, read_table
+import numpy as np
+
+from nncli.config import ColumnSpec, RunConfig, Settings
+from nncli.data import ReadOptions, Table, iter_frames, read_table
+from nncli.errors import ConfigError, DataError, SchemaError, did_you_mean, short_list
+from nncli.predictor import Predictor
 from nncli.schema import Schema, infer_schema
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nncli.models.base import EpochCallback
 
 
 @dataclass
@@ -54,4 +64,305 @@ def _inspection(table: Table, schema: Schema) -> Inspection:
         table.sha256,
         schema,
         list(table.notes),
+    )
+
+
+# --------------------------------------------------------------------------- train
+
+
+@dataclass
+class TrainResult:
+    """A trained :class:`~nncli.predictor.Predictor` and how it did."""
+
+    predictor: Predictor
+    metrics: dict[str, dict[str, float]]
+    fit_seconds: float
+    n_train: int
+    n_valid: int
+    notes: list[str] = field(default_factory=list)
+
+    def save(self, path: str | Path) -> None:
+        self.predictor.save(path)
+
+
+def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Train and validation row indices; every class with 2+ rows lands in both parts."""
+    rng = np.random.default_rng(seed)
+    train, valid = [], []
+    for k in np.unique(y):
+        rows = rng.permutation(np.flatnonzero(y == k))
+        n_valid = min(max(1, round(len(rows) * fraction)), len(rows) - 1) if len(rows) > 1 else 0
+        valid.append(rows[:n_valid])
+        train.append(rows[n_valid:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(valid))
+
+
+def labels_to_index(values: pd.Series, classes: list[str], source: str) -> np.ndarray:
+    """Class indices for target values; an unknown class is an error that names it."""
+    from nncli.schema import class_label
+
+    labels = values.map(class_label)
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = sorted(set(labels) - set(index))
+    if unknown:
+        raise DataError(
+            f"{source} has target value(s) the model does not know: {short_list(unknown, 5)}",
+            "the model predicts only the classes " + short_list(classes, 8) + ".",
+        )
+    return labels.map(index).to_numpy(dtype=np.int64)
+
+
+def row_weights(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
+    """Event weights (1 without --weight); a missing weight is an error."""
+    from nncli.preprocess import numeric_values
+
+    if not schema.weight:
+        return np.ones(len(frame))
+    w = numeric_values(frame[schema.weight])
+    if np.isnan(w).any():
+        raise DataError(
+            f"weight column {schema.weight!r} has {int(np.isnan(w).sum())} missing or "
+            "non-numeric value(s)",
+            "fill them in, or drop those rows.",
+        )
+    return w
+
+
+def _training_weights(w: np.ndarray, y: np.ndarray, n_classes: int, run: RunConfig) -> np.ndarray:
+    """Negative event weights are ignored in training; balanced class weights if asked."""
+    w = np.clip(w, 0.0, None)
+    if run.class_weight == "balanced":
+        totals = np.bincount(y, weights=w, minlength=n_classes)
+        scale = np.divide(w.sum() / n_classes, totals, out=np.zeros(n_classes), where=totals > 0)
+        w = w * scale[y]
+    if w.sum() <= 0:
+        raise DataError(
+            "all training weights are zero or negative",
+            "check the --weight column; negative weights are ignored in training.",
+        )
+    return w
+
+
+def train(
+    source: str | Path,
+    *,
+    model: str = "gbt",
+    read: ReadOptions | None = None,
+    columns: ColumnSpec | None = None,
+    settings: Settings | None = None,
+    valid: str | Path | None = None,
+    on_epoch: EpochCallback | None = None,
+) -> TrainResult:
+    """Fit one model on ``source`` with a validation split; returns it with its metrics.
+
+    Examples
+    --------
+    >>> result = train("sample_data/physics.csv", model="logreg")
+    >>> round(result.metrics["valid"]["auc"], 2) > 0.85
+    True
+    """
+    from nncli.models import MODELS
+
+    if model not in MODELS:
+        raise ConfigError(f"unknown model {model!r}", did_you_mean(model, MODELS, "model"))
+    settings = settings or Settings()
+    table = read_table(source, read)
+    schema = infer_schema(table.frame, columns)
+    frame = _labelled(table.frame, schema)
+    y = labels_to_index(frame[schema.target], schema.classes, str(source))
+    if valid is None:
+        tr, va = stratified_split(y, settings.run.valid_size, settings.run.seed)
+        train_frame, valid_frame = frame.iloc[tr], frame.iloc[va]
+        y_train, y_valid = y[tr], y[va]
+    else:
+        valid_table = read_table(valid, read)
+        valid_frame = _labelled(valid_table.frame, schema)
+        train_frame, y_train = frame, y
+        y_valid = labels_to_index(valid_frame[schema.target], schema.classes, str(valid))
+    return _fit(
+        model,
+        schema,
+        train_frame,
+        y_train,
+        valid_frame,
+        y_valid,
+        settings,
+        on_epoch,
+        table,
+        notes=list(table.notes),
+    )
+
+
+def _labelled(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    assert schema.target is not None
+    if schema.target not in frame.columns:
+        raise SchemaError(
+            f"target column {schema.target!r} not found", did_you_mean(schema.target, frame.columns)
+        )
+    return frame[frame[schema.target].notna()]
+
+
+def _fit(
+    name: str,
+    schema: Schema,
+    train_frame: pd.DataFrame,
+    y_train: np.ndarray,
+    valid_frame: pd.DataFrame,
+    y_valid: np.ndarray,
+    settings: Settings,
+    on_epoch: EpochCallback | None,
+    table: Table,
+    notes: list[str],
+) -> TrainResult:
+    import time
+
+    from nncli.evaluate import metrics
+    from nncli.models import model_class
+    from nncli.models.base import FitData
+    from nncli.preprocess import fit_preprocessor
+
+    k = len(schema.classes)
+    model = model_class(name)(k, settings)
+    prep = fit_preprocessor(train_frame, schema, model.layout, model.scaler)
+    X_train, _ = prep.transform(train_frame)
+    X_valid, unseen = prep.transform(valid_frame)
+    w_train, w_valid = row_weights(train_frame, schema), row_weights(valid_frame, schema)
+    data = FitData(
+        X_train,
+        y_train,
+        _training_weights(w_train, y_train, k, settings.run),
+        X_valid,
+        y_valid,
+        np.clip(w_valid, 0.0, None),
+        k,
+        prep.categorical_indices,
+    )
+    started = time.perf_counter()
+    model.fit(data, on_epoch)
+    fit_seconds = time.perf_counter() - started
+    scores = {
+        "train": metrics(y_train, model.predict_proba(X_train), w_train),
+        "valid": metrics(y_valid, model.predict_proba(X_valid), w_valid),
+    }
+    info = {
+        "run": asdict(settings.run),
+        "metrics": scores,
+        "data": {
+            "source": table.source,
+            "sha256": table.sha256,
+            "rows": len(table.frame),
+            "rows_train": len(y_train),
+            "rows_valid": len(y_valid),
+        },
+        "fit_seconds": fit_seconds,
+    }
+    predictor = Predictor(schema, prep, model, info)
+    return TrainResult(predictor, scores, fit_seconds, len(y_train), len(y_valid), notes)
+
+
+def load(path: str | Path) -> Predictor:
+    """Load a model file written by :func:`train` (``nncli train -o``)."""
+    return Predictor.load(path)
+
+
+# ------------------------------------------------------------------ predict/evaluate
+
+
+@dataclass
+class PredictSummary:
+    rows: int
+    columns: list[str]
+    unseen: dict[str, int]
+
+
+def _as_predictor(model: str | Path | Predictor) -> Predictor:
+    return model if isinstance(model, Predictor) else load(model)
+
+
+def _id_columns(predictor: Predictor, columns: list[str], requested: tuple[str, ...]) -> list[str]:
+    if requested:
+        for name in requested:
+            if name not in columns:
+                raise SchemaError(
+                    f"--id-col {name!r} not found in the data", did_you_mean(name, columns)
+                )
+        return list(requested)
+    return [c for c in predictor.schema.id_cols if c in columns]
+
+
+def predict(
+    model: str | Path | Predictor,
+    source: str | Path,
+    output: TextIO,
+    *,
+    proba: bool = False,
+    id_cols: tuple[str, ...] = (),
+    unseen: str = "warn",
+    read: ReadOptions | None = None,
+    chunk_rows: int = 100_000,
+) -> PredictSummary:
+    """Write predictions for ``source`` as CSV to ``output``, chunk by chunk.
+
+    Columns: the ID columns (``id_cols``, or the training schema's that are present),
+    ``prediction``, and with ``proba`` one ``proba_<class>`` column per class.
+    """
+    import pandas as pd
+
+    predictor = _as_predictor(model)
+    classes = np.asarray(predictor.classes, dtype=object)
+    rows, unseen_total, header, ids = 0, dict[str, int](), None, None
+    for chunk in iter_frames(source, read, chunk_rows):
+        if ids is None:
+            ids = _id_columns(predictor, [str(c) for c in chunk.columns], id_cols)
+        p, counts = predictor.predict_proba_counted(chunk, unseen)
+        out = pd.DataFrame({name: chunk[name].to_numpy() for name in ids})
+        out["prediction"] = classes[p.argmax(axis=1)]
+        if proba:
+            for k, label in enumerate(predictor.classes):
+                out[f"proba_{label}"] = p[:, k]
+        out.to_csv(output, header=header is None, index=False, float_format="%.6g")
+        header = list(out.columns)
+        rows += len(out)
+        for name, n in counts.items():
+            unseen_total[name] = unseen_total.get(name, 0) + n
+    if header is None:
+        raise DataError(f"{source} has a header but no data rows", "pass a file with data rows.")
+    return PredictSummary(rows, header, unseen_total)
+
+
+@dataclass
+class Evaluation:
+    source: str
+    rows: int
+    classes: list[str]
+    metrics: dict[str, float]
+    confusion: list[list[int]]
+    unseen: dict[str, int]
+
+
+def evaluate(
+    model: str | Path | Predictor,
+    source: str | Path,
+    *,
+    unseen: str = "warn",
+    read: ReadOptions | None = None,
+) -> Evaluation:
+    """Metrics of a trained model on labelled data (the model's target column)."""
+    from nncli.evaluate import confusion_matrix, metrics
+
+    predictor = _as_predictor(model)
+    table = read_table(source, read)
+    frame = _labelled(table.frame, predictor.schema)
+    if frame.empty:
+        raise DataError(
+            f"{source} has no rows with a target value",
+            f"fill in the {predictor.schema.target!r} column.",
+        )
+    y = labels_to_index(frame[predictor.schema.target], predictor.classes, str(source))
+    proba, counts = predictor.predict_proba_counted(frame, unseen)
+    w = row_weights(frame, predictor.schema) if predictor.schema.weight in frame.columns else None
+    k = len(predictor.classes)
+    confusion = confusion_matrix(y, proba.argmax(axis=1), k).tolist()
+    return Evaluation(
+        str(source), len(y), predictor.classes, metrics(y, proba, w), confusion, counts
     )

@@ -15,6 +15,7 @@ import lzma
 import re
 import sys
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -291,3 +292,70 @@ def _finish(table: Table) -> Table:
         )
     frame.columns = [str(c) for c in frame.columns]
     return table
+
+
+def iter_frames(
+    source: str | Path, options: ReadOptions | None = None, chunk_rows: int = 100_000
+) -> Iterator[pd.DataFrame]:
+    """Yield the rows of ``source`` in chunks with every column read as text.
+
+    Plain, gzip and bz2 CSV files are streamed block by block, so memory stays flat
+    whatever the file size; stdin, xz, zip and Parquet input is read whole, then cut.
+    Text columns are what prediction needs: the model's preprocessing converts them,
+    exactly as it converted the training file.
+    """
+    options = options or ReadOptions()
+    name = str(source)
+    kind = _peek_kind(name)
+    if kind not in (None, "gzip", "bz2"):
+        frame = read_table(source, options).frame
+        for start in range(0, len(frame), chunk_rows):
+            yield frame.iloc[start : start + chunk_rows]
+        return
+    yield from _stream_csv(name, options, chunk_rows)
+
+
+def _peek_kind(name: str) -> str | None:
+    if name == "-":
+        return "stdin"
+    path = Path(name)
+    if not path.is_file():
+        _read_bytes(name)  # raises the usual not-found / directory error
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    return _container_kind(name, head) if head else None
+
+
+def _stream_csv(name: str, options: ReadOptions, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    with pa.input_stream(name, compression="detect") as stream:
+        head = stream.read(SNIFF_BYTES)
+    if not head.strip():
+        raise DataError(f"{name} is empty", "pass a CSV file with a header row and data rows.")
+    encoding, head = _detect_encoding(head, options.encoding)
+    sample = head.decode(encoding, errors="replace")
+    sep = options.sep or sniff_delimiter(sample)
+    names = _header(sample, sep)
+    _check_header(names, name)
+    names = [n or f"column_{i + 1}" for i, n in enumerate(names)]
+    read_opts = pacsv.ReadOptions(
+        encoding=encoding, column_names=names, skip_rows=1, block_size=8 << 20
+    )
+    parse_opts = pacsv.ParseOptions(delimiter=sep, newlines_in_values=True)
+    convert_opts = pacsv.ConvertOptions(
+        null_values=list(NA_VALUES + tuple(options.na_values)),
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+        column_types={n: pa.string() for n in names},
+    )
+    try:
+        with pa.input_stream(name, compression="detect") as stream:
+            reader = pacsv.open_csv(stream, read_opts, parse_opts, convert_opts)
+            for batch in reader:
+                frame = batch.to_pandas()
+                for start in range(0, len(frame), chunk_rows):
+                    yield frame.iloc[start : start + chunk_rows]
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise _explain_parse_error(str(exc), name, sep, options) from None

@@ -120,3 +120,219 @@ def inspect_json(result: Inspection) -> dict[str, Any]:
         "notes": result.notes,
         "schema": result.schema.to_dict(),
     }
+
+
+# ----------------------------------------------------------------- training progress
+
+_SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float], width: int = 24) -> str:
+    """A one-line chart of the last ``width`` values (lowest ▁, highest █)."""
+    values = [v for v in values[-width:] if v == v]
+    if not values:
+        return ""
+    lo, hi = min(values), max(values)
+    span = hi - lo or 1.0
+    return "".join(_SPARKS[min(7, int((v - lo) / span * 8))] for v in values)
+
+
+class ProgressDisplay:
+    """Epoch/round progress on stderr; silent when stderr is not a terminal or --quiet."""
+
+    def __init__(self, console: Console, label: str) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.enabled = console.is_terminal and not console.quiet
+        self.progress = Progress(
+            TextColumn(f"[bold]{label}[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"),
+            console=console,
+            transient=True,
+            disable=not self.enabled,
+        )
+        self.task = self.progress.add_task(label, total=None, info="")
+        self.losses: list[float] = []
+
+    def __enter__(self) -> ProgressDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        self.losses.append(record.get("valid_loss", float("nan")))
+        parts = []
+        if "train_loss" in record:
+            parts.append(f"train {record['train_loss']:.4f}")
+        parts.append(f"valid {record['valid_loss']:.4f}")
+        if "valid_accuracy" in record:
+            parts.append(f"acc {record['valid_accuracy']:.3f}")
+        parts.append(sparkline(self.losses))
+        self.progress.update(
+            self.task, total=record.get("epochs"), completed=record["epoch"], info="  ".join(parts)
+        )
+
+
+# ------------------------------------------------------------------- metric tables
+
+METRIC_LABELS = {
+    "auc": "ROC AUC",
+    "accuracy": "accuracy",
+    "balanced_accuracy": "balanced acc.",
+    "log_loss": "log loss",
+    "macro_f1": "macro F1",
+    "brier": "Brier",
+}
+
+
+def metrics_table(columns: dict[str, dict[str, float]]) -> Table:
+    table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    table.add_column("metric")
+    for name in columns:
+        table.add_column(name, justify="right")
+    for key, label in METRIC_LABELS.items():
+        table.add_row(label, *(_num(col.get(key)) for col in columns.values()))
+    return table
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None or value != value else f"{value:.4f}"
+
+
+_STOPS = {
+    "early_stopping": "stopped early",
+    "completed": "ran to the end",
+    "time_budget": "stopped by the time budget",
+    "interrupted": "interrupted",
+}
+
+
+def train_renderable(result: Any, output: str | None) -> Group:
+    model = result.predictor.model
+    best = ""
+    if model.history:
+        best_epoch = min(model.history, key=lambda r: r["valid_loss"])["epoch"]
+        unit = "round" if model.name == "gbt" else "epoch"
+        best = f"; best {unit} {best_epoch} of {len(model.history)} ({_STOPS[model.stop_reason]})"
+    head = Text.assemble(
+        (f"{model.name}", "bold"),
+        f" on {result.predictor.info['data']['source']}: {result.n_train:,} training rows, "
+        f"{result.n_valid:,} validation rows; {model.n_params():,} parameters; "
+        f"fit {result.fit_seconds:.2f} s{best}",
+    )
+    parts: list[Any] = [head, metrics_table(result.metrics)]
+    if output:
+        parts.append(Text(f"model written to {output}", style="dim"))
+    return Group(*parts)
+
+
+def train_json(result: Any, output: str | None) -> dict[str, Any]:
+    model = result.predictor.model
+    return {
+        "format_version": JSON_FORMAT_VERSION,
+        "command": "train",
+        "model": model.name,
+        "output": output,
+        "rows_train": result.n_train,
+        "rows_valid": result.n_valid,
+        "n_params": model.n_params(),
+        "fit_seconds": result.fit_seconds,
+        "stop_reason": model.stop_reason,
+        "history": model.history,
+        "metrics": _finite(result.metrics),
+    }
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def evaluation_renderable(ev: Any) -> Group:
+    head = Text(f"{ev.source}: {ev.rows:,} labelled rows")
+    confusion = Table(
+        title="confusion matrix (rows: true, columns: predicted)",
+        title_justify="left",
+        show_edge=False,
+        pad_edge=False,
+        header_style="bold",
+    )
+    confusion.add_column("")
+    for label in ev.classes:
+        confusion.add_column(label, justify="right", overflow="ellipsis", max_width=14)
+    for label, row in zip(ev.classes, ev.confusion, strict=True):
+        confusion.add_row(label, *(f"{n:,}" for n in row))
+    return Group(head, metrics_table({"value": ev.metrics}), confusion)
+
+
+def evaluation_json(ev: Any) -> dict[str, Any]:
+    return {
+        "format_version": JSON_FORMAT_VERSION,
+        "command": "evaluate",
+        "source": ev.source,
+        "rows": ev.rows,
+        "classes": ev.classes,
+        "metrics": _finite(ev.metrics),
+        "confusion": ev.confusion,
+        "unseen": ev.unseen,
+    }
+
+
+def info_renderable(predictor: Any) -> Group:
+    info, schema, model = predictor.info, predictor.schema, predictor.model
+    card = Table.grid(padding=(0, 2))
+    card.add_column(style="bold")
+    card.add_column()
+    config = info["model"]["config"]
+    rows = [
+        ("model", f"{model.name} ({info['model']['n_params']:,} parameters)"),
+        (
+            "created",
+            f"{info['created']} with " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()),
+        ),
+        (
+            "trained on",
+            f"{info['data']['source']} ({info['data']['rows_train']:,} training, "
+            f"{info['data']['rows_valid']:,} validation rows; "
+            f"sha256 {info['data']['sha256'][:16]}…)",
+        ),
+        ("target", f"{schema.target!r}: " + ", ".join(schema.classes)),
+        (
+            "features",
+            f"{len(schema.features)}: "
+            + ", ".join(f"{c.name} ({c.role})" for c in schema.features[:12])
+            + (f", … ({len(schema.features) - 12} more)" if len(schema.features) > 12 else ""),
+        ),
+        ("id columns", ", ".join(schema.id_cols) or "-"),
+        ("seed", str(info["run"]["seed"])),
+        ("settings", ", ".join(f"{k}={v}" for k, v in config.items())),
+        ("stopped", _STOPS.get(info["model"]["stop_reason"], info["model"]["stop_reason"])),
+    ]
+    for key, value in rows:
+        card.add_row(key, value)
+    return Group(card, metrics_table(info["metrics"]))
+
+
+def info_json(predictor: Any) -> dict[str, Any]:
+    return (
+        {"format_version": JSON_FORMAT_VERSION, "command": "info"}
+        | predictor.info
+        | {"schema": predictor.schema.to_dict(), "history": predictor.model.history}
+    )

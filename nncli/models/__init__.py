@@ -1,0 +1,33 @@
+"""The model registry: every model behind one interface, created by name.
+
+Classes are imported only when a model is made, so choosing ``gbt`` never imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nncli.models.base import Model
+
+#: name → (module, class); the order is the order ``compare`` runs them in.
+MODELS: dict[str, tuple[str, str]] = {
+    "majority": ("nncli.models.simple", "MajorityModel"),
+    "logreg": ("nncli.models.simple", "LogisticModel"),
+    "fisher": ("nncli.models.simple", "FisherModel"),
+    "gbt": ("nncli.models.gbt", "GBTModel"),
+    "mlp": ("nncli.models.mlp", "MLPModel"),
+}
+MODEL_HELP = {
+    "majority": "always the most frequent class (the floor)",
+    "logreg": "logistic regression (L2)",
+    "fisher": "Fisher's linear discriminant",
+    "gbt": "gradient-boosted trees (LightGBM)",
+    "mlp": "multilayer perceptron (torch)",
+}
+
+
+def model_class(name: str) -> type[Model]:
+    module, cls = MODELS[name]
+    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]

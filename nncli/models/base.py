@@ -1,0 +1,85 @@
+"""The interface every model implements, and the data it is fitted on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from nncli.config import Settings
+
+#: Per-epoch (or per-round) progress callback: receives one history record.
+EpochCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class FitData:
+    """Training and validation matrices; ``y`` holds class indices 0..K-1."""
+
+    X: np.ndarray
+    y: np.ndarray
+    w: np.ndarray
+    X_valid: np.ndarray
+    y_valid: np.ndarray
+    w_valid: np.ndarray
+    n_classes: int
+    categorical_indices: list[int] = field(default_factory=list)
+
+
+@dataclass
+class ModelState:
+    """What a model file stores: JSON-able settings, named arrays and text blobs."""
+
+    config: dict[str, Any]
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    blobs: dict[str, bytes] = field(default_factory=dict)
+
+
+class Model:
+    """Base class: ``fit`` then ``predict_proba``; ``state``/``from_state`` for model files."""
+
+    name: ClassVar[str]
+    layout: ClassVar[str] = "dense"  # what preprocessing it needs: "dense" or "native"
+
+    @property
+    def scaler(self) -> str:
+        """The input scaling this model is trained with (dense layout)."""
+        return self.settings.scaler or self.settings.linear.scaler
+
+    def __init__(self, n_classes: int, settings: Settings | None = None) -> None:
+        self.n_classes = n_classes
+        self.settings = settings or Settings()
+        self.history: list[dict[str, Any]] = []
+        self.stop_reason: str = "completed"
+
+    def fit(self, data: FitData, on_epoch: EpochCallback | None = None) -> None:
+        raise NotImplementedError
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def n_params(self) -> int:
+        raise NotImplementedError
+
+    def state(self) -> ModelState:
+        raise NotImplementedError
+
+    @classmethod
+    def from_state(cls, state: ModelState, n_classes: int) -> Model:
+        raise NotImplementedError
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def logits_to_proba(z: np.ndarray) -> np.ndarray:
+    """One logit column → [1-p, p]; K columns → softmax."""
+    if z.shape[1] == 1:
+        p = 1.0 / (1.0 + np.exp(-z[:, 0]))
+        return np.column_stack([1.0 - p, p])
+    return softmax(z)

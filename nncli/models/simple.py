@@ -1,0 +1,117 @@
+"""The floor and the linear models: majority class, logistic regression, Fisher's
+linear discriminant. Predictions use plain numpy, so a saved model needs no sklearn."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+
+from nncli.config import LinearConfig, Settings
+from nncli.models.base import FitData, Model, ModelState, logits_to_proba
+
+
+class MajorityModel(Model):
+    """Predicts the training class shares for every row: the floor any model must beat."""
+
+    name = "majority"
+
+    def __init__(self, n_classes: int, settings: Settings | None = None) -> None:
+        super().__init__(n_classes, settings)
+        self.prior = np.full(n_classes, 1.0 / n_classes)
+
+    def fit(self, data: FitData, on_epoch: object = None) -> None:
+        counts = np.bincount(data.y, weights=data.w, minlength=self.n_classes)
+        self.prior = counts / counts.sum()
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return np.tile(self.prior, (len(X), 1))
+
+    def n_params(self) -> int:
+        return self.n_classes - 1
+
+    def state(self) -> ModelState:
+        return ModelState({}, {"prior": self.prior})
+
+    @classmethod
+    def from_state(cls, state: ModelState, n_classes: int) -> MajorityModel:
+        model = cls(n_classes)
+        model.prior = state.arrays["prior"].astype(np.float64)
+        return model
+
+
+class LinearModel(Model):
+    """Shared by the two linear models: logits = X @ coef.T + intercept."""
+
+    def __init__(self, n_classes: int, settings: Settings | None = None) -> None:
+        super().__init__(n_classes, settings)
+        self.config = self.settings.linear
+        self.coef = np.zeros((1, 0))
+        self.intercept = np.zeros(1)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return logits_to_proba(X.astype(np.float64) @ self.coef.T + self.intercept)
+
+    def n_params(self) -> int:
+        return int(self.coef.size + self.intercept.size)
+
+    def state(self) -> ModelState:
+        return ModelState(asdict(self.config), {"coef": self.coef, "intercept": self.intercept})
+
+    @classmethod
+    def from_state(cls, state: ModelState, n_classes: int) -> LinearModel:
+        model = cls(n_classes, Settings(linear=LinearConfig(**state.config)))
+        model.coef = state.arrays["coef"].astype(np.float64)
+        model.intercept = state.arrays["intercept"].astype(np.float64)
+        return model
+
+
+class LogisticModel(LinearModel):
+    """L2-regularised logistic regression (scikit-learn's lbfgs solver; softmax if K > 2)."""
+
+    name = "logreg"
+
+    def fit(self, data: FitData, on_epoch: object = None) -> None:
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import LogisticRegression
+
+        clf = LogisticRegression(C=self.config.C, max_iter=self.config.max_iter)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(data.X, data.y, sample_weight=data.w)
+        self.coef, self.intercept = clf.coef_.astype(np.float64), clf.intercept_.astype(np.float64)
+        if self.n_classes == 2 and self.coef.shape[0] != 1:  # pragma: no cover - sklearn detail
+            self.coef = self.coef[1:] - self.coef[:1]
+            self.intercept = self.intercept[1:] - self.intercept[:1]
+
+
+class FisherModel(LinearModel):
+    """Fisher's linear discriminant: shared within-class covariance, Gaussian class scores.
+
+    Written out (a few lines of numpy) rather than scikit-learn's LDA because it must
+    honour event weights, which that estimator does not accept.
+    """
+
+    name = "fisher"
+
+    def fit(self, data: FitData, on_epoch: object = None) -> None:
+        X, y, w = data.X.astype(np.float64), data.y, data.w
+        k, d = self.n_classes, X.shape[1]
+        totals = np.bincount(y, weights=w, minlength=k)
+        means = np.zeros((k, d))
+        np.add.at(means, y, X * w[:, None])
+        means /= np.maximum(totals, 1e-12)[:, None]
+        centred = (X - means[y]) * np.sqrt(w)[:, None]
+        cov = centred.T @ centred / max(w.sum(), 1e-12)
+        alpha = self.config.shrinkage
+        ridge = np.trace(cov) / max(d, 1) if np.trace(cov) > 0 else 1.0
+        cov = (1 - alpha) * cov + alpha * ridge * np.eye(d)
+        solved = np.linalg.solve(cov, means.T).T  # Σ⁻¹ μ_k
+        prior = np.maximum(totals / totals.sum(), 1e-12)
+        coef = solved
+        intercept = -0.5 * np.einsum("kd,kd->k", means, solved) + np.log(prior)
+        if k == 2:
+            coef, intercept = coef[1:] - coef[:1], intercept[1:] - intercept[:1]
+        self.coef, self.intercept = coef, intercept

@@ -1,0 +1,143 @@
+"""A trained model ready to predict: schema + fitted preprocessing + model, and the
+model-file round trip."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nncli import __version__
+from nncli.artifacts import read_model_file, write_model_file
+from nncli.errors import ArtifactError, DataError, SchemaError, short_list
+from nncli.models import MODELS, model_class
+from nncli.models.base import ModelState
+from nncli.preprocess import Preprocessor
+from nncli.schema import Schema
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nncli.models.base import Model
+
+UNSEEN_POLICIES = ("error", "warn", "ignore")
+
+
+@dataclass
+class Predictor:
+    """Predicts class probabilities for data frames with the training schema."""
+
+    schema: Schema
+    preprocessor: Preprocessor
+    model: Model
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def classes(self) -> list[str]:
+        return self.schema.classes
+
+    @property
+    def feature_columns(self) -> list[str]:
+        return [c.name for c in self.schema.features]
+
+    def check_columns(self, columns: list[str]) -> None:
+        """Every feature column must be present; extra columns and any order are fine."""
+        present = set(columns)
+        missing = [c for c in self.feature_columns if c not in present]
+        if missing:
+            raise SchemaError(
+                f"{len(missing)} feature column(s) the model was trained on are missing: "
+                + short_list(missing, 8),
+                "pass data with the training columns (names must match exactly).",
+            )
+
+    def predict_proba(self, frame: pd.DataFrame, unseen: str = "warn") -> np.ndarray:
+        """Probabilities, one column per class in :attr:`classes` order."""
+        proba, _ = self.predict_proba_counted(frame, unseen)
+        return proba
+
+    def predict_proba_counted(
+        self, frame: pd.DataFrame, unseen: str = "warn"
+    ) -> tuple[np.ndarray, dict[str, int]]:
+        """Probabilities and, per categorical column, the count of unseen values."""
+        self.check_columns([str(c) for c in frame.columns])
+        X, counts = self.preprocessor.transform(frame)
+        if counts and unseen == "error":
+            name, n = next(iter(counts.items()))
+            raise DataError(
+                f"column {name!r} has {n} value(s) not seen in training"
+                + (f" (and {len(counts) - 1} more column(s))" if len(counts) > 1 else ""),
+                "pass --unseen warn (or ignore) to treat them as missing.",
+            )
+        return self.model.predict_proba(X), counts
+
+    def predict(self, frame: pd.DataFrame, unseen: str = "warn") -> np.ndarray:
+        """Predicted class labels (strings, as in the training data)."""
+        proba = self.predict_proba(frame, unseen)
+        return np.asarray(self.classes, dtype=object)[proba.argmax(axis=1)]
+
+    def save(self, path: str | Path) -> None:
+        state = self.model.state()
+        manifest = self.info | {
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "versions": library_versions(self.model.name),
+            "model": {
+                "name": self.model.name,
+                "config": state.config,
+                "n_params": self.model.n_params(),
+                "stop_reason": self.model.stop_reason,
+            },
+            "schema": self.schema.to_dict(),
+            "preprocessor": self.preprocessor.to_dict(),
+            "history": self.model.history,
+        }
+        write_model_file(path, manifest, state.arrays, state.blobs)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Predictor:
+        manifest, arrays, blobs = read_model_file(path)
+        try:
+            schema = Schema.from_dict(manifest["schema"])
+            prep = Preprocessor.from_dict(manifest["preprocessor"])
+            name = manifest["model"]["name"]
+            if name not in MODELS:
+                raise ArtifactError(
+                    f"{path} holds an unknown model type {name!r}",
+                    "upgrade nncli or re-train the model.",
+                )
+            state = ModelState(manifest["model"]["config"], arrays, blobs)
+            model = model_class(name).from_state(state, len(schema.classes))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ArtifactError(
+                f"the manifest of {path} is incomplete or malformed ({exc!r})",
+                "the file was altered or is damaged; re-train the model.",
+            ) from None
+        model.history = manifest.get("history", [])
+        model.stop_reason = manifest["model"].get("stop_reason", "completed")
+        info = {
+            k: v
+            for k, v in manifest.items()
+            if k not in ("schema", "preprocessor", "history", "members")
+        }
+        return cls(schema, prep, model, info)
+
+
+def library_versions(model: str) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"nncli": __version__, "python": platform.python_version()}
+    wanted = {"numpy", "pandas", "pyarrow"} | {
+        "mlp": {"torch"},
+        "gbt": {"lightgbm"},
+        "logreg": {"scikit-learn"},
+    }.get(model, set())
+    for package in sorted(wanted):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:  # pragma: no cover
+            pass
+    return versions

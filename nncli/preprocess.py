@@ -1,0 +1,230 @@
+"""Turn a data frame into a model matrix, with statistics fitted on training rows only.
+
+Two layouts, chosen by the model's ``needs``:
+
+- ``dense`` (linear models, MLP): numeric columns imputed with the training median
+  (plus a 0/1 missing indicator where training had missing values) and scaled;
+  categorical and boolean columns one-hot encoded, with one reserved slot for
+  unseen, rare or missing values.
+- ``native`` (GBT): numeric columns unscaled with missing values left as NaN;
+  categorical columns as integer codes (unseen or missing → NaN) that the tree
+  model treats as categories.
+
+The fitted state is plain JSON (numbers and strings), stored in the model file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nncli.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nncli.schema import Schema
+
+SCALERS = ("standard", "robust", "minmax", "quantile", "none")
+LAYOUTS = ("dense", "native")
+MAX_LEVELS = 64  # one-hot columns per categorical; rarer levels share the reserved slot
+MIN_LEVEL_COUNT = 2  # a level seen once in training goes to the reserved slot
+N_QUANTILES = 256
+CLIP = 3.0  # robust scaling's smooth clip saturates at ±CLIP
+
+
+@dataclass
+class NumericState:
+    name: str
+    median: float
+    indicator: bool
+    center: float = 0.0
+    scale: float = 1.0
+    quantiles: list[float] = field(default_factory=list)
+
+
+@dataclass
+class CategoricalState:
+    name: str
+    levels: list[str]
+    boolean: bool = False  # true/false values, matched case-insensitively
+
+
+@dataclass
+class Preprocessor:
+    """Fitted preprocessing; ``transform`` maps a frame to a float32 matrix."""
+
+    layout: str
+    scaler: str
+    numeric: list[NumericState]
+    categorical: list[CategoricalState]
+
+    @property
+    def feature_names(self) -> list[str]:
+        names: list[str] = []
+        for num in self.numeric:
+            names.append(num.name)
+            if num.indicator and self.layout == "dense":
+                names.append(f"{num.name}=missing")
+        for cat in self.categorical:
+            if self.layout == "native":
+                names.append(cat.name)
+            else:
+                names.extend(f"{cat.name}={level}" for level in cat.levels)
+                names.append(f"{cat.name}=<other>")
+        return names
+
+    @property
+    def categorical_indices(self) -> list[int]:
+        """Column indices holding category codes (native layout only)."""
+        if self.layout != "native":
+            return []
+        return list(range(len(self.numeric), len(self.numeric) + len(self.categorical)))
+
+    def transform(self, frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, int]]:
+        """The model matrix and, per categorical column, how many values were unseen."""
+        blocks: list[np.ndarray] = []
+        for num in self.numeric:
+            blocks.extend(self._numeric(num, frame[num.name]))
+        unseen: dict[str, int] = {}
+        for cat in self.categorical:
+            block, n_unseen = self._categorical(cat, frame[cat.name])
+            blocks.append(block)
+            if n_unseen:
+                unseen[cat.name] = n_unseen
+        if not blocks:
+            return np.zeros((len(frame), 0), dtype=np.float32), unseen
+        return np.column_stack(blocks).astype(np.float32, copy=False), unseen
+
+    def _numeric(self, num: NumericState, values: pd.Series) -> list[np.ndarray]:
+        x = numeric_values(values)
+        missing = np.isnan(x)
+        if self.layout == "native":
+            return [x]
+        x = np.where(missing, num.median, x)
+        x = _scale(x, self.scaler, num)
+        out = [x]
+        if num.indicator:
+            out.append(missing.astype(np.float64))
+        return out
+
+    def _categorical(self, cat: CategoricalState, values: pd.Series) -> tuple[np.ndarray, int]:
+        import pandas as pd
+
+        text = category_text(values, cat.boolean)
+        codes = pd.Categorical(text, categories=cat.levels).codes.astype(np.int64)
+        present = text.notna().to_numpy()
+        n_unseen = int(((codes < 0) & present).sum())
+        if self.layout == "native":
+            return np.where(codes < 0, np.nan, codes.astype(np.float64)), n_unseen
+        onehot = np.zeros((len(codes), len(cat.levels) + 1))
+        onehot[np.arange(len(codes)), np.where(codes < 0, len(cat.levels), codes)] = 1.0
+        return onehot, n_unseen
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Preprocessor:
+        return cls(
+            layout=data["layout"],
+            scaler=data["scaler"],
+            numeric=[NumericState(**n) for n in data["numeric"]],
+            categorical=[CategoricalState(**c) for c in data["categorical"]],
+        )
+
+
+def numeric_values(values: pd.Series) -> np.ndarray:
+    """Float64 values; stray text, ±inf and missing all become NaN."""
+    import pandas as pd
+
+    x = pd.to_numeric(values, errors="coerce").to_numpy(
+        dtype=np.float64, na_value=np.nan, copy=True
+    )
+    x[~np.isfinite(x)] = np.nan
+    return x
+
+
+def category_text(values: pd.Series, boolean: bool = False) -> pd.Series:
+    """Categories as strings (missing stays missing), so 1 and '1' are the same level;
+    boolean columns as lower-case text, so True, 'TRUE' and 'true' are one level."""
+    from nncli.schema import class_label
+
+    text = values.map(class_label, na_action="ignore").astype("object")
+    return text.str.lower() if boolean else text
+
+
+def fit_preprocessor(
+    frame: pd.DataFrame, schema: Schema, layout: str, scaler: str = "standard"
+) -> Preprocessor:
+    """Fit on ``frame`` (training rows only) for the schema's feature columns."""
+    if layout not in LAYOUTS:
+        raise ConfigError(f"unknown layout {layout!r}", f"use one of {', '.join(LAYOUTS)}.")
+    if scaler not in SCALERS:
+        raise ConfigError(f"unknown --scaler {scaler!r}", f"use one of {', '.join(SCALERS)}.")
+    numeric, categorical = [], []
+    for col in schema.features:
+        if col.role == "numeric":
+            numeric.append(_fit_numeric(col.name, numeric_values(frame[col.name]), scaler))
+        else:
+            categorical.append(_fit_categorical(col.name, frame[col.name], col.role == "boolean"))
+    return Preprocessor(layout, scaler if layout == "dense" else "none", numeric, categorical)
+
+
+def _fit_numeric(name: str, x: np.ndarray, scaler: str) -> NumericState:
+    present = x[~np.isnan(x)]
+    if present.size == 0:
+        return NumericState(name, 0.0, indicator=True)
+    median = float(np.median(present))
+    state = NumericState(name, median, indicator=bool(present.size < x.size))
+    filled = np.where(np.isnan(x), median, x)
+    if scaler == "standard":
+        state.center, state.scale = float(filled.mean()), _nonzero(float(filled.std()))
+    elif scaler == "robust":
+        q25, q75 = np.percentile(filled, [25, 75])
+        spread = q75 - q25 if q75 > q25 else 0.5 * (filled.max() - filled.min())
+        state.center, state.scale = median, _nonzero(float(spread))
+    elif scaler == "minmax":
+        lo, hi = float(filled.min()), float(filled.max())
+        state.center, state.scale = lo, _nonzero(hi - lo)
+    elif scaler == "quantile":
+        levels = np.linspace(0, 1, min(N_QUANTILES, max(10, filled.size // 30)))
+        state.quantiles = [float(q) for q in np.quantile(filled, levels)]
+    return state
+
+
+def _nonzero(scale: float) -> float:
+    return scale if scale > 0 and np.isfinite(scale) else 1.0
+
+
+def _scale(x: np.ndarray, scaler: str, num: NumericState) -> np.ndarray:
+    if scaler == "quantile":
+        return _quantile_normal(x, np.asarray(num.quantiles))
+    if scaler == "none":
+        return x
+    z = (x - num.center) / num.scale
+    if scaler == "robust":
+        return z / np.sqrt(1.0 + (z / CLIP) ** 2)
+    return z
+
+
+def _quantile_normal(x: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    from scipy.special import ndtri
+
+    if quantiles.size < 2 or quantiles[0] == quantiles[-1]:
+        return np.zeros_like(x)
+    levels = np.linspace(0, 1, quantiles.size)
+    # average the forward and backward interpolation so tied quantiles map to their middle
+    up = np.interp(x, quantiles, levels)
+    down = -np.interp(-x, -quantiles[::-1], -levels[::-1])
+    p = np.clip(0.5 * (up + down), 1e-7, 1 - 1e-7)
+    return ndtri(p)
+
+
+def _fit_categorical(name: str, values: pd.Series, boolean: bool) -> CategoricalState:
+    counts = category_text(values, boolean).value_counts()
+    counts = counts[counts >= MIN_LEVEL_COUNT]
+    ordered = sorted(counts.index, key=lambda level: (-counts[level], str(level)))
+    return CategoricalState(name, [str(level) for level in ordered[:MAX_LEVELS]], boolean)

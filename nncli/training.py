@@ -1,0 +1,193 @@
+"""The MLP training loop, readable top to bottom.
+
+Batches are slices of a tensor shuffled once per epoch (no per-sample Dataset
+indexing), float32 throughout. Each epoch reports a record to ``on_epoch``; the best
+epoch by validation loss is restored at the end. Ctrl-C stops training and keeps the
+best weights; a non-finite loss stops it with a clear error.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nncli.config import MLPConfig, RunConfig
+from nncli.errors import TrainingError
+from nncli.models.base import EpochCallback, FitData
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = 0
+    stop_reason: str = "completed"  # completed | early_stopping | time_budget | interrupted
+
+
+@dataclass
+class Tensors:
+    X: torch.Tensor
+    y: torch.Tensor
+    w: torch.Tensor
+
+
+def _tensors(
+    X: np.ndarray, y: np.ndarray, w: np.ndarray, binary: bool, device: torch.device
+) -> Tensors:
+    target = torch.from_numpy(y.astype(np.float32 if binary else np.int64))
+    return Tensors(
+        torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(device),
+        target.to(device),
+        torch.from_numpy(w.astype(np.float32)).to(device),
+    )
+
+
+def loss_fn(
+    logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor, smoothing: float
+) -> torch.Tensor:
+    """Weighted mean cross-entropy (sigmoid for one logit, softmax for several)."""
+    if logits.shape[1] == 1:
+        target = y * (1 - smoothing) + 0.5 * smoothing
+        losses = F.binary_cross_entropy_with_logits(logits[:, 0], target, reduction="none")
+    else:
+        losses = F.cross_entropy(logits, y, reduction="none", label_smoothing=smoothing)
+    return (losses * w).sum() / w.sum().clamp_min(1e-12)
+
+
+def make_optimizer(model: nn.Module, config: MLPConfig) -> torch.optim.Optimizer:
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True)
+    if config.optimizer == "adam":  # Adam's weight decay is L2 added to the gradient
+        return torch.optim.Adam(groups, lr=config.lr)
+    return torch.optim.AdamW(groups, lr=config.lr)
+
+
+def make_schedule(opt: torch.optim.Optimizer, config: MLPConfig, total_steps: int) -> Any:
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=total_steps)
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: 0.5 * (1 + math.cos(math.pi * min(step / total_steps, 1.0)))
+        )
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+
+
+def train_epoch(
+    model: nn.Module,
+    data: Tensors,
+    opt: torch.optim.Optimizer,
+    schedule: Any,
+    config: MLPConfig,
+    generator: torch.Generator,
+) -> float:
+    model.train()
+    n = len(data.y)
+    perm = torch.randperm(n, generator=generator).to(data.X.device)
+    X, y, w = data.X[perm], data.y[perm], data.w[perm]
+    stop = n - 1 if config.norm == "batch" and n % config.batch_size == 1 else n
+    total, weight = torch.zeros((), device=X.device), torch.zeros((), device=X.device)
+    for start in range(0, stop, config.batch_size):
+        end = min(start + config.batch_size, stop)
+        loss = loss_fn(model(X[start:end]), y[start:end], w[start:end], config.label_smoothing)
+        if not torch.isfinite(loss.detach()):
+            return float("nan")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.clip_grad is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
+        opt.step()
+        schedule.step()
+        batch_w = w[start:end].sum()
+        total += loss.detach() * batch_w
+        weight += batch_w
+    return float(total / weight.clamp_min(1e-12))
+
+
+@torch.no_grad()
+def evaluate_loss(model: nn.Module, data: Tensors) -> tuple[float, float]:
+    """Validation loss (no smoothing) and weighted accuracy."""
+    model.eval()
+    logits = torch.cat([model(data.X[i : i + 65536]) for i in range(0, len(data.y), 65536)])
+    loss = float(loss_fn(logits, data.y, data.w, 0.0))
+    pred = (logits[:, 0] > 0).float() if logits.shape[1] == 1 else logits.argmax(dim=1)
+    correct = (pred == data.y).float()
+    accuracy = float((correct * data.w).sum() / data.w.sum().clamp_min(1e-12))
+    model.train()
+    return loss, accuracy
+
+
+def train(
+    model: nn.Module,
+    data: FitData,
+    config: MLPConfig,
+    run: RunConfig,
+    on_epoch: EpochCallback | None = None,
+    time_limit: float | None = None,
+) -> TrainResult:
+    """Fit ``model`` in place; the weights of the best validation epoch are restored."""
+    from nncli.models.mlp import resolve_device
+
+    if run.threads:
+        torch.set_num_threads(run.threads)
+    device = resolve_device(run.device)
+    model.to(device)
+    binary = data.n_classes == 2
+    tr = _tensors(data.X, data.y, data.w, binary, device)
+    va = _tensors(data.X_valid, data.y_valid, data.w_valid, binary, device)
+    generator = torch.Generator().manual_seed(run.seed)
+    opt = make_optimizer(model, config)
+    steps = config.epochs * max(1, math.ceil(len(tr.y) / config.batch_size))
+    schedule = make_schedule(opt, config, steps)
+    result, best_loss, best_state = TrainResult(), math.inf, None
+    started = time.perf_counter()
+    try:
+        for epoch in range(1, config.epochs + 1):
+            train_loss = train_epoch(model, tr, opt, schedule, config, generator)
+            if not math.isfinite(train_loss):
+                raise TrainingError(
+                    f"training diverged: the loss became non-finite in epoch {epoch}",
+                    f"lower --lr (now {config.lr:g}) or pass --clip-grad 1.0.",
+                )
+            valid_loss, valid_acc = evaluate_loss(model, va)
+            elapsed = time.perf_counter() - started
+            record = {
+                "epoch": epoch,
+                "epochs": config.epochs,
+                "train_loss": train_loss,
+                "valid_loss": valid_loss,
+                "valid_accuracy": valid_acc,
+                "lr": opt.param_groups[0]["lr"],
+                "seconds": elapsed,
+            }
+            result.history.append(record)
+            if valid_loss < best_loss - 1e-7:
+                best_loss, result.best_epoch = valid_loss, epoch
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if on_epoch is not None:
+                on_epoch(record | {"best_epoch": result.best_epoch})
+            if epoch - result.best_epoch >= config.patience:
+                result.stop_reason = "early_stopping"
+                break
+            if time_limit is not None and elapsed * (epoch + 1) / epoch > time_limit:
+                result.stop_reason = "time_budget"
+                break
+    except KeyboardInterrupt:
+        result.stop_reason = "interrupted"
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    if result.stop_reason == "interrupted" and best_state is None:
+        raise KeyboardInterrupt
+    return result
