@@ -1,9 +1,35 @@
-"""nncli: tabular classification from the command line and from Python."""
+"""nncli: tabular classification from the command line and from Python.
+
+The public API is imported lazily, so ``import nncli`` (and ``nncli --help``) stays
+fast::
+
+    import nncli
+    result = nncli.train("sample_data/physics.csv", model="gbt")
+    result.save("physics.nncli")
+    model = nncli.load("physics.nncli")
+    proba = model.predict_proba(frame)        # one column per class in model.classes
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
 
 from nncli.errors import ExitCode, NncliError  # noqa: E402
 
-__all__ = ["ExitCode", "NncliError", "__version__"]
+_LAZY = {
+    "inspect": "nncli.api", "train": "nncli.api", "load": "nncli.api", "predict": "nncli.api",
+    "evaluate": "nncli.api", "read_table": "nncli.data", "infer_schema": "nncli.schema",
+    "MLPClassifier": "nncli.estimator", "Predictor": "nncli.predictor",
+}  # fmt: skip
+
+__all__ = ["ExitCode", "NncliError", "__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'nncli' has no attribute {name!r}")

@@ -14,6 +14,7 @@ import click
 
 from nncli import __version__
 from nncli.errors import ExitCode, NncliError
+from nncli.models import MODELS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,38 +35,53 @@ class NncliGroup(click.Group):
             ctx.exit(int(ExitCode.INTERRUPTED))
 
 
+def _apply(fn: F, options: list[Callable[[F], F]]) -> F:
+    """Apply option decorators so that --help lists them in the order given."""
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 def data_options(fn: F) -> F:
     """How to read the input file."""
-    fn = click.option("--sep", help="Field delimiter (default: sniffed). Use 'tab' for TSV.")(fn)
-    fn = click.option("--encoding", help="Text encoding (default: UTF-8, BOM honoured).")(fn)
-    fn = click.option(
-        "--na-values",
-        multiple=True,
-        metavar="TOKEN",
-        help="Extra cell values to read as missing (repeatable). Always missing: "
-        "empty, NA, N/A, NaN, null, None, ?.",
-    )(fn)
-    return fn
+    return _apply(
+        fn,
+        [
+            click.option("--sep", help="Field delimiter (default: sniffed). Use 'tab' for TSV."),
+            click.option("--encoding", help="Text encoding (default: UTF-8, BOM honoured)."),
+            click.option(
+                "--na-values",
+                multiple=True,
+                metavar="TOKEN",
+                help="Extra cell values to read as missing (repeatable). Always missing: "
+                "empty, NA, N/A, NaN, null, None, ?.",
+            ),
+        ],
+    )
 
 
 def column_options(fn: F) -> F:
     """Which column is what."""
-    fn = click.option(
-        "--target",
-        "-t",
-        help="Target column (default: the only column named target, label, class or y).",
-    )(fn)
-    fn = click.option(
-        "--id-col",
-        multiple=True,
-        metavar="COL",
-        help="ID column: not a feature, carried into predictions (repeatable).",
-    )(fn)
-    fn = click.option("--weight", metavar="COL", help="Event-weight column.")(fn)
-    fn = click.option(
-        "--drop", multiple=True, metavar="COL", help="Column to leave out (repeatable)."
-    )(fn)
-    return fn
+    return _apply(
+        fn,
+        [
+            click.option(
+                "--target",
+                "-t",
+                help="Target column (default: the only column named target, label, class or y).",
+            ),
+            click.option(
+                "--id-col",
+                multiple=True,
+                metavar="COL",
+                help="ID column: not a feature, carried into predictions (repeatable).",
+            ),
+            click.option("--weight", metavar="COL", help="Event-weight column."),
+            click.option(
+                "--drop", multiple=True, metavar="COL", help="Column to leave out (repeatable)."
+            ),
+        ],
+    )
 
 
 def _read_and_columns(kw: dict[str, Any]) -> tuple[Any, Any]:
@@ -131,33 +147,40 @@ def output_options(fn: F) -> F:
 
 def run_options(fn: F) -> F:
     """What every model in a run shares."""
-    from nncli.config import CLASS_WEIGHTS, DEVICES
+    from nncli.config import CLASS_WEIGHTS, DEVICES, SCALERS
 
-    fn = click.option(
-        "--seed", type=int, help="Seed for split, initialisation and shuffling [default: 0]."
-    )(fn)
-    fn = click.option(
-        "--valid-size",
-        type=click.FloatRange(0.01, 0.9),
-        help="Share of rows held out for validation [default: 0.2].",
-    )(fn)
-    fn = click.option("--device", type=click.Choice(DEVICES), help="MLP device [default: auto].")(
-        fn
+    return _apply(
+        fn,
+        [
+            click.option(
+                "--seed",
+                type=int,
+                help="Seed for split, initialisation and shuffling [default: 0].",
+            ),
+            click.option(
+                "--valid-size",
+                type=click.FloatRange(0.01, 0.9),
+                help="Share of rows held out for validation [default: 0.2].",
+            ),
+            click.option(
+                "--scaler",
+                type=click.Choice(SCALERS),
+                help="Numeric scaling for linear "
+                "models and the MLP [default: standard; mlp: robust].",
+            ),
+            click.option(
+                "--class-weight",
+                type=click.Choice(CLASS_WEIGHTS),
+                help="Weight classes inversely to their frequency [default: none].",
+            ),
+            click.option(
+                "--device", type=click.Choice(DEVICES), help="MLP device [default: auto]."
+            ),
+            click.option(
+                "--threads", type=click.IntRange(min=1), help="CPU threads [default: all cores]."
+            ),
+        ],
     )
-    fn = click.option(
-        "--threads", type=click.IntRange(min=1), help="CPU threads [default: all cores]."
-    )(fn)
-    fn = click.option(
-        "--class-weight",
-        type=click.Choice(CLASS_WEIGHTS),
-        help="Weight classes inversely to their frequency [default: none].",
-    )(fn)
-    fn = click.option(
-        "--scaler",
-        type=click.Choice(["standard", "robust", "minmax", "quantile", "none"]),
-        help="Numeric scaling for linear models and the MLP [default: standard; mlp: robust].",
-    )(fn)
-    return fn
 
 
 def mlp_options(fn: F) -> F:
@@ -221,9 +244,7 @@ def mlp_options(fn: F) -> F:
         ),
         click.option("--label-smoothing", type=click.FloatRange(0, 0.5), help="[default: 0]."),
     ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+    return _apply(fn, options)
 
 
 def _load_config_file(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
@@ -282,10 +303,9 @@ def _report_unseen(console: Any, unseen: dict[str, int], policy: str) -> None:
 @click.option(
     "--model",
     "-m",
-    "model_name",
     default="gbt",
     show_default=True,
-    type=click.Choice(["majority", "logreg", "fisher", "gbt", "mlp"]),
+    type=click.Choice(list(MODELS)),
     help="Model to fit.",
 )
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the model file here.")
@@ -311,7 +331,7 @@ def _report_unseen(console: Any, unseen: dict[str, int], policy: str) -> None:
 @output_options
 def train(
     data: str,
-    model_name: str,
+    model: str,
     output: str | None,
     force: bool,
     valid_file: str | None,
@@ -335,10 +355,10 @@ def train(
     read, columns = _read_and_columns(kw)
     settings = settings_from_options(kw)
     err = _stderr(quiet)
-    with report.ProgressDisplay(err, model_name) as progress:
+    with report.ProgressDisplay(err, model) as progress:
         result = api.train(
             data,
-            model=model_name,
+            model=model,
             read=read,
             columns=columns,
             settings=settings,
@@ -425,7 +445,7 @@ def predict(
         with atomic_output(output) as fh:
             summary = api.predict(predictor, data, fh, **args)
     else:
-        summary = api.predict(predictor, data, click.get_text_stream("stdout"), **args)
+        summary = api.predict(predictor, data, sys.stdout, **args)
     err = _stderr(quiet)
     _report_unseen(err, summary.unseen, unseen)
     if output and not quiet:

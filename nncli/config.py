@@ -36,6 +36,7 @@ ACTIVATION_NAMES = (
     "relu", "leaky_relu", "elu", "selu", "gelu", "silu", "tanh", "sigmoid", "maxout", "identity",
 )  # fmt: skip
 NORMS = ("none", "batch", "layer")
+SCALERS = ("standard", "robust", "minmax", "quantile", "none")
 INITS = ("auto", "he", "xavier", "lecun", "torch")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("constant", "cosine", "onecycle")
@@ -176,7 +177,7 @@ def parse_hidden(value: str | list[int] | tuple[int, ...]) -> tuple[int, ...]:
     if isinstance(value, (list, tuple)):
         parts = [str(v) for v in value]
     else:
-        parts = [p.strip() for p in str(value).replace("x", ",").split(",") if p.strip()]
+        parts = [p.strip() for p in str(value).split(",")]
     try:
         return tuple(int(p) for p in parts)
     except ValueError:

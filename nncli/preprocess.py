@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nncli.config import SCALERS
 from nncli.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
     from nncli.schema import Schema
 
-SCALERS = ("standard", "robust", "minmax", "quantile", "none")
 LAYOUTS = ("dense", "native")
 MAX_LEVELS = 64  # one-hot columns per categorical; rarer levels share the reserved slot
 MIN_LEVEL_COUNT = 2  # a level seen once in training goes to the reserved slot
@@ -114,7 +114,7 @@ class Preprocessor:
         import pandas as pd
 
         text = category_text(values, cat.boolean)
-        codes = pd.Categorical(text, categories=cat.levels).codes.astype(np.int64)
+        codes = pd.Index(cat.levels, dtype=object).get_indexer(text).astype(np.int64)
         present = text.notna().to_numpy()
         n_unseen = int(((codes < 0) & present).sum())
         if self.layout == "native":

