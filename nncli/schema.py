@@ -188,14 +188,17 @@ def _numeric_stats(values: pd.Series) -> dict[str, float | None]:
         x = float(x)
         return x if math.isfinite(x) else None
 
-    finite = values.dropna()
-    if finite.empty:
+    import numpy as np
+
+    x = values.dropna().to_numpy(dtype=np.float64)
+    finite = x[np.isfinite(x)]
+    if finite.size == 0:
         return {"min": None, "max": None, "mean": None, "std": None}
     return {
         "min": clean(finite.min()),
         "max": clean(finite.max()),
         "mean": clean(finite.mean()),
-        "std": clean(finite.std(ddof=0)),
+        "std": clean(finite.std()),
     }
 
 

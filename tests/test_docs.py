@@ -47,3 +47,8 @@ def test_help_imports_no_heavy_library():
 def test_inspect_imports_neither_torch_nor_sklearn():
     loaded = _loaded_modules(["inspect", "sample_data/physics.csv"])
     assert "pandas" in loaded and not loaded & {"torch", "sklearn", "lightgbm"}
+
+
+def test_gbt_training_does_not_import_torch(tmp_path):
+    loaded = _loaded_modules(["train", "sample_data/physics.csv", "-m", "gbt", "--quiet"])
+    assert "lightgbm" in loaded and "torch" not in loaded

@@ -1,0 +1,127 @@
+"""Model files: truncated, random, tampered or hostile files are refused, nothing runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import zipfile
+
+import pytest
+
+import nncli
+from nncli import artifacts
+from nncli.errors import ArtifactError
+from tests.conftest import SAMPLE
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory: pytest.TempPathFactory):
+    path = tmp_path_factory.mktemp("m") / "logreg.nncli"
+    nncli.train(SAMPLE / "physics.csv", model="logreg").save(path)
+    return path
+
+
+def _members(path):
+    with zipfile.ZipFile(path) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+def _rewrite(path, members):
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+
+
+def _error(path) -> str:
+    with pytest.raises(ArtifactError) as err:
+        nncli.load(path)
+    return err.value.message
+
+
+def test_truncated_file(model_file, tmp_path):
+    bad = tmp_path / "t.nncli"
+    bad.write_bytes(model_file.read_bytes()[: model_file.stat().st_size // 2])
+    assert "not an nncli model file (not a zip archive, or truncated)" in _error(bad)
+
+
+def test_random_bytes(tmp_path):
+    bad = tmp_path / "r.nncli"
+    bad.write_bytes(os.urandom(4096))
+    assert "not a zip archive" in _error(bad)
+
+
+def test_changed_weights_fail_the_checksum(model_file, tmp_path):
+    members = _members(model_file)
+    weights = bytearray(members["weights.safetensors"])
+    weights[-1] ^= 0xFF
+    members["weights.safetensors"] = bytes(weights)
+    bad = tmp_path / "w.nncli"
+    _rewrite(bad, members)
+    assert "weights.safetensors" in _error(bad) and "checksum" in _error(bad)
+
+
+def test_pickle_payload_is_refused_and_never_run(model_file, tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    members = _members(model_file) | {"model.pkl": pickle.dumps(Payload())}
+    bad = tmp_path / "p.nncli"
+    _rewrite(bad, members)
+    assert "unexpected members (model.pkl)" in _error(bad)
+    assert not marker.exists()
+
+
+def test_path_traversal_member_is_refused_and_nothing_written(model_file, tmp_path):
+    members = _members(model_file) | {"../../escape.txt": b"x"}
+    bad = tmp_path / "sub" / "e.nncli"
+    bad.parent.mkdir()
+    _rewrite(bad, members)
+    assert "unexpected members (../../escape.txt)" in _error(bad)
+    assert not (tmp_path.parent / "escape.txt").exists()
+
+
+def test_manifest_from_a_newer_format(model_file, tmp_path):
+    members = _members(model_file)
+    manifest = json.loads(members["manifest.json"]) | {"format_version": 99}
+    members["manifest.json"] = json.dumps(manifest).encode()
+    bad = tmp_path / "n.nncli"
+    _rewrite(bad, members)
+    message = _error(bad)
+    assert "uses model format 99 (written by nncli 0.1.0); this nncli reads format 1" in message
+
+
+def test_manifest_edited_to_drop_a_field(model_file, tmp_path):
+    members = _members(model_file)
+    manifest = json.loads(members["manifest.json"])
+    del manifest["preprocessor"]
+    members["manifest.json"] = json.dumps(manifest).encode()
+    bad = tmp_path / "m.nncli"
+    _rewrite(bad, members)
+    assert "manifest" in _error(bad) and "incomplete or malformed" in _error(bad)
+
+
+def test_decompression_is_bounded(model_file, monkeypatch):
+    monkeypatch.setattr(artifacts, "MAX_MEMBER_BYTES", 64)
+    assert "more than a model file may hold" in _error(model_file)
+
+
+def test_missing_file():
+    assert _error("no/such.nncli") == "model file not found: no/such.nncli"
+
+
+def test_writing_is_atomic(tmp_path, monkeypatch):
+    target = tmp_path / "out.nncli"
+    target.write_bytes(b"old")
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", boom)
+    with pytest.raises(RuntimeError):
+        artifacts.write_model_file(target, {"x": 1}, {}, {})
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.nncli"]
