@@ -11,15 +11,14 @@ from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
-from nncli.config import ColumnSpec, RunConfig, Settings
+from nncli.config import ColumnSpec, Settings
 from nncli.data import ReadOptions, Table, iter_frames, read_table
-from nncli.errors import ConfigError, DataError, SchemaError, did_you_mean, short_list
+from nncli.errors import ConfigError, DataError, SchemaError, did_you_mean
+from nncli.fitting import fit_model, labelled_rows, labels_to_index, row_weights, stratified_split
 from nncli.predictor import Predictor
 from nncli.schema import Schema, infer_schema
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from nncli.models.base import EpochCallback
 
 
@@ -85,64 +84,6 @@ class TrainResult:
         self.predictor.save(path)
 
 
-def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Train and validation row indices; every class with 2+ rows lands in both parts."""
-    rng = np.random.default_rng(seed)
-    train, valid = [], []
-    for k in np.unique(y):
-        rows = rng.permutation(np.flatnonzero(y == k))
-        n_valid = min(max(1, round(len(rows) * fraction)), len(rows) - 1) if len(rows) > 1 else 0
-        valid.append(rows[:n_valid])
-        train.append(rows[n_valid:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(valid))
-
-
-def labels_to_index(values: pd.Series, classes: list[str], source: str) -> np.ndarray:
-    """Class indices for target values; an unknown class is an error that names it."""
-    from nncli.schema import class_label
-
-    labels = values.map(class_label)
-    index = {c: i for i, c in enumerate(classes)}
-    unknown = sorted(set(labels) - set(index))
-    if unknown:
-        raise DataError(
-            f"{source} has target value(s) the model does not know: {short_list(unknown, 5)}",
-            "the model predicts only the classes " + short_list(classes, 8) + ".",
-        )
-    return labels.map(index).to_numpy(dtype=np.int64)
-
-
-def row_weights(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
-    """Event weights (1 without --weight); a missing weight is an error."""
-    from nncli.preprocess import numeric_values
-
-    if not schema.weight:
-        return np.ones(len(frame))
-    w = numeric_values(frame[schema.weight])
-    if np.isnan(w).any():
-        raise DataError(
-            f"weight column {schema.weight!r} has {int(np.isnan(w).sum())} missing or "
-            "non-numeric value(s)",
-            "fill them in, or drop those rows.",
-        )
-    return w
-
-
-def _training_weights(w: np.ndarray, y: np.ndarray, n_classes: int, run: RunConfig) -> np.ndarray:
-    """Negative event weights are ignored in training; balanced class weights if asked."""
-    w = np.clip(w, 0.0, None)
-    if run.class_weight == "balanced":
-        totals = np.bincount(y, weights=w, minlength=n_classes)
-        scale = np.divide(w.sum() / n_classes, totals, out=np.zeros(n_classes), where=totals > 0)
-        w = w * scale[y]
-    if w.sum() <= 0:
-        raise DataError(
-            "all training weights are zero or negative",
-            "check the --weight column; negative weights are ignored in training.",
-        )
-    return w
-
-
 def train(
     source: str | Path,
     *,
@@ -161,6 +102,7 @@ def train(
     >>> round(result.metrics["valid"]["auc"], 2) > 0.85
     True
     """
+    from nncli.evaluate import metrics
     from nncli.models import MODELS
 
     if model not in MODELS:
@@ -168,7 +110,7 @@ def train(
     settings = settings or Settings()
     table = read_table(source, read)
     schema = infer_schema(table.frame, columns)
-    frame = _labelled(table.frame, schema)
+    frame = labelled_rows(table.frame, schema)
     y = labels_to_index(frame[schema.target], schema.classes, str(source))
     if valid is None:
         tr, va = stratified_split(y, settings.run.valid_size, settings.run.seed)
@@ -176,75 +118,21 @@ def train(
         y_train, y_valid = y[tr], y[va]
     else:
         valid_table = read_table(valid, read)
-        valid_frame = _labelled(valid_table.frame, schema)
+        valid_frame = labelled_rows(valid_table.frame, schema)
         train_frame, y_train = frame, y
         y_valid = labels_to_index(valid_frame[schema.target], schema.classes, str(valid))
-    return _fit(
-        model,
-        schema,
-        train_frame,
-        y_train,
-        valid_frame,
-        y_valid,
-        settings,
-        on_epoch,
-        table,
-        notes=list(table.notes),
+    fitted = fit_model(
+        model, schema, train_frame, y_train, valid_frame, y_valid, settings, on_epoch
     )
-
-
-def _labelled(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
-    assert schema.target is not None
-    if schema.target not in frame.columns:
-        raise SchemaError(
-            f"target column {schema.target!r} not found", did_you_mean(schema.target, frame.columns)
-        )
-    return frame[frame[schema.target].notna()]
-
-
-def _fit(
-    name: str,
-    schema: Schema,
-    train_frame: pd.DataFrame,
-    y_train: np.ndarray,
-    valid_frame: pd.DataFrame,
-    y_valid: np.ndarray,
-    settings: Settings,
-    on_epoch: EpochCallback | None,
-    table: Table,
-    notes: list[str],
-) -> TrainResult:
-    import time
-
-    from nncli.evaluate import metrics
-    from nncli.models import model_class
-    from nncli.models.base import FitData
-    from nncli.preprocess import fit_preprocessor
-
-    k = len(schema.classes)
-    model = model_class(name)(k, settings)
-    prep = fit_preprocessor(train_frame, schema, model.layout, model.scaler)
-    X_train, _ = prep.transform(train_frame)
-    X_valid, unseen = prep.transform(valid_frame)
-    w_train, w_valid = row_weights(train_frame, schema), row_weights(valid_frame, schema)
-    data = FitData(
-        X_train,
-        y_train,
-        _training_weights(w_train, y_train, k, settings.run),
-        X_valid,
-        y_valid,
-        np.clip(w_valid, 0.0, None),
-        k,
-        prep.categorical_indices,
-    )
-    started = time.perf_counter()
-    model.fit(data, on_epoch)
-    fit_seconds = time.perf_counter() - started
     scores = {
-        "train": metrics(y_train, model.predict_proba(X_train), w_train),
-        "valid": metrics(y_valid, model.predict_proba(X_valid), w_valid),
+        "train": metrics(
+            y_train, fitted.predictor.predict_proba_matrix(fitted.X_train), fitted.w_train
+        ),
+        "valid": metrics(
+            y_valid, fitted.predictor.predict_proba_matrix(fitted.X_valid), fitted.w_valid
+        ),
     }
-    info = {
+    fitted.predictor.info = {
         "run": asdict(settings.run),
         "metrics": scores,
         "data": {
@@ -254,10 +142,11 @@ def _fit(
             "rows_train": len(y_train),
             "rows_valid": len(y_valid),
         },
-        "fit_seconds": fit_seconds,
+        "fit_seconds": fitted.fit_seconds,
     }
-    predictor = Predictor(schema, prep, model, info)
-    return TrainResult(predictor, scores, fit_seconds, len(y_train), len(y_valid), notes)
+    return TrainResult(
+        fitted.predictor, scores, fitted.fit_seconds, len(y_train), len(y_valid), list(table.notes)
+    )
 
 
 def load(path: str | Path) -> Predictor:
@@ -352,7 +241,7 @@ def evaluate(
 
     predictor = _as_predictor(model)
     table = read_table(source, read)
-    frame = _labelled(table.frame, predictor.schema)
+    frame = labelled_rows(table.frame, predictor.schema)
     if frame.empty:
         raise DataError(
             f"{source} has no rows with a target value",

@@ -84,7 +84,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return MLPConfig(**{name: getattr(self, name) for name in names})
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:
-        from nncli.api import stratified_split
+        from nncli.fitting import stratified_split
         from nncli.models.base import FitData
         from nncli.models.mlp import MLPModel
 

@@ -75,6 +75,10 @@ class Predictor:
             )
         return self.model.predict_proba(X), counts
 
+    def predict_proba_matrix(self, X: np.ndarray) -> np.ndarray:
+        """Probabilities for an already preprocessed matrix."""
+        return self.model.predict_proba(X)
+
     def predict(self, frame: pd.DataFrame, unseen: str = "warn") -> np.ndarray:
         """Predicted class labels (strings, as in the training data)."""
         proba = self.predict_proba(frame, unseen)

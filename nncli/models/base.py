@@ -53,6 +53,7 @@ class Model:
         self.settings = settings or Settings()
         self.history: list[dict[str, Any]] = []
         self.stop_reason: str = "completed"
+        self.time_limit: float | None = None  # seconds; models that iterate stop in time
 
     def fit(self, data: FitData, on_epoch: EpochCallback | None = None) -> None:
         raise NotImplementedError

@@ -130,7 +130,6 @@ class MLPModel(Model):
         self.config, self.run = self.settings.mlp, self.settings.run
         self.module: MLP | None = None
         self.n_in = 0
-        self.time_limit: float | None = None
 
     @property
     def scaler(self) -> str:

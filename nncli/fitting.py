@@ -1,0 +1,151 @@
+"""What ``train`` and ``compare`` share: splits, labels, weights, and fitting one model
+on a schema's training rows."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from nncli.config import RunConfig, Settings
+from nncli.errors import DataError, SchemaError, did_you_mean, short_list
+from nncli.predictor import Predictor
+from nncli.schema import Schema
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nncli.models.base import EpochCallback
+
+
+def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (rest, held out); every class with 2+ rows lands in both parts."""
+    rng = np.random.default_rng(seed)
+    rest, held = [], []
+    for k in np.unique(y):
+        rows = rng.permutation(np.flatnonzero(y == k))
+        n_held = min(max(1, round(len(rows) * fraction)), len(rows) - 1) if len(rows) > 1 else 0
+        held.append(rows[:n_held])
+        rest.append(rows[n_held:])
+    return np.sort(np.concatenate(rest)), np.sort(np.concatenate(held))
+
+
+def stratified_folds(y: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """A fold number 0..k-1 per row, each class spread evenly over the folds."""
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(y), dtype=np.int64)
+    offset = 0
+    for label in np.unique(y):
+        rows = rng.permutation(np.flatnonzero(y == label))
+        fold[rows] = (np.arange(len(rows)) + offset) % k
+        offset += len(rows)
+    return fold
+
+
+def labelled_rows(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """The rows with a target value (the target column must be there)."""
+    assert schema.target is not None
+    if schema.target not in frame.columns:
+        raise SchemaError(
+            f"target column {schema.target!r} not found", did_you_mean(schema.target, frame.columns)
+        )
+    return frame[frame[schema.target].notna()]
+
+
+def labels_to_index(values: pd.Series, classes: list[str], source: str) -> np.ndarray:
+    """Class indices for target values; an unknown class is an error that names it."""
+    from nncli.schema import class_label
+
+    labels = values.map(class_label)
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = sorted(set(labels) - set(index))
+    if unknown:
+        raise DataError(
+            f"{source} has target value(s) the model does not know: {short_list(unknown, 5)}",
+            "the model predicts only the classes " + short_list(classes, 8) + ".",
+        )
+    return labels.map(index).to_numpy(dtype=np.int64)
+
+
+def row_weights(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
+    """Event weights (1 without --weight); a missing weight is an error."""
+    from nncli.preprocess import numeric_values
+
+    if not schema.weight:
+        return np.ones(len(frame))
+    w = numeric_values(frame[schema.weight])
+    if np.isnan(w).any():
+        raise DataError(
+            f"weight column {schema.weight!r} has {int(np.isnan(w).sum())} missing or "
+            "non-numeric value(s)",
+            "fill them in, or drop those rows.",
+        )
+    return w
+
+
+def training_weights(w: np.ndarray, y: np.ndarray, n_classes: int, run: RunConfig) -> np.ndarray:
+    """Negative event weights are ignored in training; balanced class weights if asked."""
+    w = np.clip(w, 0.0, None)
+    if run.class_weight == "balanced":
+        totals = np.bincount(y, weights=w, minlength=n_classes)
+        scale = np.divide(w.sum() / n_classes, totals, out=np.zeros(n_classes), where=totals > 0)
+        w = w * scale[y]
+    if w.sum() <= 0:
+        raise DataError(
+            "all training weights are zero or negative",
+            "check the --weight column; negative weights are ignored in training.",
+        )
+    return w
+
+
+@dataclass
+class Fitted:
+    """A fitted model with the matrices it saw, for scoring without re-transforming."""
+
+    predictor: Predictor
+    X_train: np.ndarray
+    X_valid: np.ndarray
+    w_train: np.ndarray
+    w_valid: np.ndarray
+    fit_seconds: float
+
+
+def fit_model(
+    name: str,
+    schema: Schema,
+    train: pd.DataFrame,
+    y_train: np.ndarray,
+    valid: pd.DataFrame,
+    y_valid: np.ndarray,
+    settings: Settings,
+    on_epoch: EpochCallback | None = None,
+    time_limit: float | None = None,
+) -> Fitted:
+    """Fit preprocessing and model ``name`` on ``train``; ``valid`` drives early stopping."""
+    from nncli.models import model_class
+    from nncli.models.base import FitData
+    from nncli.preprocess import fit_preprocessor
+
+    k = len(schema.classes)
+    model = model_class(name)(k, settings)
+    model.time_limit = time_limit
+    prep = fit_preprocessor(train, schema, model.layout, model.scaler)
+    X_train, _ = prep.transform(train)
+    X_valid, _ = prep.transform(valid)
+    w_train, w_valid = row_weights(train, schema), row_weights(valid, schema)
+    data = FitData(
+        X_train,
+        y_train,
+        training_weights(w_train, y_train, k, settings.run),
+        X_valid,
+        y_valid,
+        np.clip(w_valid, 0.0, None),
+        k,
+        prep.categorical_indices,
+    )
+    started = time.perf_counter()
+    model.fit(data, on_epoch)
+    fit_seconds = time.perf_counter() - started
+    return Fitted(Predictor(schema, prep, model), X_train, X_valid, w_train, w_valid, fit_seconds)

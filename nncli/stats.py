@@ -1,0 +1,160 @@
+"""Uncertainty and tests for model comparison.
+
+- Stratified bootstrap of the test rows, vectorised: resample counts form a (B, n)
+  weight matrix that :func:`nncli.evaluate.batch_metrics` scores in one pass.
+- Paired comparison of two models on the same rows: paired bootstrap of the metric
+  difference (any metric), DeLong's test for binary ROC AUC, McNemar's exact test
+  for accuracy.
+- The overtraining check: a two-sample Kolmogorov–Smirnov test of the classifier
+  outputs on training vs test rows.
+- Physics figures of merit: signal efficiency at fixed background efficiency, and
+  TMVA's separation ⟨S²⟩.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from nncli.evaluate import batch_metrics
+
+ALPHA = 0.05  # significance level for verdicts and 95% intervals
+CHUNK = 100  # bootstrap resamples scored at once (bounds memory)
+
+
+def bootstrap_weights(y: np.ndarray, w: np.ndarray, n_boot: int, seed: int) -> Iterator[np.ndarray]:
+    """Chunks of stratified bootstrap weights: per class, n_k rows drawn with replacement."""
+    rng = np.random.default_rng(seed)
+    classes = [np.flatnonzero(y == k) for k in np.unique(y)]
+    for start in range(0, n_boot, CHUNK):
+        b = min(CHUNK, n_boot - start)
+        counts = np.zeros((b, len(y)))
+        for rows in classes:
+            counts[:, rows] = rng.multinomial(len(rows), np.full(len(rows), 1 / len(rows)), size=b)
+        yield counts * w[None, :]
+
+
+def bootstrap_metrics(
+    y: np.ndarray, proba: np.ndarray, w: np.ndarray, n_boot: int, seed: int
+) -> dict[str, np.ndarray]:
+    """Each metric over ``n_boot`` stratified resamples of the rows (same seed → same rows)."""
+    parts = [batch_metrics(y, proba, W) for W in bootstrap_weights(y, w, n_boot, seed)]
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def interval(samples: np.ndarray) -> tuple[float, float]:
+    """The central 95% percentile interval of bootstrap samples."""
+    finite = samples[np.isfinite(samples)]
+    if finite.size == 0:
+        return (float("nan"), float("nan"))
+    lo, hi = np.percentile(finite, [100 * ALPHA / 2, 100 * (1 - ALPHA / 2)])
+    return float(lo), float(hi)
+
+
+def bootstrap_p_value(differences: np.ndarray) -> float:
+    """Two-sided p-value that the mean difference is zero, from paired bootstrap samples."""
+    d = differences[np.isfinite(differences)]
+    if d.size == 0:
+        return float("nan")
+    if np.all(d == 0):
+        return 1.0
+    tail = min(np.mean(d <= 0), np.mean(d >= 0))
+    return float(min(1.0, max(2 * tail, 1 / d.size)))
+
+
+@dataclass
+class PairedTest:
+    """Model a minus model b on the same rows."""
+
+    metric: str
+    difference: float
+    low: float
+    high: float
+    p_value: float
+    method: str
+
+    @property
+    def significant(self) -> bool:
+        return bool(self.p_value < ALPHA)
+
+
+def delong(positive: np.ndarray, score_a: np.ndarray, score_b: np.ndarray) -> tuple[float, float]:
+    """DeLong's test for two correlated ROC AUCs: (AUC_a − AUC_b, two-sided p-value)."""
+    from scipy.stats import norm, rankdata
+
+    pos = positive.astype(bool)
+    m, n = int(pos.sum()), int((~pos).sum())
+    v10, v01 = [], []
+    for score in (score_a, score_b):
+        ranks = rankdata(score)
+        ranks_pos = rankdata(score[pos])
+        ranks_neg = rankdata(score[~pos])
+        v10.append((ranks[pos] - ranks_pos) / n)
+        v01.append(1.0 - (ranks[~pos] - ranks_neg) / m)
+    aucs = [float(v.mean()) for v in v10]
+    s = np.cov(np.vstack(v10)) / m + np.cov(np.vstack(v01)) / n
+    var = s[0, 0] + s[1, 1] - 2 * s[0, 1]
+    diff = aucs[0] - aucs[1]
+    if var <= 1e-18:
+        return diff, 1.0 if abs(diff) < 1e-12 else 0.0
+    return diff, float(2 * norm.sf(abs(diff) / np.sqrt(var)))
+
+
+def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
+    """McNemar's exact test on the rows where exactly one of two models is right."""
+    from scipy.stats import binomtest
+
+    b = int(np.sum(correct_a & ~correct_b))
+    c = int(np.sum(~correct_a & correct_b))
+    if b + c == 0:
+        return 1.0
+    return float(binomtest(b, b + c, 0.5).pvalue)
+
+
+def ks_test(train_scores: np.ndarray, test_scores: np.ndarray) -> tuple[float, float]:
+    """Kolmogorov–Smirnov statistic and p-value: are the two score samples alike?"""
+    from scipy.stats import ks_2samp
+
+    if len(train_scores) == 0 or len(test_scores) == 0:
+        return float("nan"), float("nan")
+    result = ks_2samp(train_scores, test_scores)
+    return float(result.statistic), float(result.pvalue)
+
+
+def roc_curve(
+    positive: np.ndarray, score: np.ndarray, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(background efficiency, signal efficiency) for every threshold, weighted."""
+    order = np.argsort(-score, kind="mergesort")
+    s, pos, ws = score[order], positive[order].astype(bool), w[order]
+    ends = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
+    tp = np.cumsum(np.where(pos, ws, 0.0))[ends]
+    fp = np.cumsum(np.where(pos, 0.0, ws))[ends]
+    tpr = np.r_[0.0, tp / tp[-1]] if tp[-1] > 0 else np.zeros(len(ends) + 1)
+    fpr = np.r_[0.0, fp / fp[-1]] if fp[-1] > 0 else np.zeros(len(ends) + 1)
+    return fpr, tpr
+
+
+def signal_efficiency(
+    positive: np.ndarray, score: np.ndarray, w: np.ndarray, at: tuple[float, ...] = (0.01, 0.1, 0.3)
+) -> dict[str, float]:
+    """Signal efficiency where the background efficiency is each value in ``at``."""
+    fpr, tpr = roc_curve(positive, score, w)
+    return {f"{b:g}": float(np.interp(b, fpr, tpr)) for b in at}
+
+
+def separation(positive: np.ndarray, score: np.ndarray, w: np.ndarray, bins: int = 40) -> float:
+    """TMVA's separation ⟨S²⟩ = ½ Σ (s_i − b_i)² / (s_i + b_i) of normalised histograms."""
+    edges = np.linspace(min(score.min(), 0.0), max(score.max(), 1.0), bins + 1)
+    pos = positive.astype(bool)
+    s, _ = np.histogram(score[pos], edges, weights=w[pos])
+    b, _ = np.histogram(score[~pos], edges, weights=w[~pos])
+    if s.sum() <= 0 or b.sum() <= 0:
+        return float("nan")
+    s, b = s / s.sum(), b / b.sum()
+    both = s + b
+    return float(
+        0.5 * np.sum(np.divide((s - b) ** 2, both, out=np.zeros_like(both), where=both > 0))
+    )
