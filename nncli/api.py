@@ -19,6 +19,9 @@ from nncli.predictor import Predictor
 from nncli.schema import Schema, infer_schema
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from nncli.compare import CompareOptions, Comparison, ResultCallback, StartCallback
     from nncli.models.base import EpochCallback
 
 
@@ -255,3 +258,50 @@ def evaluate(
     return Evaluation(
         str(source), len(y), predictor.classes, metrics(y, proba, w), confusion, counts
     )
+
+
+# ------------------------------------------------------------------------ compare
+
+
+def compare(
+    source: str | Path,
+    *,
+    read: ReadOptions | None = None,
+    columns: ColumnSpec | None = None,
+    settings: Settings | None = None,
+    options: CompareOptions | None = None,
+    test: str | Path | None = None,
+    on_start: StartCallback | None = None,
+    on_result: ResultCallback | None = None,
+) -> tuple[Comparison, pd.DataFrame]:
+    """Run every model on the same split (or CV folds) of ``source`` and compare them.
+
+    Returns the :class:`~nncli.compare.Comparison` and the labelled rows it used.
+    """
+    import pandas as pd
+
+    from nncli.compare import CompareOptions, run_comparison
+
+    settings = settings or Settings()
+    options = options or CompareOptions()
+    table = read_table(source, read)
+    schema = infer_schema(table.frame, columns)
+    frame = labelled_rows(table.frame, schema).reset_index(drop=True)
+    test_rows = None
+    if test is not None:
+        if options.cv:
+            raise ConfigError(
+                "--test and --cv cannot be used together",
+                "use --cv K on one file, or --test FILE without --cv.",
+            )
+        test_frame = labelled_rows(read_table(test, read).frame, schema)
+        Predictor.check_frame_columns(schema, [str(c) for c in test_frame.columns])
+        test_rows = np.arange(len(frame), len(frame) + len(test_frame))
+        frame = pd.concat([frame, test_frame], ignore_index=True)
+    assert schema.target is not None
+    y = labels_to_index(frame[schema.target], schema.classes, str(source))
+    w = row_weights(frame, schema)
+    comparison = run_comparison(
+        frame, y, w, schema, str(source), options, settings, test_rows, on_start, on_result
+    )
+    return comparison, frame

@@ -382,6 +382,205 @@ def train(
         sys.exit(int(ExitCode.INTERRUPTED))
 
 
+@cli.command()
+@click.argument("data")
+@click.option(
+    "--models",
+    default="majority,logreg,fisher,gbt,mlp",
+    show_default=True,
+    help="Comma-separated models to compare.",
+)
+@click.option(
+    "--mlp",
+    "mlp_variants",
+    multiple=True,
+    metavar="KEY=VALUE,…",
+    help='An MLP variant, e.g. "activation=maxout,hidden=128,128" (repeatable; '
+    "the variants replace the plain mlp).",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(["quick", "default"]),
+    default="default",
+    show_default=True,
+    help="MLP recipe: quick (128,128, 20 epochs) or default.",
+)
+@click.option(
+    "--time-budget",
+    default="3m",
+    show_default=True,
+    metavar="DURATION",
+    help="Finish within this time (90s, 2m, 1h); the MLPs get what is left.",
+)
+@click.option(
+    "--cv",
+    type=click.IntRange(min=2),
+    help="K-fold cross-validation instead of one test split: mean ± std over folds.",
+)
+@click.option(
+    "--test-size",
+    type=click.FloatRange(0.05, 0.9),
+    default=0.2,
+    show_default=True,
+    help="Share of rows held out for testing.",
+)
+@click.option("--test", "test_file", metavar="FILE", help="Test on this file instead.")
+@click.option(
+    "--metric",
+    type=click.Choice(["auc", "accuracy", "balanced_accuracy", "logloss"]),
+    default="auc",
+    show_default=True,
+    help="Metric that ranks the models.",
+)
+@click.option(
+    "--bootstrap",
+    type=click.IntRange(min=50),
+    default=1000,
+    show_default=True,
+    help="Bootstrap resamples for the intervals and paired tests.",
+)
+@click.option(
+    "--signal",
+    metavar="CLASS",
+    help="Signal class for efficiencies (binary; default: the second class).",
+)
+@click.option(
+    "--fail-under",
+    metavar="METRIC=VALUE",
+    help="Exit with 3 when the best model scores below this, e.g. auc=0.85.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Write report.json, a model file per model and test predictions here.",
+)
+@click.option("--force", is_flag=True, help="Write into an --out folder that is not empty.")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    is_eager=True,
+    expose_value=False,
+    callback=_load_config_file,
+    help="TOML file of option values (flags win).",
+)
+@data_options
+@column_options
+@run_options
+@mlp_options
+@output_options
+def compare(
+    data: str,
+    models: str,
+    mlp_variants: tuple[str, ...],
+    preset: str,
+    time_budget: str,
+    cv: int | None,
+    test_size: float,
+    test_file: str | None,
+    metric: str,
+    bootstrap: int,
+    signal: str | None,
+    fail_under: str | None,
+    out_dir: str | None,
+    force: bool,
+    as_json: bool,
+    quiet: bool,
+    **kw: Any,
+) -> None:
+    """Compare models on DATA: a rough result fast (baselines, gbt), then the MLPs.
+
+    Every model gets the same split, seed and schema; the table shows 95% bootstrap
+    intervals, paired tests against the best model and the gbt baseline, and an
+    overtraining check.
+
+    Example:
+
+    \b
+        nncli compare sample_data/physics.csv --mlp activation=tanh --mlp activation=maxout
+    """
+    from nncli import api, report, report_compare
+    from nncli.compare import CompareOptions
+    from nncli.config import parse_duration, parse_threshold, settings_from_options
+
+    threshold = parse_threshold(fail_under) if fail_under else None
+    _check_out_dir(out_dir, force)
+    options = CompareOptions(
+        models=tuple(m.strip() for m in models.split(",") if m.strip()),
+        mlp_variants=mlp_variants,
+        preset=preset,
+        metric=metric,
+        test_size=test_size,
+        cv=cv,
+        bootstrap=bootstrap,
+        time_budget=parse_duration(time_budget),
+        signal=signal,
+    )
+    read, columns = _read_and_columns(kw)
+    display = report_compare.CompareDisplay(_stderr(quiet), options.metric)
+    try:
+        comparison, frame = api.compare(
+            data,
+            read=read,
+            columns=columns,
+            settings=settings_from_options(kw),
+            options=options,
+            test=test_file,
+            on_start=display.start,
+            on_result=display.result,
+        )
+    finally:
+        display.close()
+    payload = report_compare.compare_json(comparison)
+    if out_dir:
+        from nncli.compare import save_outputs
+
+        save_outputs(comparison, out_dir, payload, frame)
+    if as_json:
+        click.echo(report.dumps(payload))
+    else:
+        report.stdout_console().print(report_compare.compare_renderable(comparison))
+    _check_threshold(comparison, threshold)
+
+
+def _check_out_dir(out_dir: str | None, force: bool) -> None:
+    from pathlib import Path
+
+    from nncli.errors import ConfigError
+
+    if out_dir and Path(out_dir).is_dir() and any(Path(out_dir).iterdir()) and not force:
+        raise ConfigError(
+            f"the folder {out_dir} is not empty",
+            "pass --force to write into it, or choose another --out.",
+        )
+
+
+def _check_threshold(comparison: Any, threshold: tuple[str, float] | None) -> None:
+    if threshold is None:
+        return
+    from nncli.compare import METRIC_ALIASES
+    from nncli.errors import ConfigError, did_you_mean
+    from nncli.evaluate import HIGHER_IS_BETTER
+
+    name, value = threshold
+    if name not in METRIC_ALIASES:
+        raise ConfigError(
+            f"--fail-under: unknown metric {name!r}", did_you_mean(name, METRIC_ALIASES, "metric")
+        )
+    metric = METRIC_ALIASES[name]
+    best = comparison.best
+    score = best.test[metric] if best else float("nan")
+    ok = score >= value if HIGHER_IS_BETTER[metric] else score <= value
+    if not ok:
+        label = best.label if best else "no model"
+        click.echo(
+            f"Threshold not met: the best model ({label}) has {metric} {score:.4f}; "
+            f"--fail-under asks for {value:g}.",
+            err=True,
+        )
+        sys.exit(int(ExitCode.THRESHOLD))
+
+
 def _unseen_option(fn: F) -> F:
     return click.option(
         "--unseen",

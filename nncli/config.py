@@ -82,6 +82,7 @@ class MLPConfig:
     patience: int = 12
     label_smoothing: float = 0.0
     scaler: str = "robust"
+    restore_best: bool = True  # False keeps the last epoch (to show overtraining, say)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
@@ -206,3 +207,33 @@ def settings_from_options(options: dict[str, Any]) -> Settings:
 def _pick(values: dict[str, Any], cls: type) -> dict[str, Any]:
     names = {f.name for f in fields(cls)} - {"scaler"}
     return {k: v for k, v in values.items() if k in names}
+
+
+def parse_duration(text: str) -> float:
+    """``"90"``, ``"90s"``, ``"2m"``, ``"1.5h"`` → seconds."""
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    value = text.strip().lower()
+    scale = units.get(value[-1:], None)
+    number = value[:-1] if scale else value
+    try:
+        seconds = float(number) * (scale or 1.0)
+    except ValueError:
+        raise ConfigError(
+            f"--time-budget must be a duration, got {text!r}", "pass e.g. 90s, 2m or 1h."
+        ) from None
+    if seconds <= 0:
+        raise ConfigError(f"--time-budget must be positive, got {text!r}", "pass e.g. 2m.")
+    return seconds
+
+
+def parse_threshold(text: str) -> tuple[str, float]:
+    """``"auc=0.85"`` → ("auc", 0.85)."""
+    name, sep, value = text.partition("=")
+    try:
+        if not sep:
+            raise ValueError
+        return name.strip().lower(), float(value)
+    except ValueError:
+        raise ConfigError(
+            f"--fail-under must be METRIC=VALUE, got {text!r}", "pass e.g. --fail-under auc=0.85."
+        ) from None

@@ -80,8 +80,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.device = device
 
     def _config(self) -> MLPConfig:
-        names = MLPConfig.__dataclass_fields__.keys() - {"momentum", "scaler"}
-        return MLPConfig(**{name: getattr(self, name) for name in names})
+        fields = MLPConfig.__dataclass_fields__
+        return MLPConfig(**{k: v for k, v in self.get_params().items() if k in fields})
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:
         from nncli.fitting import stratified_split

@@ -46,8 +46,12 @@ class Predictor:
 
     def check_columns(self, columns: list[str]) -> None:
         """Every feature column must be present; extra columns and any order are fine."""
+        self.check_frame_columns(self.schema, columns)
+
+    @staticmethod
+    def check_frame_columns(schema: Schema, columns: list[str]) -> None:
         present = set(columns)
-        missing = [c for c in self.feature_columns if c not in present]
+        missing = [c.name for c in schema.features if c.name not in present]
         if missing:
             raise SchemaError(
                 f"{len(missing)} feature column(s) the model was trained on are missing: "

@@ -20,7 +20,12 @@ _SEP_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe", " ": "sp
 
 
 def stdout_console() -> Console:
-    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    """Results. Piped into a file or a log, tables get room (160 columns) unless COLUMNS
+    says otherwise; in a terminal they fit its width."""
+    import os
+
+    wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True, width=160 if wide else None)
 
 
 def stderr_console(quiet: bool = False) -> Console:
@@ -258,10 +263,15 @@ def train_json(result: Any, output: str | None) -> dict[str, Any]:
 
 
 def _finite(value: Any) -> Any:
+    """A copy that JSON can hold: NaN and infinities become null, numpy scalars plain."""
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, float) and value != value:
-        return None
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, float):
+        return float(value) if value == value and abs(value) != float("inf") else None
+    if hasattr(value, "item"):  # numpy scalar
+        return _finite(value.item())
     return value
 
 

@@ -80,8 +80,11 @@ class PairedTest:
         return bool(self.p_value < ALPHA)
 
 
-def delong(positive: np.ndarray, score_a: np.ndarray, score_b: np.ndarray) -> tuple[float, float]:
-    """DeLong's test for two correlated ROC AUCs: (AUC_a − AUC_b, two-sided p-value)."""
+def delong(
+    positive: np.ndarray, score_a: np.ndarray, score_b: np.ndarray
+) -> tuple[float, float, float]:
+    """DeLong's test for two correlated ROC AUCs: (AUC_a − AUC_b, its standard error,
+    two-sided p-value)."""
     from scipy.stats import norm, rankdata
 
     pos = positive.astype(bool)
@@ -98,8 +101,9 @@ def delong(positive: np.ndarray, score_a: np.ndarray, score_b: np.ndarray) -> tu
     var = s[0, 0] + s[1, 1] - 2 * s[0, 1]
     diff = aucs[0] - aucs[1]
     if var <= 1e-18:
-        return diff, 1.0 if abs(diff) < 1e-12 else 0.0
-    return diff, float(2 * norm.sf(abs(diff) / np.sqrt(var)))
+        return diff, 0.0, 1.0 if abs(diff) < 1e-12 else 0.0
+    se = float(np.sqrt(var))
+    return diff, se, float(2 * norm.sf(abs(diff) / se))
 
 
 def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> float:

@@ -185,7 +185,7 @@ def train(
                 break
     except KeyboardInterrupt:
         result.stop_reason = "interrupted"
-    if best_state is not None:
+    if best_state is not None and (config.restore_best or result.stop_reason == "interrupted"):
         model.load_state_dict(best_state)
     model.eval()
     if result.stop_reason == "interrupted" and best_state is None:

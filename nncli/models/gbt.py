@@ -4,6 +4,7 @@ stopping on the validation rows, and LightGBM's own plain-text model format."""
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import asdict
 from typing import Any
 
@@ -61,6 +62,8 @@ class GBTModel(Model):
         ]
         if on_epoch is not None:
             callbacks.append(_progress(on_epoch))
+        if self.time_limit is not None:
+            callbacks.append(_deadline(self, time.perf_counter() + self.time_limit))
         self.booster = lgb.train(
             self._params(),
             train,
@@ -72,7 +75,8 @@ class GBTModel(Model):
         losses = next(iter(evals["valid"].values()))
         self.history = [{"epoch": i + 1, "valid_loss": float(v)} for i, v in enumerate(losses)]
         best = self.booster.best_iteration or len(losses)
-        self.stop_reason = "early_stopping" if best < len(losses) else "completed"
+        if self.stop_reason != "time_budget":
+            self.stop_reason = "early_stopping" if best < len(losses) else "completed"
         self.booster = lgb.Booster(model_str=self.booster.model_to_string(num_iteration=best))
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
@@ -105,6 +109,23 @@ class GBTModel(Model):
                 f"the tree model in the file is corrupt: {exc}", "re-train the model."
             ) from None
         return model
+
+
+def _deadline(model: GBTModel, deadline: float) -> Any:
+    """Stop boosting once the time limit is reached, keeping the best round so far."""
+    import lightgbm as lgb
+
+    best = {"loss": float("inf"), "iteration": 0, "results": []}
+
+    def callback(env: Any) -> None:
+        loss = env.evaluation_result_list[0][2]
+        if loss < best["loss"]:
+            best.update(loss=loss, iteration=env.iteration, results=env.evaluation_result_list)
+        if time.perf_counter() > deadline:
+            model.stop_reason = "time_budget"
+            raise lgb.callback.EarlyStopException(best["iteration"], best["results"])
+
+    return callback
 
 
 def _progress(on_epoch: EpochCallback) -> Any:

@@ -1,0 +1,258 @@
+"""Rendering of ``nncli compare``: live rows on stderr, the final tables on stdout, JSON."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from nncli.report import JSON_FORMAT_VERSION, METRIC_LABELS, ProgressDisplay, _finite
+
+if TYPE_CHECKING:
+    from nncli.compare import Comparison, Entry, ModelResult
+
+COMPARE_FORMAT_VERSION = 1
+_TABLE_METRICS = ("auc", "accuracy", "balanced_accuracy", "log_loss", "macro_f1", "brier")
+SHORT = {
+    "auc": "AUC",
+    "accuracy": "acc",
+    "balanced_accuracy": "bal.acc",
+    "log_loss": "logloss",
+    "macro_f1": "F1",
+    "brier": "Brier",
+}
+
+
+class CompareDisplay:
+    """Per-model progress while it trains, and one line per finished model, on stderr."""
+
+    def __init__(self, console: Console, metric: str) -> None:
+        self.console, self.metric = console, metric
+        self.current: ProgressDisplay | None = None
+
+    def start(self, entry: Entry) -> ProgressDisplay:
+        self.current = ProgressDisplay(self.console, entry.label).__enter__()
+        return self.current
+
+    def result(self, result: ModelResult) -> None:
+        if self.current is not None:
+            self.current.__exit__(None, None, None)
+            self.current = None
+        self.console.print(row_line(result, self.metric), markup=False, highlight=False)
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.__exit__(None, None, None)
+
+
+def row_line(result: ModelResult, metric: str) -> str:
+    head = f"{result.stage:>6}  {result.label:<14}"
+    if not result.ok:
+        return f"{head} {result.note}"
+    value = result.test[metric]
+    return (
+        f"{head} {METRIC_LABELS[metric]} {value:.4f} [{result.low[metric]:.4f}, "
+        f"{result.high[metric]:.4f}]  fit {result.fit_seconds:.2f} s"
+        + (f"  ({result.note})" if result.note else "")
+    )
+
+
+def _cell(result: ModelResult, metric: str, cv: bool) -> str:
+    value = result.test.get(metric)
+    if value is None or not np.isfinite(value):
+        return "-"
+    if cv:
+        return f"{value:.4f} ± {result.std[metric]:.4f}"
+    return f"{value:.4f} [{result.low[metric]:.3f}, {result.high[metric]:.3f}]"
+
+
+def _ordered(comparison: Comparison) -> list[ModelResult]:
+    from nncli.evaluate import HIGHER_IS_BETTER
+
+    metric = comparison.options.metric
+    sign = -1 if HIGHER_IS_BETTER[metric] else 1
+    ok = sorted((r for r in comparison.results if r.ok), key=lambda r: sign * r.test[metric])
+    return ok + [r for r in comparison.results if not r.ok]
+
+
+def compare_renderable(comparison: Comparison) -> Group:
+    options, rows = comparison.options, comparison.rows
+    cv = bool(options.cv)
+    split = (
+        f"{options.cv}-fold CV"
+        if cv
+        else f"{rows['train']:,} train, {rows['valid']:,} validation, {rows['test']:,} test rows"
+    )
+    budget = f" of a {comparison.budget:.0f} s budget" if comparison.budget else ""
+    head = Text.assemble(
+        ("compare", "bold"),
+        f" {comparison.source}: {rows['total']:,} rows ({split}); seed {comparison.seed}; "
+        f"ranked by {METRIC_LABELS[options.metric]}; "
+        + (
+            "mean ± std over folds"
+            if cv
+            else f"95% intervals from {options.bootstrap:,} bootstrap resamples"
+        )
+        + f"; {comparison.elapsed:.1f} s{budget}",
+    )
+    best = comparison.best
+    parts: list[Any] = [head, _metrics_table(comparison, best, cv), _cost_table(comparison, best)]
+    if comparison.paired:
+        parts.append(Text("Paired comparisons (same test rows):", style="bold"))
+        parts.extend(Text(f"  {p['verdict']}") for p in comparison.paired)
+        parts.append(Text("  (p < 0.05 counts as significant; the interval is 95%.)", style="dim"))
+    parts.append(
+        Text("Overtraining check (training vs test outputs, Kolmogorov–Smirnov):", style="bold")
+    )
+    from nncli.compare import overtraining_verdict
+
+    for result in _ordered(comparison):
+        if result.ok and result.model != "majority":
+            parts.append(
+                Text("  " + overtraining_verdict(result, comparison.schema.classes, options.metric))
+            )
+    if comparison.signal is not None:
+        parts.append(_physics_table(comparison))
+    return Group(*parts)
+
+
+def _metrics_table(comparison: Comparison, best: ModelResult | None, cv: bool) -> Table:
+    table = Table(
+        show_edge=False,
+        pad_edge=False,
+        header_style="bold",
+        title="test metrics" + (" (mean ± std over folds)" if cv else " [95% CI]"),
+        title_justify="left",
+    )
+    table.add_column("model", no_wrap=True)
+    metric = comparison.options.metric
+    shown = [metric] + [m for m in _TABLE_METRICS if m != metric]
+    for m in shown:
+        title = SHORT[m] + (" (mean ± std)" if cv else " [95% CI]") if m == metric else SHORT[m]
+        table.add_column(title, justify="right", no_wrap=True)
+    for result in _ordered(comparison):
+        star = " ★" if result is best else ""
+        style = "bold green" if result is best else ("dim" if not result.ok else "")
+        if not result.ok:
+            table.add_row(escape(result.label), result.note, *[""] * (len(shown) - 1), style=style)
+            continue
+        cells = [_cell(result, shown[0], cv)] + [
+            f"{result.test[m]:.4f}" if np.isfinite(result.test[m]) else "-" for m in shown[1:]
+        ]
+        table.add_row(escape(result.label) + star, *cells, style=style)
+    return table
+
+
+def _cost_table(comparison: Comparison, best: ModelResult | None) -> Table:
+    metric = comparison.options.metric
+    table = Table(
+        show_edge=False,
+        pad_edge=False,
+        header_style="bold",
+        title="cost and overtraining",
+        title_justify="left",
+    )
+    for name, justify in [
+        ("model", "left"),
+        ("fit s", "right"),
+        ("pred s", "right"),
+        ("params", "right"),
+        (f"train {SHORT[metric]}", "right"),
+        ("KS p", "right"),
+        ("stopped", "left"),
+    ]:
+        table.add_column(name, justify=justify, no_wrap=True)
+    for result in _ordered(comparison):
+        if not result.ok:
+            continue
+        p = min((k["p_value"] for k in result.ks if np.isfinite(k["p_value"])), default=np.nan)
+        table.add_row(
+            escape(result.label),
+            f"{result.fit_seconds:.2f}",
+            f"{result.predict_seconds:.3f}",
+            f"{result.n_params:,}",
+            f"{result.train[metric]:.4f}",
+            "-" if not np.isfinite(p) else f"{p:.2g}",
+            _STOPPED.get(result.stop_reason, "-") if result.history else "-",
+        )
+    return table
+
+
+_STOPPED = {
+    "early_stopping": "early stop",
+    "completed": "all epochs",
+    "time_budget": "time budget",
+    "interrupted": "interrupted",
+}
+
+
+def _physics_table(comparison: Comparison) -> Table:
+    signal = comparison.schema.classes[comparison.signal or 0]
+    table = Table(
+        show_edge=False,
+        pad_edge=False,
+        header_style="bold",
+        title_justify="left",
+        title=f"signal efficiency at fixed background efficiency (signal: {signal!r})",
+    )
+    table.add_column("model", no_wrap=True)
+    for b in ("1%", "10%", "30%"):
+        table.add_column(f"εS @ εB={b}", justify="right")
+    table.add_column("separation", justify="right")
+    for result in _ordered(comparison):
+        if result.ok and result.efficiency:
+            eff = result.efficiency
+            table.add_row(
+                escape(result.label),
+                f"{eff['0.01']:.3f}",
+                f"{eff['0.1']:.3f}",
+                f"{eff['0.3']:.3f}",
+                f"{result.separation:.3f}",
+            )
+    return table
+
+
+def compare_json(comparison: Comparison) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    options = comparison.options
+    best = comparison.best
+    results = []
+    for r in comparison.results:
+        item = {k: v for k, v in asdict(r).items() if k not in ("proba", "boot", "predictor")}
+        item["interval"] = {m: [r.low[m], r.high[m]] for m in r.low}
+        del item["low"], item["high"]
+        for ks in item["ks"]:
+            ks["class"] = comparison.schema.classes[ks["class"]]
+        results.append(item)
+    return _finite(
+        {
+            "format_version": COMPARE_FORMAT_VERSION,
+            "command": "compare",
+            "json_format_version": JSON_FORMAT_VERSION,
+            "source": comparison.source,
+            "target": comparison.schema.target,
+            "classes": comparison.schema.classes,
+            "seed": comparison.seed,
+            "metric": options.metric,
+            "rows": comparison.rows,
+            "evaluation": {
+                "cv": options.cv,
+                "test_size": None if options.cv else options.test_size,
+                "bootstrap": options.bootstrap,
+                "interval": 0.95,
+            },
+            "signal": None
+            if comparison.signal is None
+            else comparison.schema.classes[comparison.signal],
+            "time_budget": comparison.budget,
+            "elapsed_seconds": comparison.elapsed,
+            "best": best.label if best else None,
+            "models": results,
+            "paired": comparison.paired,
+        }
+    )

@@ -1,0 +1,291 @@
+"""`nncli compare`: one split for all, honest intervals, paired tests, overtraining, budget."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import nncli.compare as compare_module
+from nncli import api, stats
+from nncli.compare import CompareOptions, parse_variant
+from nncli.config import MLPConfig, Settings
+from nncli.errors import ConfigError
+from nncli.evaluate import metrics
+from tests.conftest import SAMPLE
+
+PHYSICS = SAMPLE / "physics.csv"
+SMALL_MLP = ["--hidden", "32", "--epochs", "8"]
+FAST = ["--bootstrap", "200", "--quiet"]
+
+
+def test_every_model_gets_the_same_split(monkeypatch):
+    seen: dict[str, tuple] = {}
+    real = compare_module.fit_model
+
+    def spy(name, schema, train, y_train, valid, y_valid, *args, **kwargs):
+        seen[name] = (tuple(train.index), tuple(valid.index))
+        return real(name, schema, train, y_train, valid, y_valid, *args, **kwargs)
+
+    monkeypatch.setattr(compare_module, "fit_model", spy)
+    options = CompareOptions(models=("majority", "logreg", "fisher", "gbt", "mlp"), bootstrap=100)
+    settings = Settings(mlp=MLPConfig(hidden=(16,), epochs=2))
+    comparison, _ = api.compare(PHYSICS, options=options, settings=settings)
+    assert len(set(seen.values())) == 1 and set(seen) == {
+        "majority",
+        "logreg",
+        "fisher",
+        "gbt",
+        "mlp",
+    }
+    train, valid = seen["gbt"]
+    test = set(comparison.test_index)
+    assert not (set(train) & set(valid)) and not (set(train) & test) and not (set(valid) & test)
+    assert len(train) + len(valid) + len(test) == 4000
+    assert all(r.proba.shape == (800, 2) for r in comparison.results)
+
+
+def test_intervals_contain_the_estimate_and_narrow_with_more_rows():
+    rng = np.random.default_rng(0)
+
+    def width(n: int) -> float:
+        y = rng.integers(0, 2, n)
+        score = 1 / (1 + np.exp(-(y * 1.5 + rng.normal(size=n))))
+        proba = np.c_[1 - score, score]
+        boot = stats.bootstrap_metrics(y, proba, np.ones(n), 500, seed=1)
+        lo, hi = stats.interval(boot["auc"])
+        point = metrics(y, proba)["auc"]
+        assert lo <= point <= hi
+        return hi - lo
+
+    small, large = width(300), width(3000)
+    assert large < small / 2
+
+
+def test_paired_test_finds_a_real_difference_and_none_with_itself():
+    rng = np.random.default_rng(0)
+    n = 1000
+    y = rng.integers(0, 2, n)
+    strong = y * 2.0 + rng.normal(size=n)
+    weak = y * 0.5 + rng.normal(size=n)
+    diff, se, p = stats.delong(y == 1, strong, weak)
+    assert diff > 0.1 and p < 1e-6 and se > 0
+    diff, se, p = stats.delong(y == 1, strong, strong)
+    assert diff == 0 and p == 1.0
+    right_strong, right_weak = (strong > 1) == (y == 1), (weak > 0.25) == (y == 1)
+    assert stats.mcnemar(right_strong, right_strong) == 1.0
+    assert stats.mcnemar(right_strong, right_weak) < 1e-6
+
+
+def test_ks_flags_a_deliberately_overtrained_net(tmp_path):
+    rng = np.random.default_rng(0)
+    n, d = 400, 30
+    X = rng.normal(size=(n, d))
+    y = np.where(X[:, 0] + rng.normal(scale=2.0, size=n) > 0, "s", "b")
+    path = tmp_path / "noisy.csv"
+    pd.DataFrame(X, columns=[f"x{i}" for i in range(d)]).assign(label=y).to_csv(path, index=False)
+    overfit = MLPConfig(
+        hidden=(256, 256),
+        epochs=150,
+        patience=150,
+        dropout=0.0,
+        weight_decay=0.0,
+        lr=3e-3,
+        schedule="constant",
+        restore_best=False,
+    )
+    options = CompareOptions(models=("logreg", "mlp"), bootstrap=100)
+    comparison, _ = api.compare(path, options=options, settings=Settings(mlp=overfit))
+    mlp = next(r for r in comparison.results if r.model == "mlp")
+    assert mlp.train["auc"] > 0.99
+    assert min(k["p_value"] for k in mlp.ks) < 0.01
+    words = compare_module.overtraining_verdict(mlp, comparison.schema.classes, "auc")
+    assert "(overtraining)" in words
+
+
+def test_time_budget_is_honoured_and_shortening_reported(invoke):
+    started = time.perf_counter()
+    payload = json.loads(
+        invoke(
+            [
+                "compare",
+                PHYSICS,
+                "--models",
+                "logreg,gbt,mlp",
+                "--epochs",
+                "100000",
+                "--patience",
+                "100000",
+                "--time-budget",
+                "8s",
+                "--json",
+                *FAST,
+            ]
+        ).stdout
+    )
+    elapsed = time.perf_counter() - started
+    assert payload["elapsed_seconds"] <= 8 * 1.05
+    assert elapsed < 8 * 1.05 + 3  # plus reading and start-up, measured loosely here
+    mlp = next(m for m in payload["models"] if m["model"] == "mlp")
+    assert mlp["stop_reason"] == "time_budget" and mlp["note"] == "shortened by the time budget"
+
+
+def test_compare_table_on_stdout_and_rows_on_stderr(invoke):
+    result = invoke(["compare", PHYSICS, "--models", "majority,logreg,gbt", "--bootstrap", "200"])
+    out, err = result.stdout, result.stderr
+    assert out.startswith(
+        f"compare {PHYSICS}: 4,000 rows (2,560 train, 640 validation, 800 test "
+        "rows); seed 0; ranked by ROC AUC; 95% intervals from 200 bootstrap"
+    )
+    assert "gbt ★" in out
+    assert "gbt: train AUC" in out and "KS p" in out
+    assert "logreg vs gbt: AUC" in out and "(DeLong)" in out
+    assert "signal efficiency at fixed background efficiency (signal: 'signal')" in out
+    assert [line.split()[:2] for line in err.splitlines()] == [
+        ["rough", "majority"],
+        ["rough", "logreg"],
+        ["rough", "gbt"],
+    ]
+
+
+def test_compare_json_and_out_dir(invoke, tmp_path):
+    out = tmp_path / "run"
+    payload = json.loads(
+        invoke(
+            [
+                "compare",
+                PHYSICS,
+                "--models",
+                "logreg,gbt,mlp",
+                *SMALL_MLP,
+                "--mlp",
+                "activation=tanh",
+                "--mlp",
+                "activation=maxout,hidden=16,8",
+                "--out",
+                out,
+                "--json",
+                *FAST,
+            ]
+        ).stdout
+    )
+    assert payload["format_version"] == 1 and payload["command"] == "compare"
+    labels = [m["label"] for m in payload["models"]]
+    assert labels == ["logreg", "gbt", "mlp[activation=tanh]", "mlp[activation=maxout,hidden=16,8]"]
+    assert payload["best"] in labels and payload["metric"] == "auc"
+    for model in payload["models"]:
+        low, high = model["interval"]["auc"]
+        assert low <= model["test"]["auc"] <= high
+    maxout = payload["models"][3]
+    assert maxout["n_params"] == (13 * 16 * 2 + 32) + (16 * 8 * 2 + 16) + 9
+    assert {p["method"] for p in payload["paired"]} == {"DeLong"}
+    files = sorted(p.name for p in out.iterdir())
+    assert files == [
+        "gbt.nncli",
+        "logreg.nncli",
+        "mlp-activation-maxout-hidden-16-8.nncli",
+        "mlp-activation-tanh.nncli",
+        "report.json",
+        "test_predictions.csv",
+    ]
+    preds = pd.read_csv(out / "test_predictions.csv")
+    assert len(preds) == 800 and list(preds.columns[:2]) == ["row", "true"]
+    assert "gbt:signal" in preds.columns
+    assert json.loads((out / "report.json").read_text()) == payload
+    loaded = api.load(out / "gbt.nncli")
+    assert loaded.classes == ["background", "signal"]
+
+
+def test_cv_reports_mean_and_std(invoke):
+    payload = json.loads(
+        invoke(["compare", PHYSICS, "--models", "logreg,gbt", "--cv", "3", "--json", *FAST]).stdout
+    )
+    assert payload["evaluation"]["cv"] == 3 and payload["rows"]["test"] == 4000
+    gbt = payload["models"][1]
+    assert 0 < gbt["std"]["auc"] < 0.05
+    text = invoke(["compare", PHYSICS, "--models", "logreg", "--cv", "3", *FAST]).stdout
+    assert "3-fold CV" in text and " ± " in text
+
+
+def test_fail_under_exits_3(invoke):
+    result = invoke(
+        ["compare", PHYSICS, "--models", "logreg", "--fail-under", "auc=0.99", *FAST], exit_code=3
+    )
+    assert result.stderr == (
+        "Threshold not met: the best model (logreg) has auc 0.9078; --fail-under asks for 0.99.\n"
+    )
+    invoke(["compare", PHYSICS, "--models", "logreg", "--fail-under", "auc=0.8", *FAST])
+
+
+def test_test_file_is_used_as_the_test_set(invoke, tmp_path):
+    frame = pd.read_csv(PHYSICS)
+    frame.iloc[:3000].to_csv(tmp_path / "train.csv", index=False)
+    frame.iloc[3000:].to_csv(tmp_path / "test.csv", index=False)
+    payload = json.loads(
+        invoke(
+            [
+                "compare",
+                tmp_path / "train.csv",
+                "--test",
+                tmp_path / "test.csv",
+                "--models",
+                "logreg",
+                "--json",
+                *FAST,
+            ]
+        ).stdout
+    )
+    assert payload["rows"]["test"] == 1000 and payload["rows"]["total"] == 4000
+
+
+def test_multiclass_compare(invoke):
+    payload = json.loads(
+        invoke(
+            [
+                "compare",
+                SAMPLE / "segment.csv",
+                "--models",
+                "logreg,gbt",
+                "--metric",
+                "accuracy",
+                "--json",
+                *FAST,
+            ]
+        ).stdout
+    )
+    assert payload["signal"] is None and len(payload["classes"]) == 7
+    assert payload["paired"][0]["method"] == "McNemar"
+    assert payload["models"][1]["test"]["accuracy"] > 0.9
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("activation=tanh", {"activation": "tanh"}),
+        ("activation=maxout,hidden=128,128", {"activation": "maxout", "hidden": (128, 128)}),
+        (
+            "dropout=0,residual=true,clip-grad=0",
+            {"dropout": 0.0, "residual": True, "clip_grad": None},
+        ),
+    ],
+)
+def test_parse_variant(text, expected):
+    config = parse_variant(text, MLPConfig())
+    assert {k: getattr(config, k) for k in expected} == expected
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("activaton=tanh", "unknown setting 'activaton'"),
+        ("epochs=many", "epochs='many' is not a valid value"),
+        ("tanh", "expected key=value items"),
+        ("activation=swish", "--activation must be one of"),
+    ],
+)
+def test_parse_variant_errors(text, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_variant(text, MLPConfig())
