@@ -202,7 +202,7 @@ def mlp_options(fn: F) -> F:
             help="maxout: affine pieces per unit [default: 2].",
         ),
         click.option("--norm", type=click.Choice(NORMS), help="Normalisation [default: none]."),
-        click.option("--dropout", type=click.FloatRange(0, 0.95), help="Dropout [default: 0.1]."),
+        click.option("--dropout", type=click.FloatRange(0, 0.95), help="Dropout [default: 0]."),
         click.option(
             "--residual/--no-residual",
             default=None,

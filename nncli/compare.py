@@ -477,7 +477,8 @@ def paired_test(comparison: Comparison, a: ModelResult, b: ModelResult) -> dict[
     elif metric == "accuracy" and unweighted:
         p_value = stats.mcnemar(a.proba.argmax(1) == y, b.proba.argmax(1) == y)
         method = "McNemar"
-    test = stats.PairedTest(metric, point, low, high, p_value, method)
+    floor = 1 / comparison.options.bootstrap if method == "paired bootstrap" else 0.0
+    test = stats.PairedTest(metric, point, low, high, p_value, method, floor)
     return {
         "model": a.label,
         "against": b.label,
@@ -500,13 +501,17 @@ def verdict(test: stats.PairedTest, a: str, b: str) -> str:
         words = f"{a} is significantly {'better' if better else 'worse'}"
     return (
         f"{a} vs {b}: {_metric_name(test.metric)} {test.difference:+.4f} "
-        f"[{test.low:+.4f}, {test.high:+.4f}], {format_p(test.p_value)} ({test.method}): {words}"
+        f"[{test.low:+.4f}, {test.high:+.4f}], {format_p(test.p_value, test.floor)} "
+        f"({test.method}): {words}"
     )
 
 
-def format_p(p: float) -> str:
+def format_p(p: float, floor: float = 0.0) -> str:
+    """``p = 0.03``; ``p < 0.0001``; ``p < 0.001`` when a bootstrap cannot resolve smaller."""
     if not np.isfinite(p):
         return "p = n/a"
+    if p <= floor:
+        return f"p < {floor:.2g}"
     return "p < 0.0001" if p < 1e-4 else f"p = {p:.2g}"
 
 

@@ -68,7 +68,7 @@ class MLPConfig:
     elu_alpha: float = 1.0
     maxout_pieces: int = 2
     norm: str = "none"
-    dropout: float = 0.1
+    dropout: float = 0.0
     residual: bool = False
     init: str = "auto"
     clip_grad: float | None = 1.0

@@ -38,7 +38,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         activation: str = "relu",
         *,
         norm: str = "none",
-        dropout: float = 0.1,
+        dropout: float = 0.0,
         residual: bool = False,
         init: str = "auto",
         clip_grad: float | None = 1.0,

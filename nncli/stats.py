@@ -74,6 +74,7 @@ class PairedTest:
     high: float
     p_value: float
     method: str
+    floor: float = 0.0  # the smallest p-value the method can resolve (1/B for a bootstrap)
 
     @property
     def significant(self) -> bool:
