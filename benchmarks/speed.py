@@ -1,0 +1,243 @@
+"""Speed measurements, each as a ratio to a reference measured in the same run."""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+NNCLI = [sys.executable, "-m", "nncli"]
+
+
+def matmul_gflops(n: int = 1024, reps: int = 30) -> float:
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(5):
+        a @ b
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def _dense_flops_per_sample(widths: list[int]) -> int:
+    """Forward + backward of the linear layers: ~6 FLOPs per weight per sample."""
+    return 6 * sum(a * b for a, b in zip(widths, widths[1:], strict=False))
+
+
+def mlp_throughput(
+    width: int, batch: int, n: int = 100_000, d: int = 50, epochs: int = 2
+) -> dict[str, float]:
+    """Samples/s of nncli's loop, a plain DataLoader loop and scikit-learn's MLPClassifier."""
+    import torch
+    from sklearn.neural_network import MLPClassifier
+
+    from nncli.config import MLPConfig
+    from nncli.models.mlp import MLP
+    from nncli.training import Tensors, make_optimizer, make_schedule, train_epoch
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] ** 2 > 1).astype(np.float32)
+    config = MLPConfig(
+        hidden=(width, width),
+        batch_size=batch,
+        clip_grad=None,
+        optimizer="adam",
+        schedule="constant",
+        weight_decay=0.0,
+    )
+    torch.manual_seed(0)
+    net = MLP(d, 2, config)
+    data = Tensors(torch.from_numpy(X), torch.from_numpy(y), torch.ones(n))
+    opt = make_optimizer(net, config)
+    sched = make_schedule(opt, config, 10**6)
+    gen = torch.Generator().manual_seed(0)
+    train_epoch(
+        net,
+        Tensors(data.X[: 20 * batch], data.y[: 20 * batch], data.w[: 20 * batch]),
+        opt,
+        sched,
+        config,
+        gen,
+    )
+    t = time.perf_counter()
+    for _ in range(epochs):
+        train_epoch(net, data, opt, sched, config, gen)
+    nncli_rate = n * epochs / (time.perf_counter() - t)
+
+    plain = torch.nn.Sequential(
+        torch.nn.Linear(d, width),
+        torch.nn.ReLU(),
+        torch.nn.Linear(width, width),
+        torch.nn.ReLU(),
+        torch.nn.Linear(width, 1),
+    )
+    popt = torch.optim.Adam(plain.parameters(), 1e-3)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.from_numpy(X), torch.from_numpy(y)),
+        batch_size=batch,
+        shuffle=True,
+    )
+    t = time.perf_counter()
+    for _ in range(epochs):
+        for xb, yb in loader:
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(plain(xb)[:, 0], yb)
+            popt.zero_grad()
+            loss.backward()
+            popt.step()
+    loader_rate = n * epochs / (time.perf_counter() - t)
+
+    sk = MLPClassifier(
+        (width, width),
+        batch_size=batch,
+        max_iter=epochs,
+        tol=-1,
+        n_iter_no_change=10**6,
+        random_state=0,
+    )
+    import warnings
+
+    t = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sk.fit(X, y)
+    sk_rate = n * epochs / (time.perf_counter() - t)
+    return {
+        "nncli": nncli_rate,
+        "dataloader": loader_rate,
+        "sklearn": sk_rate,
+        "flops_per_sample": _dense_flops_per_sample([d, width, width, 1]),
+    }
+
+
+def command_seconds(args: list[str], reps: int = 5) -> float:
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        subprocess.run(args, check=True, capture_output=True, cwd=ROOT)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def startup() -> dict[str, float]:
+    base = command_seconds([sys.executable, "-c", "pass"])
+    return {
+        "python": base,
+        "help": command_seconds(NNCLI + ["--help"]),
+        "inspect": command_seconds(NNCLI + ["inspect", "sample_data/physics.csv"]),
+    }
+
+
+def csv_ingest(rows: int = 500_000, cols: int = 30, reps: int = 3) -> dict[str, float]:
+    """MB/s of nncli's reader (with its type inference) and pandas' C engine, same file."""
+    import pandas as pd
+
+    from nncli.data import read_table
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "numbers.csv"
+        rng = np.random.default_rng(0)
+        pd.DataFrame(rng.normal(size=(rows, cols)), columns=[f"c{i}" for i in range(cols)]).to_csv(
+            path, index=False, float_format="%.6g"
+        )
+        mb = path.stat().st_size / 1e6
+        read_table(path)
+        pd.read_csv(path, engine="c")
+
+        def best(fn) -> float:
+            times = []
+            for _ in range(reps):
+                t = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t)
+            return statistics.median(times)
+
+        return {
+            "mb": mb,
+            "nncli": mb / best(lambda: read_table(path)),
+            "pandas_c": mb / best(lambda: pd.read_csv(path, engine="c")),
+        }
+
+
+def predict_memory(gigabytes: float) -> dict[str, float]:
+    """Rows/s and peak RSS of ``nncli predict`` on a generated CSV of the given size."""
+    import pandas as pd
+
+    with tempfile.TemporaryDirectory(dir=ROOT) as tmp:
+        tmp = Path(tmp)
+        model = tmp / "physics.nncli"
+        subprocess.run(
+            NNCLI + ["train", "sample_data/physics.csv", "-o", str(model), "-q"],
+            check=True,
+            cwd=ROOT,
+            capture_output=True,
+        )
+        big = tmp / "big.csv"
+        block = pd.read_csv(ROOT / "sample_data" / "physics.csv").drop(columns="label")
+        text = block.to_csv(index=False, header=False)
+        with big.open("w") as fh:
+            fh.write(",".join(block.columns) + "\n")
+            while fh.tell() < gigabytes * 1e9:
+                fh.write(text)
+        rows = sum(1 for _ in big.open()) - 1
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        t = time.perf_counter()
+        subprocess.run(
+            NNCLI + ["predict", str(model), str(big), "-o", str(tmp / "out.csv")],
+            check=True,
+            cwd=ROOT,
+            capture_output=True,
+        )
+        seconds = time.perf_counter() - t
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        return {
+            "gb": big.stat().st_size / 1e9,
+            "rows": rows,
+            "rows_per_s": rows / seconds,
+            "peak_rss_mb": max(peak, before) / 1024,
+        }
+
+
+def first_rough_result(data: Path, target: str) -> dict[str, float]:
+    """Seconds from starting ``nncli compare`` to its first and to its gbt row on stderr."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(
+        NNCLI
+        + [
+            "compare",
+            str(data),
+            "--target",
+            target,
+            "--models",
+            "majority,logreg,fisher,gbt",
+            "--bootstrap",
+            "200",
+        ],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=os.environ | {"COLUMNS": "200"},
+    )
+    first = gbt = float("nan")
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        now = time.perf_counter() - t
+        if first != first:
+            first = now
+        if " gbt " in line:
+            gbt = now
+    proc.wait()
+    return {"first_row": first, "gbt_row": gbt, "total": time.perf_counter() - t}
