@@ -295,7 +295,10 @@ def _warn(console: Any, message: str) -> None:
 def _report_unseen(console: Any, unseen: dict[str, int], policy: str) -> None:
     if unseen and policy == "warn":
         counts = ", ".join(f"{name}: {n:,}" for name, n in unseen.items())
-        _warn(console, f"values not seen in training were treated as missing ({counts})")
+        _warn(
+            console,
+            f"values not seen in training (or not numbers) were treated as missing ({counts})",
+        )
 
 
 @cli.command()
@@ -697,8 +700,15 @@ def info(model: str, as_json: bool) -> None:
         report.stdout_console().print(report.info_renderable(predictor))
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops like Ctrl-C: outputs complete or absent, exit 130
+
+
 def main() -> None:
     """Console-script entry point."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     cli(prog_name="nncli")
 
 

@@ -380,6 +380,8 @@ def _run_entry(
         result.status, result.note = "failed", f"failed: {exc.message}"
         return result
     model = fitted.predictor.model
+    if model.stop_reason == "interrupted":
+        raise KeyboardInterrupt  # Ctrl-C stops the whole comparison, not just this model
     result.predictor, result.history = fitted.predictor, model.history
     result.n_params, result.stop_reason = model.n_params(), model.stop_reason
     if model.stop_reason == "time_budget":

@@ -200,8 +200,17 @@ def _header(sample: str, sep: str) -> list[str]:
     return [c.strip() for c in first]
 
 
-def _check_header(names: list[str], name: str) -> list[str]:
+def _check_header(names: list[str], name: str, sep: str = ",") -> list[str]:
     notes = []
+    for col in names:
+        others = [d for d in SNIFF_DELIMITERS if d != sep and d in col]
+        if others:
+            shown = {"\t": "tab"}.get(others[0], others[0])
+            notes.append(
+                f"column name {col[:40]!r} contains {shown!r}: the file may mix "
+                "delimiters; if the columns look wrong, pass --sep"
+            )
+            break
     seen: dict[str, int] = {}
     for i, col in enumerate(names):
         if col in seen:
@@ -229,7 +238,7 @@ def _read_csv_bytes(raw: bytes, name: str, options: ReadOptions, digest: str) ->
     sample = raw[:SNIFF_BYTES].decode(encoding, errors="replace")
     sep = options.sep or sniff_delimiter(sample)
     names = _header(sample, sep)
-    notes = _check_header(names, name)
+    notes = _check_header(names, name, sep)
     names = [n or f"column_{i + 1}" for i, n in enumerate(names)]
     read_opts = pacsv.ReadOptions(encoding=encoding, column_names=names, skip_rows=1)
     parse_opts = pacsv.ParseOptions(delimiter=sep, newlines_in_values=b'"' in raw)
@@ -338,7 +347,7 @@ def _stream_csv(name: str, options: ReadOptions, chunk_rows: int) -> Iterator[pd
     sample = head.decode(encoding, errors="replace")
     sep = options.sep or sniff_delimiter(sample)
     names = _header(sample, sep)
-    _check_header(names, name)
+    _check_header(names, name, sep)
     names = [n or f"column_{i + 1}" for i, n in enumerate(names)]
     read_opts = pacsv.ReadOptions(
         encoding=encoding, column_names=names, skip_rows=1, block_size=8 << 20

@@ -67,13 +67,14 @@ class Predictor:
     def predict_proba_counted(
         self, frame: pd.DataFrame, unseen: str = "warn"
     ) -> tuple[np.ndarray, dict[str, int]]:
-        """Probabilities and, per categorical column, the count of unseen values."""
+        """Probabilities and, per column, the count of values not seen in training (or
+        not numbers, in a numeric column), which are treated as missing."""
         self.check_columns([str(c) for c in frame.columns])
         X, counts = self.preprocessor.transform(frame)
         if counts and unseen == "error":
             name, n = next(iter(counts.items()))
             raise DataError(
-                f"column {name!r} has {n} value(s) not seen in training"
+                f"column {name!r} has {n} value(s) not seen in training (or not numbers)"
                 + (f" (and {len(counts) - 1} more column(s))" if len(counts) > 1 else ""),
                 "pass --unseen warn (or ignore) to treat them as missing.",
             )

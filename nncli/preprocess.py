@@ -84,11 +84,15 @@ class Preprocessor:
         return list(range(len(self.numeric), len(self.numeric) + len(self.categorical)))
 
     def transform(self, frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, int]]:
-        """The model matrix and, per categorical column, how many values were unseen."""
+        """The model matrix and, per column, how many values it could not use (categories
+        not seen in training, or text in a numeric column); those are treated as missing."""
         blocks: list[np.ndarray] = []
-        for num in self.numeric:
-            blocks.extend(self._numeric(num, frame[num.name]))
         unseen: dict[str, int] = {}
+        for num in self.numeric:
+            x, n_text = coerce_numeric(frame[num.name])
+            blocks.extend(self._numeric(num, x))
+            if n_text:
+                unseen[num.name] = n_text
         for cat in self.categorical:
             block, n_unseen = self._categorical(cat, frame[cat.name])
             blocks.append(block)
@@ -98,8 +102,7 @@ class Preprocessor:
             return np.zeros((len(frame), 0), dtype=np.float32), unseen
         return np.column_stack(blocks).astype(np.float32, copy=False), unseen
 
-    def _numeric(self, num: NumericState, values: pd.Series) -> list[np.ndarray]:
-        x = numeric_values(values)
+    def _numeric(self, num: NumericState, x: np.ndarray) -> list[np.ndarray]:
         missing = np.isnan(x)
         if self.layout == "native":
             return [x]
@@ -136,15 +139,24 @@ class Preprocessor:
         )
 
 
-def numeric_values(values: pd.Series) -> np.ndarray:
-    """Float64 values; stray text, ±inf and missing all become NaN."""
+def coerce_numeric(values: pd.Series) -> tuple[np.ndarray, int]:
+    """Float64 values (stray text, ±inf and missing become NaN) and how many cells held
+    text that is not a number."""
     import pandas as pd
 
     x = pd.to_numeric(values, errors="coerce").to_numpy(
         dtype=np.float64, na_value=np.nan, copy=True
     )
+    n_text = 0
+    if values.dtype.kind not in "biuf":
+        n_text = int((values.notna().to_numpy() & np.isnan(x)).sum())
     x[~np.isfinite(x)] = np.nan
-    return x
+    return x, n_text
+
+
+def numeric_values(values: pd.Series) -> np.ndarray:
+    """Float64 values; stray text, ±inf and missing all become NaN."""
+    return coerce_numeric(values)[0]
 
 
 def category_text(values: pd.Series, boolean: bool = False) -> pd.Series:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from nncli.schema import Column
 
 JSON_FORMAT_VERSION = 1
+MAX_ROWS = 200  # inspect shows every column up to this many, else the first half of it
 _SEP_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe", " ": "space"}
 
 
@@ -74,13 +75,26 @@ def inspect_renderable(result: Inspection) -> Group:
             no_wrap=True,
             max_width=40 if name == "values" else None,
         )
-    for col in schema.columns:
+    shown = schema.columns if len(schema.columns) <= MAX_ROWS else schema.columns[: MAX_ROWS // 2]
+    for col in shown:
         missing = _share(col.n_missing, schema.n_rows)
         style = "dim" if not (col.is_feature or col.role == "target") else ""
         table.add_row(
             col.name, col.role, col.dtype, missing, f"{col.n_unique:,}", _range(col), style=style
         )
     parts: list[Any] = [head, table]
+    if len(shown) < len(schema.columns):
+        from collections import Counter
+
+        roles = Counter(c.role for c in schema.columns[len(shown) :])
+        parts.append(
+            Text(
+                f"… {len(schema.columns) - len(shown):,} more columns ("
+                + ", ".join(f"{n:,} {role}" for role, n in roles.most_common())
+                + "); --json lists them all",
+                style="dim",
+            )
+        )
     if schema.target:
         parts.append(_class_table(result))
     else:

@@ -420,39 +420,49 @@ def _imbalance(schema: Schema) -> list[Finding]:
 
 def _leakage(schema: Schema, frame: pd.DataFrame) -> list[Finding]:
     """Feature columns that on their own separate the classes perfectly."""
+    import numpy as np
     import pandas as pd
 
     assert schema.target is not None
     y = frame[schema.target].map(class_label, na_action="ignore")
-    keep = y.notna()
+    keep = y.notna().to_numpy()
     y = y[keep]
-    out = []
-    for col in schema.features:
-        x = frame.loc[keep, col.name]
-        if col.role == "numeric":
-            x = pd.to_numeric(x, errors="coerce")
-        mask = x.notna()
-        if mask.sum() < 10 or x[mask].nunique() < 2:
-            continue
-        if _separates(x[mask], y[mask], numeric=col.role == "numeric"):
-            out.append(
-                Finding(
-                    "leakage",
-                    f"{col.name!r} alone separates the classes perfectly; "
-                    "if it is derived from the target, drop it with "
-                    f"--drop {col.name!r}",
-                    col.name,
-                )
-            )
-    return out
-
-
-def _separates(x: pd.Series, y: pd.Series, numeric: bool) -> bool:
     if y.nunique() < 2:
-        return False
-    if numeric:
-        ranges = x.groupby(y).agg(["min", "max"]).sort_values("min")
-        return bool((ranges["max"].to_numpy()[:-1] < ranges["min"].to_numpy()[1:]).all())
-    if x.nunique() > len(x) / 2:
+        return []
+    numeric = [c.name for c in schema.features if c.role == "numeric"]
+    leaks = set()
+    if numeric:  # per-class ranges of every numeric column in one pass
+        values = frame.loc[keep, numeric].apply(pd.to_numeric, errors="coerce")
+        counts = values.notna().sum()
+        ranges = values.groupby(y.to_numpy()).agg(["min", "max"])
+        for name in numeric:
+            lo, hi = ranges[(name, "min")].to_numpy(), ranges[(name, "max")].to_numpy()
+            present = ~np.isnan(lo)
+            if counts[name] < 10 or present.sum() < 2:
+                continue
+            order = np.argsort(lo[present])
+            if bool((hi[present][order][:-1] < lo[present][order][1:]).all()):
+                leaks.add(name)
+    for col in schema.features:
+        if col.role != "numeric":
+            x = frame.loc[keep, col.name]
+            mask = x.notna()
+            if mask.sum() >= 10 and x[mask].nunique() >= 2 and _separates(x[mask], y[mask]):
+                leaks.add(col.name)
+    return [
+        Finding(
+            "leakage",
+            f"{c.name!r} alone separates the classes perfectly; if it is "
+            f"derived from the target, drop it with --drop {c.name!r}",
+            c.name,
+        )
+        for c in schema.features
+        if c.name in leaks
+    ]
+
+
+def _separates(x: pd.Series, y: pd.Series) -> bool:
+    """Does every level of the categorical ``x`` belong to one class only?"""
+    if y.nunique() < 2 or x.nunique() > len(x) / 2:
         return False
     return bool((y.groupby(x).nunique() == 1).all())

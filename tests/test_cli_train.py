@@ -161,12 +161,13 @@ def test_predict_unseen_categories_policies(invoke, gbt_model, tmp_path):
     data = _with_unseen_channel(tmp_path)
     warned = invoke(["predict", gbt_model, data])
     assert warned.stderr == (
-        "Warning: values not seen in training were treated as missing (channel: 5)\n"
+        "Warning: values not seen in training (or not numbers) were treated as missing "
+        "(channel: 5)\n"
     )
     assert invoke(["predict", gbt_model, data, "--unseen", "ignore"]).stderr == ""
     failed = invoke(["predict", gbt_model, data, "--unseen", "error"], exit_code=1)
     assert failed.stderr.splitlines() == [
-        "Error: column 'channel' has 5 value(s) not seen in training",
+        "Error: column 'channel' has 5 value(s) not seen in training (or not numbers)",
         "Hint: pass --unseen warn (or ignore) to treat them as missing.",
     ]
     assert failed.stdout == ""

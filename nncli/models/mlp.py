@@ -111,6 +111,42 @@ def _init_linear(layer: nn.Linear, scheme: str, config: MLPConfig) -> None:
     nn.init.zeros_(layer.bias)
 
 
+def estimate_bytes(n_in: int, n_classes: int, config: MLPConfig, n_rows: int) -> int:
+    """Memory a training run needs: weights, gradients and two Adam moments (4 copies),
+    activations of one batch (forward and backward), and the data tensors."""
+    pieces = config.maxout_pieces if config.activation == "maxout" else 1
+    widths = [n_in, *config.hidden]
+    weights = sum((a + 1) * b * pieces for a, b in itertools.pairwise(widths))
+    weights += (widths[-1] + 1) * (1 if n_classes == 2 else n_classes)
+    activations = config.batch_size * sum(config.hidden) * pieces * 4
+    return 4 * (4 * weights + activations + n_rows * (n_in + 2))
+
+
+def available_bytes() -> int:
+    """MemAvailable from /proc/meminfo, else physical memory."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    import os
+
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def check_memory(n_in: int, n_classes: int, config: MLPConfig, n_rows: int) -> None:
+    """Refuse settings that cannot fit in memory, before anything is allocated."""
+    need, have = estimate_bytes(n_in, n_classes, config, n_rows), available_bytes()
+    if need > 0.8 * have:
+        raise ConfigError(
+            f"this MLP needs about {need / 1e9:,.1f} GB (hidden {','.join(map(str, config.hidden))}"
+            f" on {n_in:,} inputs) but only {have / 1e9:,.1f} GB of memory is available",
+            "use fewer or narrower --hidden layers, or a smaller --batch-size.",
+        )
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -138,6 +174,7 @@ class MLPModel(Model):
     def fit(self, data: FitData, on_epoch: EpochCallback | None = None) -> None:
         from nncli.training import train
 
+        check_memory(data.X.shape[1], self.n_classes, self.config, len(data.y) + len(data.y_valid))
         torch.manual_seed(self.run.seed)
         self.n_in = data.X.shape[1]
         self.module = MLP(self.n_in, self.n_classes, self.config)
