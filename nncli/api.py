@@ -304,4 +304,5 @@ def compare(
     comparison = run_comparison(
         frame, y, w, schema, str(source), options, settings, test_rows, on_start, on_result
     )
+    comparison.notes = list(table.notes)
     return comparison, frame

@@ -534,6 +534,9 @@ def compare(
         )
     finally:
         display.close()
+    err = _stderr(quiet)
+    for note in comparison.notes:
+        _warn(err, note)
     payload = report_compare.compare_json(comparison)
     if out_dir:
         from nncli.compare import save_outputs

@@ -204,6 +204,7 @@ class Comparison:
     test_index: np.ndarray
     signal: int | None
     paired: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     budget: float | None = None
 

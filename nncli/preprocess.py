@@ -32,7 +32,8 @@ LAYOUTS = ("dense", "native")
 MAX_LEVELS = 64  # one-hot columns per categorical; rarer levels share the reserved slot
 MIN_LEVEL_COUNT = 2  # a level seen once in training goes to the reserved slot
 N_QUANTILES = 256
-CLIP = 3.0  # robust scaling's smooth clip saturates at ±CLIP
+CLIP = 3.0
+F32_MAX = float(np.finfo(np.float32).max)  # robust scaling's smooth clip saturates at ±CLIP
 
 
 @dataclass
@@ -104,8 +105,8 @@ class Preprocessor:
 
     def _numeric(self, num: NumericState, x: np.ndarray) -> list[np.ndarray]:
         missing = np.isnan(x)
-        if self.layout == "native":
-            return [x]
+        if self.layout == "native":  # clipped so that float32 holds it (1e308 → 3.4e38)
+            return [np.clip(x, -F32_MAX, F32_MAX)]
         x = np.where(missing, num.median, x)
         x = _scale(x, self.scaler, num)
         out = [x]
@@ -192,8 +193,13 @@ def _fit_numeric(name: str, x: np.ndarray, scaler: str) -> NumericState:
     median = float(np.median(present))
     state = NumericState(name, median, indicator=bool(present.size < x.size))
     filled = np.where(np.isnan(x), median, x)
+    with np.errstate(over="ignore", invalid="ignore"):  # values near 1e308 overflow sums
+        mean, std = float(filled.mean()), float(filled.std())
+    if scaler == "standard" and not (np.isfinite(mean) and np.isfinite(std)):
+        scaler = "robust"  # a column too extreme for mean/std gets median/IQR instead
+        state.quantiles = []
     if scaler == "standard":
-        state.center, state.scale = float(filled.mean()), _nonzero(float(filled.std()))
+        state.center, state.scale = mean, _nonzero(std)
     elif scaler == "robust":
         q25, q75 = np.percentile(filled, [25, 75])
         spread = q75 - q25 if q75 > q25 else 0.5 * (filled.max() - filled.min())
@@ -216,7 +222,8 @@ def _scale(x: np.ndarray, scaler: str, num: NumericState) -> np.ndarray:
         return _quantile_normal(x, np.asarray(num.quantiles))
     if scaler == "none":
         return x
-    z = (x - num.center) / num.scale
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = np.clip((x - num.center) / num.scale, -1e6, 1e6)  # stays finite in float32
     if scaler == "robust":
         return z / np.sqrt(1.0 + (z / CLIP) ** 2)
     return z

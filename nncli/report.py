@@ -55,9 +55,9 @@ def inspect_renderable(result: Inspection) -> Group:
     sep = _SEP_NAMES.get(result.sep or "", result.sep or "parquet")
     head = Text.assemble(
         (result.source, "bold"),
-        f": {schema.n_rows:,} rows × {len(schema.columns)} columns "
+        f": {schema.n_rows:,} rows × {len(schema.columns):,} columns "
         f"({sep}-separated, {result.encoding}); "
-        f"{len(schema.features)} feature(s)",
+        f"{len(schema.features):,} feature(s)",
     )
     table = Table(title=None, show_edge=False, pad_edge=False, header_style="bold")
     for name, justify in [

@@ -194,12 +194,13 @@ def _numeric_stats(values: pd.Series) -> dict[str, float | None]:
     finite = x[np.isfinite(x)]
     if finite.size == 0:
         return {"min": None, "max": None, "mean": None, "std": None}
-    return {
-        "min": clean(finite.min()),
-        "max": clean(finite.max()),
-        "mean": clean(finite.mean()),
-        "std": clean(finite.std()),
-    }
+    with np.errstate(over="ignore", invalid="ignore"):  # 1e308-sized values overflow
+        return {
+            "min": clean(finite.min()),
+            "max": clean(finite.max()),
+            "mean": clean(finite.mean()),
+            "std": clean(finite.std()),
+        }
 
 
 def _infer_column(values: pd.Series, name: str, fixed: str | None) -> Column:
