@@ -306,3 +306,29 @@ def compare(
     )
     comparison.notes = list(table.notes)
     return comparison, frame
+
+
+def render_report(run_dir: str | Path) -> str:
+    """The HTML report of a folder written by ``compare --out``."""
+    import json
+
+    import pandas as pd
+
+    from nncli.html_report import ReportData, render
+
+    folder = Path(run_dir)
+    needed = [folder / "report.json", folder / "test_predictions.csv"]
+    for path in needed:
+        if not path.is_file():
+            raise DataError(f"{path} not found", "pass a folder written by nncli compare --out.")
+    try:
+        payload = json.loads(needed[0].read_text())
+        test = pd.read_csv(needed[1])
+        train_path = folder / "train_predictions.csv"
+        train = pd.read_csv(train_path) if train_path.is_file() else None
+        return render(ReportData(payload, test, train))
+    except (json.JSONDecodeError, KeyError, ValueError) as exc:
+        raise DataError(
+            f"the run folder {folder} is incomplete or damaged ({exc!r})",
+            "re-run nncli compare --out.",
+        ) from None

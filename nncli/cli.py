@@ -460,6 +460,12 @@ def train(
 )
 @click.option("--force", is_flag=True, help="Write into an --out folder that is not empty.")
 @click.option(
+    "--report",
+    "report_file",
+    type=click.Path(dir_okay=False),
+    help="Write a self-contained HTML report with plots here.",
+)
+@click.option(
     "--config",
     type=click.Path(dir_okay=False),
     is_eager=True,
@@ -487,6 +493,7 @@ def compare(
     fail_under: str | None,
     out_dir: str | None,
     force: bool,
+    report_file: str | None,
     as_json: bool,
     quiet: bool,
     **kw: Any,
@@ -508,6 +515,10 @@ def compare(
 
     threshold = parse_threshold(fail_under) if fail_under else None
     _check_out_dir(out_dir, force)
+    if report_file:
+        from nncli.artifacts import check_output
+
+        check_output(report_file, [data], force)
     options = CompareOptions(
         models=tuple(m.strip() for m in models.split(",") if m.strip()),
         mlp_variants=mlp_variants,
@@ -534,19 +545,35 @@ def compare(
         )
     finally:
         display.close()
-    err = _stderr(quiet)
     for note in comparison.notes:
-        _warn(err, note)
-    payload = report_compare.compare_json(comparison)
-    if out_dir:
-        from nncli.compare import save_outputs
-
-        save_outputs(comparison, out_dir, payload, frame)
+        _warn(_stderr(quiet), note)
+    payload = _write_compare_outputs(comparison, frame, out_dir, report_file)
     if as_json:
         click.echo(report.dumps(payload))
     else:
         report.stdout_console().print(report_compare.compare_renderable(comparison))
     _check_threshold(comparison, threshold)
+
+
+def _write_compare_outputs(
+    comparison: Any, frame: Any, out_dir: str | None, report_file: str | None
+) -> dict[str, Any]:
+    """The JSON report; with --out or --report also the diagnostics and the files."""
+    from nncli import report, report_compare, run_outputs
+
+    payload = report_compare.compare_json(comparison)
+    if out_dir or report_file:
+        payload |= report.finite(run_outputs.diagnostics(comparison, frame, comparison.seed))
+    if out_dir:
+        run_outputs.save_outputs(comparison, out_dir, payload, frame)
+    if report_file:
+        from nncli import html_report
+        from nncli.artifacts import atomic_output
+
+        test, train = run_outputs.prediction_frames(comparison, frame)
+        with atomic_output(report_file) as fh:
+            fh.write(html_report.render(html_report.ReportData(payload, test, train)))
+    return payload
 
 
 def _check_out_dir(out_dir: str | None, force: bool) -> None:
@@ -585,6 +612,34 @@ def _check_threshold(comparison: Any, threshold: tuple[str, float] | None) -> No
             err=True,
         )
         sys.exit(int(ExitCode.THRESHOLD))
+
+
+@cli.command(name="report")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Write the HTML report here.",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+def report_command(run_dir: str, output: str, force: bool) -> None:
+    """Write the HTML report of a saved comparison (a folder from compare --out).
+
+    Example:
+
+    \b
+        nncli report physics-run -o physics-report.html
+    """
+    from nncli import api
+    from nncli.artifacts import atomic_output, check_output
+
+    check_output(output, [], force)
+    page = api.render_report(run_dir)
+    with atomic_output(output) as fh:
+        fh.write(page)
+    click.echo(f"report written to {output}", err=True)
 
 
 def _unseen_option(fn: F) -> F:

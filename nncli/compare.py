@@ -183,6 +183,9 @@ class ModelResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     # kept for paired tests, predictions and model files; not part of the report
     proba: np.ndarray | None = field(default=None, repr=False)
+    train_y: np.ndarray | None = field(default=None, repr=False)
+    train_index: np.ndarray | None = field(default=None, repr=False)
+    train_proba: np.ndarray | None = field(default=None, repr=False)
     boot: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     predictor: Predictor | None = field(default=None, repr=False)
 
@@ -375,7 +378,7 @@ def _run_entry(
             train_proba = fitted.predictor.predict_proba_matrix(fitted.X_train)
             result.fit_seconds += fitted.fit_seconds
             test_proba.append(proba)
-            train_scores.append((y[split.train], train_proba, fitted.w_train))
+            train_scores.append((y[split.train], train_proba, fitted.w_train, split.train))
             fold_metrics.append(metrics(y[split.test], proba, w[split.test]))
     except NncliError as exc:  # a model that fails (a diverging MLP, say) is reported, not fatal
         result.status, result.note = "failed", f"failed: {exc.message}"
@@ -398,7 +401,7 @@ def _score(
     w: np.ndarray,
     splits: list[Split],
     fold_metrics: list[dict[str, float]],
-    train_scores: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    train_scores: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
     signal: int | None,
     options: CompareOptions,
 ) -> None:
@@ -417,6 +420,8 @@ def _score(
     p_tr = np.vstack([t[1] for t in train_scores])
     w_tr = np.concatenate([t[2] for t in train_scores])
     result.train = metrics(y_tr, p_tr, w_tr)
+    result.train_y, result.train_proba = y_tr, p_tr
+    result.train_index = np.concatenate([t[3] for t in train_scores])
     result.ks = _ks_per_class(y_tr, p_tr, y_test, proba, signal)
     if signal is not None:
         positive = y_test == signal
@@ -513,7 +518,7 @@ def format_p(p: float, floor: float = 0.0) -> str:
     """``p = 0.03``; ``p < 0.0001``; ``p < 0.001`` when a bootstrap cannot resolve smaller."""
     if not np.isfinite(p):
         return "p = n/a"
-    if p <= floor:
+    if floor > 0 and p <= floor:
         return f"p < {floor:.2g}"
     return "p < 0.0001" if p < 1e-4 else f"p = {p:.2g}"
 
@@ -551,52 +556,3 @@ def overtraining_verdict(result: ModelResult, classes: list[str], metric: str) -
 def safe_label(label: str) -> str:
     """A file-name-safe version of a model label."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-")
-
-
-def save_outputs(
-    comparison: Comparison, out_dir: str, report: dict[str, Any], frame: pd.DataFrame
-) -> list[str]:
-    """Write report.json, one model file per model and the test-set predictions."""
-    import json
-    from pathlib import Path
-
-    import pandas as pd
-
-    from nncli.artifacts import atomic_output
-
-    folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    with atomic_output(folder / "report.json") as fh:
-        fh.write(json.dumps(report, indent=2, allow_nan=False))
-    written.append(str(folder / "report.json"))
-    for result in comparison.results:
-        if result.ok and result.predictor is not None:
-            path = folder / f"{safe_label(result.label)}.nncli"
-            result.predictor.info = {
-                "run": {"seed": comparison.seed},
-                "metrics": {"train": result.train, "test": result.test},
-                "data": {
-                    "source": comparison.source,
-                    "sha256": "",
-                    "rows_train": comparison.rows["train"],
-                    "rows_valid": comparison.rows["valid"],
-                },
-            }
-            result.predictor.save(path)
-            written.append(str(path))
-    classes = comparison.schema.classes
-    preds = pd.DataFrame(
-        {"row": comparison.test_index, "true": np.asarray(classes, dtype=object)[comparison.y_test]}
-    )
-    for name in comparison.schema.id_cols:
-        if name in frame.columns:
-            preds.insert(1, name, frame[name].to_numpy()[comparison.test_index])
-    for result in comparison.results:
-        if result.ok and result.proba is not None:
-            for k, label in enumerate(classes):
-                preds[f"{result.label}:{label}"] = result.proba[:, k]
-    with atomic_output(folder / "test_predictions.csv") as fh:
-        preds.to_csv(fh, index=False, float_format="%.6g")
-    written.append(str(folder / "test_predictions.csv"))
-    return written

@@ -272,20 +272,20 @@ def train_json(result: Any, output: str | None) -> dict[str, Any]:
         "fit_seconds": result.fit_seconds,
         "stop_reason": model.stop_reason,
         "history": model.history,
-        "metrics": _finite(result.metrics),
+        "metrics": finite(result.metrics),
     }
 
 
-def _finite(value: Any) -> Any:
+def finite(value: Any) -> Any:
     """A copy that JSON can hold: NaN and infinities become null, numpy scalars plain."""
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [finite(v) for v in value]
     if isinstance(value, float):
         return float(value) if value == value and abs(value) != float("inf") else None
     if hasattr(value, "item"):  # numpy scalar
-        return _finite(value.item())
+        return finite(value.item())
     return value
 
 
@@ -313,7 +313,7 @@ def evaluation_json(ev: Any) -> dict[str, Any]:
         "source": ev.source,
         "rows": ev.rows,
         "classes": ev.classes,
-        "metrics": _finite(ev.metrics),
+        "metrics": finite(ev.metrics),
         "confusion": ev.confusion,
         "unseen": ev.unseen,
     }

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from nncli.report import JSON_FORMAT_VERSION, METRIC_LABELS, ProgressDisplay, _finite
+from nncli.report import JSON_FORMAT_VERSION, METRIC_LABELS, ProgressDisplay, finite
 
 if TYPE_CHECKING:
     from nncli.compare import Comparison, Entry, ModelResult
@@ -217,19 +217,20 @@ def _physics_table(comparison: Comparison) -> Table:
 
 
 def compare_json(comparison: Comparison) -> dict[str, Any]:
-    from dataclasses import asdict
+    import copy
+    from dataclasses import fields
 
     options = comparison.options
     best = comparison.best
     results = []
     for r in comparison.results:
-        item = {k: v for k, v in asdict(r).items() if k not in ("proba", "boot", "predictor")}
+        item = {f.name: copy.deepcopy(getattr(r, f.name)) for f in fields(r) if f.repr}
         item["interval"] = {m: [r.low[m], r.high[m]] for m in r.low}
         del item["low"], item["high"]
         for ks in item["ks"]:
             ks["class"] = comparison.schema.classes[ks["class"]]
         results.append(item)
-    return _finite(
+    return finite(
         {
             "format_version": COMPARE_FORMAT_VERSION,
             "command": "compare",

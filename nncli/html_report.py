@@ -1,0 +1,429 @@
+"""A self-contained HTML report of a comparison: tables, verdicts and plots.
+
+Every image is a PNG embedded as base64, so the file can be mailed or archived and
+opens without a network. matplotlib (Agg backend) is imported only here.
+
+The report is built from what ``compare --out`` saves — the JSON report and the test
+and training predictions — so ``nncli report RUN_DIR`` and ``compare --report`` give
+the same page. A piece that is not there (no MLP, say) leaves its section out.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MAX_CLASSES_SHOWN = 4  # overtraining plots for several classes: the largest ones
+PALETTE = [
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#ff7f0e",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#7f7f7f",
+]
+
+
+@dataclass
+class ReportData:
+    payload: dict[str, Any]  # the compare JSON report
+    test: pd.DataFrame  # columns: row, true, then "<label>:<class>" probabilities
+    train: pd.DataFrame | None  # the same for training rows (for overtraining plots)
+
+
+def _ok_models(data: ReportData) -> list[dict[str, Any]]:
+    return [m for m in data.payload["models"] if m["status"] == "ok"]
+
+
+def _colours(data: ReportData) -> dict[str, str]:
+    return {m["label"]: PALETTE[i % len(PALETTE)] for i, m in enumerate(data.payload["models"])}
+
+
+def _proba(frame: pd.DataFrame, label: str, classes: list[str]) -> np.ndarray:
+    return frame[[f"{label}:{c}" for c in classes]].to_numpy(dtype=float)
+
+
+def _truth(frame: pd.DataFrame, classes: list[str]) -> np.ndarray:
+    index = {c: i for i, c in enumerate(classes)}
+    return frame["true"].astype(str).map(index).to_numpy(dtype=int)
+
+
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=96, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _figure(width: float = 6.4, height: float = 4.6) -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(width, height))
+
+
+# ------------------------------------------------------------------------ plots
+
+
+def roc_plot(data: ReportData) -> str:
+    from nncli.stats import roc_curve
+
+    classes, colours = data.payload["classes"], _colours(data)
+    binary = len(classes) == 2
+    signal = classes.index(data.payload["signal"]) if binary else None
+    fig, ax = _figure()
+    for frame, style, part in ((data.test, "-", "test"), (data.train, "--", "train")):
+        if frame is None:
+            continue
+        y = _truth(frame, classes)
+        for model in _ok_models(data):
+            if model["model"] == "majority":
+                continue
+            p = _proba(frame, model["label"], classes)
+            if binary:
+                positive, score = y == signal, p[:, signal]
+            else:  # micro-average: every (row, class) pair is one decision
+                positive, score = (np.eye(len(classes))[y] == 1).ravel(), p.ravel()
+            fpr, tpr = roc_curve(positive, score, np.ones(len(score)))
+            auc = model["test"]["auc"] if part == "test" else model["train"]["auc"]
+            ax.plot(
+                fpr,
+                tpr,
+                style,
+                color=colours[model["label"]],
+                lw=1.6 if part == "test" else 1,
+                label=f"{model['label']} ({part}, AUC {auc:.3f})",
+            )
+    ax.plot([0, 1], [0, 1], ":", color="grey", lw=0.8)
+    what = f"signal = {classes[signal]!r}" if binary else "micro-average over classes"
+    ax.set(
+        xlabel="background efficiency (false positive rate)",
+        ylabel="signal efficiency (true positive rate)",
+        title=f"ROC curves, test (solid) and train (dashed); {what}",
+    )
+    ax.legend(fontsize=7, loc="lower right")
+    return _png(fig)
+
+
+def _class_order(y: np.ndarray, n_classes: int) -> list[int]:
+    counts = np.bincount(y, minlength=n_classes)
+    return [int(k) for k in np.argsort(-counts)[:MAX_CLASSES_SHOWN]]
+
+
+def overtraining_plot(data: ReportData, model: dict[str, Any]) -> str | None:
+    """Classifier output per class, training (filled) vs test (points), with KS p-values."""
+    if data.train is None:
+        return None
+    classes = data.payload["classes"]
+    binary = len(classes) == 2
+    signal = classes.index(data.payload["signal"]) if binary else None
+    y_tr, y_te = _truth(data.train, classes), _truth(data.test, classes)
+    p_tr, p_te = (
+        _proba(data.train, model["label"], classes),
+        _proba(data.test, model["label"], classes),
+    )
+    fig, ax = _figure()
+    bins = np.linspace(0, 1, 41)
+    centres = 0.5 * (bins[1:] + bins[:-1])
+    ks = {k["class"]: k["p_value"] for k in model["ks"]}
+    for i, k in enumerate(range(2) if binary else _class_order(y_te, len(classes))):
+        column = signal if binary else k
+        colour = PALETTE[i % len(PALETTE)]
+        name = classes[k]
+        ax.hist(
+            p_tr[y_tr == k, column],
+            bins=bins,
+            density=True,
+            alpha=0.3,
+            color=colour,
+            label=f"{name} train",
+        )
+        counts, _ = np.histogram(p_te[y_te == k, column], bins=bins, density=True)
+        ax.plot(
+            centres,
+            counts,
+            "o",
+            ms=3,
+            color=colour,
+            label=f"{name} test (KS p = {ks.get(name, float('nan')):.2g})",
+        )
+    score = f"p({classes[signal]})" if binary else "p(own class)"
+    ax.set(
+        xlabel=f"classifier output {score}",
+        ylabel="normalised density",
+        yscale="log",
+        title=f"{model['label']}: training vs test outputs",
+    )
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def learning_plot(data: ReportData) -> str | None:
+    mlps = [m for m in _ok_models(data) if m["model"] == "mlp" and m["history"]]
+    if not mlps:
+        return None
+    colours = _colours(data)
+    fig, ax = _figure()
+    for m in mlps:
+        epochs = [h["epoch"] for h in m["history"]]
+        ax.plot(
+            epochs,
+            [h["train_loss"] for h in m["history"]],
+            "--",
+            color=colours[m["label"]],
+            label=f"{m['label']} train",
+        )
+        ax.plot(
+            epochs,
+            [h["valid_loss"] for h in m["history"]],
+            "-",
+            color=colours[m["label"]],
+            label=f"{m['label']} validation",
+        )
+    ax.set(xlabel="epoch", ylabel="loss (cross-entropy)", title="MLP learning curves")
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def confusion_plot(data: ReportData, model: dict[str, Any]) -> str:
+    from nncli.evaluate import confusion_matrix
+
+    classes = data.payload["classes"]
+    y = _truth(data.test, classes)
+    pred = _proba(data.test, model["label"], classes).argmax(axis=1)
+    matrix = confusion_matrix(y, pred, len(classes))
+    share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    size = min(3.2 + 0.32 * len(classes), 10)
+    fig, ax = _figure(size, size * 0.9)
+    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(classes)), classes, fontsize=7)
+    if len(classes) <= 12:
+        for (i, j), n in np.ndenumerate(matrix):
+            ax.text(
+                j,
+                i,
+                f"{n:,}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if share[i, j] > 0.5 else "black",
+            )
+    ax.set(
+        xlabel="predicted class",
+        ylabel="true class",
+        title=f"{model['label']}: confusion matrix (colour: share of the true class)",
+    )
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    return _png(fig)
+
+
+def calibration_plot(data: ReportData) -> str:
+    classes, colours = data.payload["classes"], _colours(data)
+    binary = len(classes) == 2
+    y = _truth(data.test, classes)
+    fig, ax = _figure()
+    bins = np.linspace(0, 1, 11)
+    for model in _ok_models(data):
+        p = _proba(data.test, model["label"], classes)
+        if binary:
+            signal = classes.index(data.payload["signal"])
+            conf, hit = p[:, signal], (y == signal).astype(float)
+        else:  # top-label calibration: confidence of the predicted class vs its accuracy
+            conf, hit = p.max(axis=1), (p.argmax(axis=1) == y).astype(float)
+        which = np.clip(np.digitize(conf, bins) - 1, 0, 9)
+        xs, ys = [], []
+        for b in range(10):
+            if np.sum(which == b) >= 5:
+                xs.append(conf[which == b].mean())
+                ys.append(hit[which == b].mean())
+        ax.plot(xs, ys, "o-", ms=3, color=colours[model["label"]], label=model["label"])
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.set(
+        xlabel="predicted probability" if binary else "confidence (top class)",
+        ylabel="observed frequency" if binary else "accuracy",
+        title="calibration (reliability) on the test rows",
+    )
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def importance_plot(data: ReportData) -> str | None:
+    info = data.payload.get("importance")
+    if not info:
+        return None
+    items = sorted(info["features"].items(), key=lambda kv: kv[1])[-25:]
+    fig, ax = _figure(6.4, 1.5 + 0.22 * len(items))
+    ax.barh([k for k, _ in items], [v for _, v in items], color=PALETTE[0])
+    ax.set(
+        xlabel=f"drop in test {info['metric']} when the column is shuffled",
+        title=f"variable ranking: permutation importance ({info['model']})",
+    )
+    ax.tick_params(axis="y", labelsize=7)
+    return _png(fig)
+
+
+def correlation_plots(data: ReportData) -> list[tuple[str, str]]:
+    info = data.payload.get("correlation")
+    if not info:
+        return []
+    out = []
+    for name, matrix in info["matrices"].items():
+        names = info["columns"]
+        values = np.asarray(matrix, dtype=float)
+        size = min(3.5 + 0.25 * len(names), 10)
+        fig, ax = _figure(size, size * 0.9)
+        image = ax.imshow(values, cmap="RdBu_r", vmin=-1, vmax=1)
+        ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
+        ax.set_yticks(range(len(names)), names, fontsize=6)
+        ax.set_title(f"input correlations ({name})")
+        fig.colorbar(image, ax=ax, fraction=0.046)
+        out.append((name, _png(fig)))
+    return out
+
+
+# ------------------------------------------------------------------------- page
+
+
+def _img(png: str, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{png}">'
+
+
+def _table(data: ReportData) -> str:
+    metric = data.payload["metric"]
+    cv = bool(data.payload["evaluation"]["cv"])
+    name = {"auc": "ROC AUC", "log_loss": "log loss"}.get(metric, metric.replace("_", " "))
+    head = [
+        "model",
+        name + (" (mean ± std)" if cv else " [95% CI]"),
+        "accuracy",
+        "balanced acc.",
+        "log loss",
+        "macro F1",
+        "Brier",
+        f"train {name}",
+        "fit s",
+        "params",
+        "note",
+    ]
+    rows = []
+    for m in data.payload["models"]:
+        if m["status"] != "ok":
+            rows.append(
+                f"<tr class='off'><td>{html.escape(m['label'])}</td>"
+                f"<td colspan='{len(head) - 1}'>{html.escape(m['note'])}</td></tr>"
+            )
+            continue
+        t = m["test"]
+        main = (
+            f"{t[metric]:.4f} ± {m['std'][metric]:.4f}"
+            if cv
+            else f"{t[metric]:.4f} [{m['interval'][metric][0]:.4f}, {m['interval'][metric][1]:.4f}]"
+        )
+        best = " class='best'" if m["label"] == data.payload["best"] else ""
+        cells = (
+            [html.escape(m["label"]) + (" ★" if best else ""), main]
+            + [
+                "-" if t[k] is None else f"{t[k]:.4f}"
+                for k in ("accuracy", "balanced_accuracy", "log_loss", "macro_f1", "brier")
+            ]
+            + [
+                f"{m['train'][metric]:.4f}",
+                f"{m['fit_seconds']:.2f}",
+                f"{m['n_params']:,}",
+                html.escape(m["note"]),
+            ]
+        )
+        rows.append(f"<tr{best}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return (
+        "<table><tr>"
+        + "".join(f"<th>{h}</th>" for h in head)
+        + "</tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+
+
+CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
+h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ddd;padding-bottom:.2em;
+margin-top:1.6em}table{border-collapse:collapse;font-size:.85em}td,th{padding:.25em .6em;
+border-bottom:1px solid #eee;text-align:right}td:first-child,th:first-child{text-align:left}
+tr.best{font-weight:bold;background:#eefbea}tr.off{color:#999}ul{font-size:.9em}
+img{max-width:100%;margin:.4em 0}.grid{display:flex;flex-wrap:wrap;gap:1em}
+.grid img{max-width:520px}.meta{color:#555;font-size:.9em}"""
+
+
+def render(data: ReportData) -> str:
+    p = data.payload
+    models = _ok_models(data)
+    rows = p["rows"]
+    parts = [
+        f"<h1>nncli compare: {html.escape(str(p['source']))}</h1>",
+        f"<p class='meta'>target {html.escape(str(p['target']))!s} with "
+        f"{len(p['classes'])} classes; {rows['total']:,} rows "
+        + (
+            f"({p['evaluation']['cv']}-fold CV)"
+            if p["evaluation"]["cv"]
+            else f"({rows['train']:,} train, {rows['valid']:,} validation, {rows['test']:,} test)"
+        )
+        + f"; seed {p['seed']}; {p['elapsed_seconds']:.1f} s</p>",
+        "<h2 id='table'>Comparison</h2>",
+        _table(data),
+    ]
+    if p["paired"]:
+        parts.append(
+            "<h2 id='paired'>Paired comparisons</h2><ul>"
+            + "".join(f"<li>{html.escape(t['verdict'])}</li>" for t in p["paired"])
+            + "</ul>"
+        )
+    parts += ["<h2 id='roc'>ROC curves</h2>", _img(roc_plot(data), "ROC curves")]
+    over = [(m, overtraining_plot(data, m)) for m in models if m["model"] != "majority"]
+    if any(png for _, png in over):
+        parts.append(
+            "<h2 id='overtraining'>Overtraining check</h2><p class='meta'>Filled: "
+            "training rows; points: test rows. Matching shapes (a large KS p-value) "
+            "mean the model treats unseen rows like the ones it learnt from.</p>"
+            "<div class='grid'>"
+            + "".join(_img(png, f"overtraining {m['label']}") for m, png in over if png)
+            + "</div>"
+        )
+    learning = learning_plot(data)
+    if learning:
+        parts += ["<h2 id='learning'>Learning curves</h2>", _img(learning, "learning curves")]
+    shown = [m for m in models if m["label"] == p["best"] or m["model"] == "gbt"]
+    parts.append(
+        "<h2 id='confusion'>Confusion matrices</h2><div class='grid'>"
+        + "".join(_img(confusion_plot(data, m), f"confusion {m['label']}") for m in shown)
+        + "</div>"
+    )
+    parts += ["<h2 id='calibration'>Calibration</h2>", _img(calibration_plot(data), "calibration")]
+    importance = importance_plot(data)
+    if importance:
+        parts += ["<h2 id='importance'>Variable ranking</h2>", _img(importance, "importance")]
+    correlations = correlation_plots(data)
+    if correlations:
+        parts.append(
+            "<h2 id='correlation'>Input correlations</h2><div class='grid'>"
+            + "".join(_img(png, f"correlation {name}") for name, png in correlations)
+            + "</div>"
+        )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>nncli compare report</title>"
+        f"<style>{CSS}</style></head><body>" + "\n".join(parts) + "</body></html>\n"
+    )
