@@ -39,6 +39,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
 }
 RESERVE = 0.08  # share of the time budget kept for scoring and reporting
+ROUGH_SHARE = 0.4  # most of the budget one rough-stage model may use when MLPs follow
 
 
 @dataclass(frozen=True)
@@ -297,6 +298,8 @@ def run_comparison(
     for i, entry in enumerate(entries):
         refine_left = sum(1 for e in entries[i:] if e.stage == "refine")
         limit = clock.share(refine_left) if entry.stage == "refine" else clock.share(1)
+        if entry.stage == "rough" and options.time_budget and refine_left:
+            limit = min(limit or 0.0, ROUGH_SHARE * options.time_budget)  # leave the MLPs time
         callback = on_start(entry) if on_start else None
         result = _run_entry(entry, frame, y, w, schema, splits, limit, callback, signal, options)
         results.append(result)

@@ -21,7 +21,6 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-MAX_CLASSES_SHOWN = 4  # overtraining plots for several classes: the largest ones
 PALETTE = [
     "#1f77b4",
     "#d62728",
@@ -121,11 +120,6 @@ def roc_plot(data: ReportData) -> str:
     return _png(fig)
 
 
-def _class_order(y: np.ndarray, n_classes: int) -> list[int]:
-    counts = np.bincount(y, minlength=n_classes)
-    return [int(k) for k in np.argsort(-counts)[:MAX_CLASSES_SHOWN]]
-
-
 def overtraining_plot(data: ReportData, model: dict[str, Any]) -> str | None:
     """Classifier output per class, training (filled) vs test (points), with KS p-values."""
     if data.train is None:
@@ -142,27 +136,27 @@ def overtraining_plot(data: ReportData, model: dict[str, Any]) -> str | None:
     bins = np.linspace(0, 1, 41)
     centres = 0.5 * (bins[1:] + bins[:-1])
     ks = {k["class"]: k["p_value"] for k in model["ks"]}
-    for i, k in enumerate(range(2) if binary else _class_order(y_te, len(classes))):
-        column = signal if binary else k
+    if binary:  # one distribution per class of p(signal), as TMVA draws it
+        groups = [
+            (
+                classes[k],
+                p_tr[y_tr == k, signal],
+                p_te[y_te == k, signal],
+                f"KS p = {ks.get(classes[k], float('nan')):.2g}",
+            )
+            for k in range(2)
+        ]
+    else:  # every row's probability of its own class, pooled over the classes
+        own_tr, own_te = p_tr[np.arange(len(y_tr)), y_tr], p_te[np.arange(len(y_te)), y_te]
+        worst = min((v for v in ks.values() if v == v), default=float("nan"))
+        groups = [("all classes", own_tr, own_te, f"smallest per-class KS p = {worst:.2g}")]
+    for i, (name, train_values, test_values, note) in enumerate(groups):
         colour = PALETTE[i % len(PALETTE)]
-        name = classes[k]
         ax.hist(
-            p_tr[y_tr == k, column],
-            bins=bins,
-            density=True,
-            alpha=0.3,
-            color=colour,
-            label=f"{name} train",
+            train_values, bins=bins, density=True, alpha=0.3, color=colour, label=f"{name} train"
         )
-        counts, _ = np.histogram(p_te[y_te == k, column], bins=bins, density=True)
-        ax.plot(
-            centres,
-            counts,
-            "o",
-            ms=3,
-            color=colour,
-            label=f"{name} test (KS p = {ks.get(name, float('nan')):.2g})",
-        )
+        counts, _ = np.histogram(test_values, bins=bins, density=True)
+        ax.plot(centres, counts, "o", ms=3, color=colour, label=f"{name} test ({note})")
     score = f"p({classes[signal]})" if binary else "p(own class)"
     ax.set(
         xlabel=f"classifier output {score}",
