@@ -282,6 +282,21 @@ def _load_config_file(ctx: click.Context, param: click.Parameter, value: str | N
     ctx.default_map = (ctx.default_map or {}) | flat
 
 
+def fitting_options(fn: F) -> F:
+    """What train and compare share: a config file, data, columns, run, MLP and output."""
+    config = click.option(
+        "--config",
+        type=click.Path(dir_okay=False),
+        is_eager=True,
+        expose_value=False,
+        callback=_load_config_file,
+        help="TOML file of option values (flags win).",
+    )
+    return _apply(
+        fn, [config, data_options, column_options, run_options, mlp_options, output_options]
+    )
+
+
 def _stderr(quiet: bool) -> Any:
     from nncli import report
 
@@ -319,19 +334,7 @@ def _report_unseen(console: Any, unseen: dict[str, int], policy: str) -> None:
     metavar="FILE",
     help="Validate on this file instead of a split of DATA.",
 )
-@click.option(
-    "--config",
-    type=click.Path(dir_okay=False),
-    is_eager=True,
-    expose_value=False,
-    callback=_load_config_file,
-    help="TOML file of option values (flags win).",
-)
-@data_options
-@column_options
-@run_options
-@mlp_options
-@output_options
+@fitting_options
 def train(
     data: str,
     model: str,
@@ -465,19 +468,7 @@ def train(
     type=click.Path(dir_okay=False),
     help="Write a self-contained HTML report with plots here.",
 )
-@click.option(
-    "--config",
-    type=click.Path(dir_okay=False),
-    is_eager=True,
-    expose_value=False,
-    callback=_load_config_file,
-    help="TOML file of option values (flags win).",
-)
-@data_options
-@column_options
-@run_options
-@mlp_options
-@output_options
+@fitting_options
 def compare(
     data: str,
     models: str,
