@@ -14,7 +14,14 @@ import numpy as np
 from nncli.config import ColumnSpec, Settings
 from nncli.data import ReadOptions, Table, iter_frames, read_table
 from nncli.errors import ConfigError, DataError, SchemaError, did_you_mean
-from nncli.fitting import fit_model, labelled_rows, labels_to_index, row_weights, stratified_split
+from nncli.fitting import (
+    fit_model,
+    labelled_rows,
+    labels_to_index,
+    require_features,
+    row_weights,
+    stratified_split,
+)
 from nncli.predictor import Predictor
 from nncli.schema import Schema, infer_schema
 
@@ -147,9 +154,15 @@ def train(
         },
         "fit_seconds": fitted.fit_seconds,
     }
+    notes = list(table.notes) + schema_warnings(schema)
     return TrainResult(
-        fitted.predictor, scores, fitted.fit_seconds, len(y_train), len(y_valid), list(table.notes)
+        fitted.predictor, scores, fitted.fit_seconds, len(y_train), len(y_valid), notes
     )
+
+
+def schema_warnings(schema: Schema) -> list[str]:
+    """The findings a command that trains should say out loud (inspect shows them all)."""
+    return [f.message for f in schema.findings]
 
 
 def load(path: str | Path) -> Predictor:
@@ -286,6 +299,7 @@ def compare(
     options = options or CompareOptions()
     table = read_table(source, read)
     schema = infer_schema(table.frame, columns)
+    require_features(schema)
     frame = labelled_rows(table.frame, schema).reset_index(drop=True)
     test_rows = None
     if test is not None:
@@ -304,7 +318,7 @@ def compare(
     comparison = run_comparison(
         frame, y, w, schema, str(source), options, settings, test_rows, on_start, on_result
     )
-    comparison.notes = list(table.notes)
+    comparison.notes = list(table.notes) + schema_warnings(schema)
     return comparison, frame
 
 

@@ -274,10 +274,15 @@ def _explain_parse_error(text: str, name: str, sep: str, options: ReadOptions) -
     match = _EXPECTED.search(text)
     if match:
         want, got = match.groups()
-        row = text.split(": ", 2)[-1].strip()[:60]
+        row = text.split(": ", 2)[-1].strip()
+        if row.count('"') % 2:
+            return DataError(
+                f"unterminated quote in {name} near {row.splitlines()[0][:40]!r}",
+                'close the quoted field (a " inside a field is written "").',
+            )
         return DataError(
-            f"ragged rows in {name}: a row has {got} fields where the header has {want}"
-            + (f" ({row!r})" if row else ""),
+            f"ragged rows in {name}: a row has {got} field(s) where the header has {want}"
+            + (f" ({row[:60]!r})" if row else ""),
             f"check the delimiter (read as {shown!r}; force one with --sep) and the quoting.",
         )
     return DataError(f"cannot parse {name}: {text.splitlines()[0][:200]}", "check the file format.")

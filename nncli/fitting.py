@@ -100,6 +100,20 @@ def training_weights(w: np.ndarray, y: np.ndarray, n_classes: int, run: RunConfi
     return w
 
 
+def require_features(schema: Schema) -> None:
+    """A model needs at least one feature column."""
+    if not schema.features:
+        ignored = short_list(
+            (f"{c.name} ({c.role})" for c in schema.columns if c.role not in ("target", "weight")),
+            6,
+        )
+        raise SchemaError(
+            f"no column can be used as a feature: {ignored or 'only the target'}",
+            "run nncli inspect to see why; an ID-like column that is a real "
+            "feature can be kept by renaming it.",
+        )
+
+
 @dataclass
 class Fitted:
     """A fitted model with the matrices it saw, for scoring without re-transforming."""
@@ -128,6 +142,7 @@ def fit_model(
     from nncli.models.base import FitData
     from nncli.preprocess import fit_preprocessor
 
+    require_features(schema)
     k = len(schema.classes)
     model = model_class(name)(k, settings)
     model.time_limit = time_limit

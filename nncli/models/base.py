@@ -81,6 +81,6 @@ def softmax(z: np.ndarray) -> np.ndarray:
 def logits_to_proba(z: np.ndarray) -> np.ndarray:
     """One logit column → [1-p, p]; K columns → softmax."""
     if z.shape[1] == 1:
-        p = 1.0 / (1.0 + np.exp(-z[:, 0]))
+        p = 0.5 * (1.0 + np.tanh(0.5 * z[:, 0]))  # the sigmoid, without overflow
         return np.column_stack([1.0 - p, p])
     return softmax(z)
