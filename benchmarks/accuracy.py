@@ -63,14 +63,14 @@ def run_nncli(name: str, frame, schema, y, rest, test, seed: int) -> dict:
 def _reference_frame(frame, schema):
     import pandas as pd
 
-    from nncli.preprocess import numeric_values
+    from nncli.preprocess import category_text, numeric_values
 
     out = {}
     for i, col in enumerate(schema.features):
         if col.role == "numeric":
             out[f"f{i}"] = numeric_values(frame[col.name])
-        else:
-            out[f"f{i}"] = frame[col.name].astype("string").astype("category")
+        else:  # object strings with NaN for missing: what every library accepts
+            out[f"f{i}"] = category_text(frame[col.name]).astype("category")
     return pd.DataFrame(out)
 
 

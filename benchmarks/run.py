@@ -97,7 +97,7 @@ def summarise(rows: list[dict], models: list[str]) -> tuple[dict, dict]:
             cell["ok"] = bool(ok)
             cell["status"] = cell["runs"][0]["status"]
             for key in ("auc", "accuracy", "log_loss", "fit_s", "predict_s"):
-                cell[key] = _mean([r[key] for r in ok])
+                cell[key] = _mean([r.get(key, float("nan")) for r in ok])
     summary = {}
     for model in models:
         ranks, gaps, fits, aucs = [], [], [], []

@@ -31,8 +31,7 @@ class NncliGroup(click.Group):
                 click.echo(f"Hint: {exc.hint}", err=True)
             ctx.exit(int(exc.exit_code))
         except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            ctx.exit(int(ExitCode.INTERRUPTED))
+            _interrupted()
 
 
 def _apply(fn: F, options: list[Callable[[F], F]]) -> F:
@@ -749,6 +748,16 @@ def info(model: str, as_json: bool) -> None:
         report.stdout_console().print(report.info_renderable(predictor))
 
 
+def _interrupted() -> None:
+    """Ctrl-C or SIGTERM: say so and exit 130; a second signal cannot break the exit."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    click.echo("Interrupted.", err=True)
+    sys.exit(int(ExitCode.INTERRUPTED))
+
+
 def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt  # SIGTERM stops like Ctrl-C: outputs complete or absent, exit 130
 
@@ -758,7 +767,10 @@ def main() -> None:
     import signal
 
     signal.signal(signal.SIGTERM, _terminate)
-    cli(prog_name="nncli")
+    try:
+        cli(prog_name="nncli")
+    except KeyboardInterrupt:  # between click's own handlers, say at start-up
+        _interrupted()
 
 
 if __name__ == "__main__":  # pragma: no cover

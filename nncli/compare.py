@@ -38,7 +38,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {"hidden": (128, 128), "epochs": 20, "patience": 5, "batch_size": 512},
     "default": {},
 }
-RESERVE = 0.08  # share of the time budget kept for scoring and reporting
+RESERVE = 0.08  # share of the time budget kept for scoring and reporting ...
+RESERVE_SECONDS = 0.5  # ... plus this much, which matters for short budgets
 ROUGH_SHARE = 0.4  # most of the budget one rough-stage model may use when MLPs follow
 
 
@@ -231,7 +232,8 @@ class Clock:
     def left(self) -> float:
         if self.budget is None:
             return float("inf")
-        return self.budget * (1 - RESERVE) - (time.perf_counter() - self.started)
+        reserve = self.budget * RESERVE + RESERVE_SECONDS
+        return self.budget - reserve - (time.perf_counter() - self.started)
 
     def share(self, remaining_models: int) -> float | None:
         if self.budget is None:
