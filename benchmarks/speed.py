@@ -103,7 +103,7 @@ def mlp_throughput(
         (width, width),
         batch_size=batch,
         max_iter=epochs,
-        tol=-1,
+        tol=0.0,
         n_iter_no_change=10**6,
         random_state=0,
     )

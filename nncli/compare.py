@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from nncli.predictor import Predictor
     from nncli.schema import Schema
 
-ROUGH = ("majority", "logreg", "fisher", "gbt")
+ROUGH = ("majority", "gbt", "logreg", "fisher")  # run order: the gbt row is the rough result
 METRIC_ALIASES = {"auc": "auc", "accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy",
                   "logloss": "log_loss", "log_loss": "log_loss"}  # fmt: skip
 PRESETS: dict[str, dict[str, Any]] = {
@@ -139,7 +139,8 @@ def build_entries(options: CompareOptions, settings: Settings) -> list[Entry]:
     """The models to run, rough stage first; MLP variants replace the plain ``mlp``."""
     base = replace(MLPConfig(**{**PRESETS[options.preset]}), **_changed(settings.mlp))
     entries = []
-    for name in sorted(options.models, key=lambda n: (n not in ROUGH, list(MODELS).index(n))):
+    order = list(ROUGH) + [m for m in MODELS if m not in ROUGH]
+    for name in sorted(options.models, key=order.index):
         if name != "mlp":
             entries.append(Entry(name, name, settings))
             continue

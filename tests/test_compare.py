@@ -146,8 +146,8 @@ def test_compare_table_on_stdout_and_rows_on_stderr(invoke):
     assert "signal efficiency at fixed background efficiency (signal: 'signal')" in out
     assert [line.split()[:2] for line in err.splitlines()] == [
         ["rough", "majority"],
-        ["rough", "logreg"],
         ["rough", "gbt"],
+        ["rough", "logreg"],
     ]
 
 
@@ -174,12 +174,13 @@ def test_compare_json_and_out_dir(invoke, tmp_path):
     )
     assert payload["format_version"] == 1 and payload["command"] == "compare"
     labels = [m["label"] for m in payload["models"]]
-    assert labels == ["logreg", "gbt", "mlp[activation=tanh]", "mlp[activation=maxout,hidden=16,8]"]
+    assert labels == ["gbt", "logreg", "mlp[activation=tanh]", "mlp[activation=maxout,hidden=16,8]"]
     assert payload["best"] in labels and payload["metric"] == "auc"
     for model in payload["models"]:
         low, high = model["interval"]["auc"]
         assert low <= model["test"]["auc"] <= high
     maxout = payload["models"][3]
+    assert maxout["label"] == "mlp[activation=maxout,hidden=16,8]"
     assert maxout["n_params"] == (13 * 16 * 2 + 32) + (16 * 8 * 2 + 16) + 9
     assert {p["method"] for p in payload["paired"]} == {"DeLong"}
     files = sorted(p.name for p in out.iterdir())
@@ -190,6 +191,7 @@ def test_compare_json_and_out_dir(invoke, tmp_path):
         "mlp-activation-tanh.nncli",
         "report.json",
         "test_predictions.csv",
+        "train_predictions.csv",
     ]
     preds = pd.read_csv(out / "test_predictions.csv")
     assert len(preds) == 800 and list(preds.columns[:2]) == ["row", "true"]
@@ -204,8 +206,8 @@ def test_cv_reports_mean_and_std(invoke):
         invoke(["compare", PHYSICS, "--models", "logreg,gbt", "--cv", "3", "--json", *FAST]).stdout
     )
     assert payload["evaluation"]["cv"] == 3 and payload["rows"]["test"] == 4000
-    gbt = payload["models"][1]
-    assert 0 < gbt["std"]["auc"] < 0.05
+    gbt = payload["models"][0]
+    assert gbt["model"] == "gbt" and 0 < gbt["std"]["auc"] < 0.05
     text = invoke(["compare", PHYSICS, "--models", "logreg", "--cv", "3", *FAST]).stdout
     assert "3-fold CV" in text and " ± " in text
 
@@ -258,7 +260,8 @@ def test_multiclass_compare(invoke):
     )
     assert payload["signal"] is None and len(payload["classes"]) == 7
     assert payload["paired"][0]["method"] == "McNemar"
-    assert payload["models"][1]["test"]["accuracy"] > 0.9
+    assert payload["models"][0]["model"] == "gbt"
+    assert payload["models"][0]["test"]["accuracy"] > 0.9
 
 
 @pytest.mark.parametrize(
