@@ -30,7 +30,7 @@ def stdout_console() -> Console:
 
 
 def stderr_console(quiet: bool = False) -> Console:
-    return Console(file=sys.stderr, highlight=False, quiet=quiet)
+    return Console(file=sys.stderr, highlight=False, quiet=quiet, soft_wrap=True)
 
 
 def dumps(payload: dict[str, Any]) -> str:
