@@ -20,8 +20,6 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 1
 FEATURE_ROLES = ("numeric", "categorical", "boolean")
-IGNORED_ROLES = ("id", "constant", "empty", "datetime", "text", "dropped")
-ROLES = FEATURE_ROLES + IGNORED_ROLES + ("target", "weight")
 TARGET_NAMES = ("target", "label", "class", "y")
 
 STRAY_FRACTION = 0.9  # a text column with >= 90% numbers is numeric with stray tokens

@@ -19,13 +19,6 @@ MODELS: dict[str, tuple[str, str]] = {
     "gbt": ("nncli.models.gbt", "GBTModel"),
     "mlp": ("nncli.models.mlp", "MLPModel"),
 }
-MODEL_HELP = {
-    "majority": "always the most frequent class (the floor)",
-    "logreg": "logistic regression (L2)",
-    "fisher": "Fisher's linear discriminant",
-    "gbt": "gradient-boosted trees (LightGBM)",
-    "mlp": "multilayer perceptron (torch)",
-}
 
 
 def model_class(name: str) -> type[Model]:
