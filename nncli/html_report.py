@@ -369,7 +369,7 @@ def render(data: ReportData) -> str:
     rows = p["rows"]
     parts = [
         f"<h1>nncli compare: {html.escape(str(p['source']))}</h1>",
-        f"<p class='meta'>target {html.escape(str(p['target']))!s} with "
+        f"<p class='meta'>target {html.escape(repr(p['target']))} with "
         f"{len(p['classes'])} classes; {rows['total']:,} rows "
         + (
             f"({p['evaluation']['cv']}-fold CV)"
