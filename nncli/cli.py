@@ -83,11 +83,16 @@ def column_options(fn: F) -> F:
     )
 
 
-def _read_and_columns(kw: dict[str, Any]) -> tuple[Any, Any]:
-    from nncli.config import ColumnSpec
+def _read_options(kw: dict[str, Any]) -> Any:
     from nncli.data import ReadOptions
 
-    read = ReadOptions(sep=kw["sep"], encoding=kw["encoding"], na_values=tuple(kw["na_values"]))
+    return ReadOptions(sep=kw["sep"], encoding=kw["encoding"], na_values=tuple(kw["na_values"]))
+
+
+def _read_and_columns(kw: dict[str, Any]) -> tuple[Any, Any]:
+    from nncli.config import ColumnSpec
+
+    read = _read_options(kw)
     columns = ColumnSpec(
         target=kw["target"],
         id_cols=tuple(kw["id_col"]),
@@ -685,9 +690,8 @@ def predict(
     """
     from nncli import api
     from nncli.artifacts import atomic_output, check_output
-    from nncli.data import ReadOptions
 
-    read = ReadOptions(sep=kw["sep"], encoding=kw["encoding"], na_values=tuple(kw["na_values"]))
+    read = _read_options(kw)
     predictor = api.load(model)
     args = dict(proba=proba, id_cols=id_col, unseen=unseen, read=read)
     if output:
@@ -717,9 +721,8 @@ def evaluate(model: str, data: str, unseen: str, as_json: bool, quiet: bool, **k
         nncli evaluate physics.nncli sample_data/physics.csv
     """
     from nncli import api, report
-    from nncli.data import ReadOptions
 
-    read = ReadOptions(sep=kw["sep"], encoding=kw["encoding"], na_values=tuple(kw["na_values"]))
+    read = _read_options(kw)
     result = api.evaluate(model, data, unseen=unseen, read=read)
     _report_unseen(_stderr(quiet), result.unseen, unseen)
     if as_json:

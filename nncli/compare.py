@@ -396,7 +396,18 @@ def _run_entry(
     result.n_params, result.stop_reason = model.n_params(), model.stop_reason
     if model.stop_reason == "time_budget":
         result.note = "shortened by the time budget"
-    _score(result, np.vstack(test_proba), y, w, splits, fold_metrics, train_scores, signal, options)
+    _score(
+        result,
+        np.vstack(test_proba),
+        y,
+        w,
+        splits,
+        fold_metrics,
+        train_scores,
+        signal,
+        options,
+        entry.settings.run.seed,
+    )
     return result
 
 
@@ -410,11 +421,14 @@ def _score(
     train_scores: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
     signal: int | None,
     options: CompareOptions,
+    seed: int,
 ) -> None:
     test = np.concatenate([s.test for s in splits])
     y_test, w_test = y[test], w[test]
     result.proba = proba
-    result.boot = stats.bootstrap_metrics(y_test, proba, w_test, options.bootstrap, seed=12345)
+    result.boot = stats.bootstrap_metrics(
+        y_test, proba, w_test, options.bootstrap, seed
+    )  # one seed: same resamples for all
     if options.cv:
         result.test = {k: float(np.mean([m[k] for m in fold_metrics])) for k in fold_metrics[0]}
         result.std = {k: float(np.std([m[k] for m in fold_metrics])) for k in fold_metrics[0]}
