@@ -53,11 +53,14 @@ def row_line(result: ModelResult, metric: str) -> str:
     head = f"{result.stage:>6}  {result.label:<14}"
     if not result.ok:
         return f"{head} {result.note}"
-    value = result.test[metric]
+    spread = (
+        f"± {result.std[metric]:.4f}"
+        if result.std  # --cv: as in the final table
+        else f"[{result.low[metric]:.4f}, {result.high[metric]:.4f}]"
+    )
     return (
-        f"{head} {METRIC_LABELS[metric]} {value:.4f} [{result.low[metric]:.4f}, "
-        f"{result.high[metric]:.4f}]  fit {result.fit_seconds:.2f} s"
-        + (f"  ({result.note})" if result.note else "")
+        f"{head} {METRIC_LABELS[metric]} {result.test[metric]:.4f} {spread}  "
+        f"fit {result.fit_seconds:.2f} s" + (f"  ({result.note})" if result.note else "")
     )
 
 
