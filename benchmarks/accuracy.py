@@ -28,9 +28,9 @@ REFERENCES = ("lgbm", "hgb", "xgb", "skmlp", "realmlp")
 
 def load(path: str, target: str, seed: int):
     from nncli.config import ColumnSpec
-    from nncli.data import read_table
-    from nncli.fitting import labelled_rows, labels_to_index, stratified_split
-    from nncli.schema import infer_schema
+    from nncli.io.data import read_table
+    from nncli.learn.fitting import labelled_rows, labels_to_index, stratified_split
+    from nncli.learn.schema import infer_schema
 
     table = read_table(path)
     schema = infer_schema(table.frame, ColumnSpec(target=target))
@@ -43,9 +43,9 @@ def load(path: str, target: str, seed: int):
 def run_nncli(name: str, frame, schema, y, rest, test, seed: int) -> dict:
     from dataclasses import replace
 
-    from nncli.compare import PRESETS
+    from nncli.assess.compare import PRESETS
     from nncli.config import MLPConfig, RunConfig, Settings
-    from nncli.fitting import fit_model, stratified_split
+    from nncli.learn.fitting import fit_model, stratified_split
 
     model, preset = NNCLI[name]
     mlp = replace(MLPConfig(), **PRESETS[preset]) if preset else MLPConfig()
@@ -63,7 +63,7 @@ def run_nncli(name: str, frame, schema, y, rest, test, seed: int) -> dict:
 def _reference_frame(frame, schema):
     import pandas as pd
 
-    from nncli.preprocess import category_text, numeric_values
+    from nncli.learn.preprocess import category_text, numeric_values
 
     out = {}
     for i, col in enumerate(schema.features):
@@ -139,7 +139,7 @@ def _make_reference(name: str, X, seed: int):
 
 
 def main(path: str, target: str, name: str, seed: int) -> dict:
-    from nncli.evaluate import metrics
+    from nncli.assess.evaluate import metrics
 
     frame, schema, y, rest, test = load(path, target, seed)
     runner = run_nncli if name in NNCLI else run_reference

@@ -44,8 +44,8 @@ def mlp_throughput(
     from sklearn.neural_network import MLPClassifier
 
     from nncli.config import MLPConfig
-    from nncli.models.mlp import MLP
-    from nncli.training import Tensors, make_optimizer, make_schedule, train_epoch
+    from nncli.learn.models.mlp import MLP
+    from nncli.learn.training import Tensors, make_optimizer, make_schedule, train_epoch
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(n, d)).astype(np.float32)
@@ -144,7 +144,7 @@ def csv_ingest(rows: int = 500_000, cols: int = 30, reps: int = 3) -> dict[str, 
     """MB/s of nncli's reader (with its type inference) and pandas' C engine, same file."""
     import pandas as pd
 
-    from nncli.data import read_table
+    from nncli.io.data import read_table
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "numbers.csv"

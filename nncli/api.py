@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, TextIO
 import numpy as np
 
 from nncli.config import ColumnSpec, Settings
-from nncli.data import ReadOptions, Table, iter_frames, read_table
 from nncli.errors import ConfigError, DataError, SchemaError, did_you_mean
-from nncli.fitting import (
+from nncli.io.data import ReadOptions, Table, iter_frames, read_table
+from nncli.learn.fitting import (
     fit_model,
     labelled_rows,
     labels_to_index,
@@ -22,14 +22,14 @@ from nncli.fitting import (
     row_weights,
     stratified_split,
 )
-from nncli.predictor import Predictor
-from nncli.schema import Schema, infer_schema
+from nncli.learn.predictor import Predictor
+from nncli.learn.schema import Schema, infer_schema
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from nncli.compare import CompareOptions, Comparison, ResultCallback, StartCallback
-    from nncli.models.base import EpochCallback
+    from nncli.assess.compare import CompareOptions, Comparison, ResultCallback, StartCallback
+    from nncli.learn.models.base import EpochCallback
 
 
 @dataclass
@@ -81,7 +81,7 @@ def _inspection(table: Table, schema: Schema) -> Inspection:
 
 @dataclass
 class TrainResult:
-    """A trained :class:`~nncli.predictor.Predictor` and how it did."""
+    """A trained :class:`~nncli.learn.predictor.Predictor` and how it did."""
 
     predictor: Predictor
     metrics: dict[str, dict[str, float]]
@@ -112,8 +112,8 @@ def train(
     >>> round(result.metrics["valid"]["auc"], 2) > 0.85
     True
     """
-    from nncli.evaluate import metrics
-    from nncli.models import MODELS
+    from nncli.assess.evaluate import metrics
+    from nncli.learn.models import MODELS
 
     if model not in MODELS:
         raise ConfigError(f"unknown model {model!r}", did_you_mean(model, MODELS, "model"))
@@ -253,7 +253,7 @@ def evaluate(
     read: ReadOptions | None = None,
 ) -> Evaluation:
     """Metrics of a trained model on labelled data (the model's target column)."""
-    from nncli.evaluate import confusion_matrix, metrics
+    from nncli.assess.evaluate import confusion_matrix, metrics
 
     predictor = _as_predictor(model)
     table = read_table(source, read)
@@ -289,11 +289,11 @@ def compare(
 ) -> tuple[Comparison, pd.DataFrame]:
     """Run every model on the same split (or CV folds) of ``source`` and compare them.
 
-    Returns the :class:`~nncli.compare.Comparison` and the labelled rows it used.
+    Returns the :class:`~nncli.assess.compare.Comparison` and the labelled rows it used.
     """
     import pandas as pd
 
-    from nncli.compare import CompareOptions, run_comparison
+    from nncli.assess.compare import CompareOptions, run_comparison
 
     settings = settings or Settings()
     options = options or CompareOptions()
@@ -328,7 +328,7 @@ def render_report(run_dir: str | Path) -> str:
 
     import pandas as pd
 
-    from nncli.html_report import ReportData, render
+    from nncli.show.html_report import ReportData, render
 
     folder = Path(run_dir)
     needed = [folder / "report.json", folder / "test_predictions.csv"]

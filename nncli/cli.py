@@ -14,7 +14,7 @@ import click
 
 from nncli import __version__
 from nncli.errors import ExitCode, NncliError
-from nncli.models import MODELS
+from nncli.learn.models import MODELS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -84,7 +84,7 @@ def column_options(fn: F) -> F:
 
 
 def _read_options(kw: dict[str, Any]) -> Any:
-    from nncli.data import ReadOptions
+    from nncli.io.data import ReadOptions
 
     return ReadOptions(sep=kw["sep"], encoding=kw["encoding"], na_values=tuple(kw["na_values"]))
 
@@ -129,7 +129,8 @@ def inspect(data: str, as_json: bool, **kw: Any) -> None:
     \b
         nncli inspect sample_data/physics.csv
     """
-    from nncli import api, report
+    from nncli import api
+    from nncli.show import report
 
     read, columns = _read_and_columns(kw)
     result = api.inspect(data, read=read, columns=columns)
@@ -302,7 +303,7 @@ def fitting_options(fn: F) -> F:
 
 
 def _stderr(quiet: bool) -> Any:
-    from nncli import report
+    from nncli.show import report
 
     return report.stderr_console(quiet)
 
@@ -356,9 +357,10 @@ def train(
     \b
         nncli train sample_data/physics.csv -m mlp --activation maxout -o physics.nncli
     """
-    from nncli import api, report
-    from nncli.artifacts import check_output
+    from nncli import api
     from nncli.config import settings_from_options
+    from nncli.io.artifacts import check_output
+    from nncli.show import report
 
     if output:
         check_output(output, [data] + ([valid_file] if valid_file else []), force)
@@ -504,14 +506,15 @@ def compare(
     \b
         nncli compare sample_data/physics.csv --mlp activation=tanh --mlp activation=maxout
     """
-    from nncli import api, report, report_compare
-    from nncli.compare import CompareOptions
+    from nncli import api
+    from nncli.assess.compare import CompareOptions
     from nncli.config import parse_duration, parse_threshold, settings_from_options
+    from nncli.show import report, report_compare
 
     threshold = parse_threshold(fail_under) if fail_under else None
     _check_out_dir(out_dir, force)
     if report_file:
-        from nncli.artifacts import check_output
+        from nncli.io.artifacts import check_output
 
         check_output(report_file, [data], force)
     options = CompareOptions(
@@ -554,18 +557,18 @@ def _write_compare_outputs(
     comparison: Any, frame: Any, out_dir: str | None, report_file: str | None
 ) -> dict[str, Any]:
     """The JSON report; with --out or --report also the diagnostics and the files."""
-    from nncli import report, report_compare, run_outputs
+    from nncli.show import report, report_compare, run_folder
 
     payload = report_compare.compare_json(comparison)
     if out_dir or report_file:
-        payload |= report.finite(run_outputs.diagnostics(comparison, frame, comparison.seed))
+        payload |= report.finite(run_folder.diagnostics(comparison, frame, comparison.seed))
     if out_dir:
-        run_outputs.save_outputs(comparison, out_dir, payload, frame)
+        run_folder.save_outputs(comparison, out_dir, payload, frame)
     if report_file:
-        from nncli import html_report
-        from nncli.artifacts import atomic_output
+        from nncli.io.artifacts import atomic_output
+        from nncli.show import html_report
 
-        test, train = run_outputs.prediction_frames(comparison, frame)
+        test, train = run_folder.prediction_frames(comparison, frame)
         with atomic_output(report_file) as fh:
             fh.write(html_report.render(html_report.ReportData(payload, test, train)))
     return payload
@@ -586,9 +589,9 @@ def _check_out_dir(out_dir: str | None, force: bool) -> None:
 def _check_threshold(comparison: Any, threshold: tuple[str, float] | None) -> None:
     if threshold is None:
         return
-    from nncli.compare import METRIC_ALIASES
+    from nncli.assess.compare import METRIC_ALIASES
+    from nncli.assess.evaluate import HIGHER_IS_BETTER
     from nncli.errors import ConfigError, did_you_mean
-    from nncli.evaluate import HIGHER_IS_BETTER
 
     name, value = threshold
     if name not in METRIC_ALIASES:
@@ -628,7 +631,7 @@ def report_command(run_dir: str, output: str, force: bool) -> None:
         nncli report physics-run -o physics-report.html
     """
     from nncli import api
-    from nncli.artifacts import atomic_output, check_output
+    from nncli.io.artifacts import atomic_output, check_output
 
     check_output(output, [], force)
     page = api.render_report(run_dir)
@@ -689,7 +692,7 @@ def predict(
         nncli predict physics.nncli sample_data/physics.csv --proba -o predictions.csv
     """
     from nncli import api
-    from nncli.artifacts import atomic_output, check_output
+    from nncli.io.artifacts import atomic_output, check_output
 
     read = _read_options(kw)
     predictor = api.load(model)
@@ -720,7 +723,8 @@ def evaluate(model: str, data: str, unseen: str, as_json: bool, quiet: bool, **k
     \b
         nncli evaluate physics.nncli sample_data/physics.csv
     """
-    from nncli import api, report
+    from nncli import api
+    from nncli.show import report
 
     read = _read_options(kw)
     result = api.evaluate(model, data, unseen=unseen, read=read)
@@ -742,7 +746,8 @@ def info(model: str, as_json: bool) -> None:
     \b
         nncli info physics.nncli
     """
-    from nncli import api, report
+    from nncli import api
+    from nncli.show import report
 
     predictor = api.load(model)
     if as_json:

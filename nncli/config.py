@@ -31,7 +31,7 @@ class ColumnSpec:
             )
 
 
-#: Activation names; the torch modules behind them live in nncli.models.mlp.ACTIVATIONS.
+#: Activation names; the torch modules behind them live in nncli.learn.models.mlp.ACTIVATIONS.
 ACTIVATION_NAMES = (
     "relu", "leaky_relu", "elu", "selu", "gelu", "silu", "tanh", "sigmoid", "maxout", "identity",
 )  # fmt: skip

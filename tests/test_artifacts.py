@@ -10,8 +10,8 @@ import zipfile
 import pytest
 
 import nncli
-from nncli import artifacts
 from nncli.errors import ArtifactError
+from nncli.io import artifacts
 from tests.conftest import SAMPLE
 
 

@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import nncli.compare as compare_module
-from nncli import api, stats
-from nncli.compare import CompareOptions, parse_variant
+import nncli.assess.compare as compare_module
+from nncli import api
+from nncli.assess import stats
+from nncli.assess.compare import CompareOptions, parse_variant
+from nncli.assess.evaluate import metrics
 from nncli.config import MLPConfig, Settings
 from nncli.errors import ConfigError
-from nncli.evaluate import metrics
 from tests.conftest import SAMPLE
 
 PHYSICS = SAMPLE / "physics.csv"

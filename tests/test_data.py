@@ -10,8 +10,8 @@ import zipfile
 import pandas as pd
 import pytest
 
-from nncli.data import ReadOptions, read_table, sniff_delimiter
 from nncli.errors import DataError
+from nncli.io.data import ReadOptions, read_table, sniff_delimiter
 
 CSV = "x,name,label\n1.5,alpha,p\n2.5,beta,q\n,gamma,p\n"
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from nncli.evaluate import binary_auc, confusion_matrix, metrics
+from nncli.assess.evaluate import binary_auc, confusion_matrix, metrics
 
 
 def _case(k: int, n: int = 300, seed: int = 0):

@@ -10,9 +10,9 @@ import torch
 import nncli
 from nncli.config import ACTIVATION_NAMES, MLPConfig, RunConfig, Settings
 from nncli.errors import TrainingError
-from nncli.models.base import FitData
-from nncli.models.mlp import MLP, Maxout, MLPModel
-from nncli.training import Tensors, evaluate_loss, train_epoch
+from nncli.learn.models.base import FitData
+from nncli.learn.models.mlp import MLP, Maxout, MLPModel
+from nncli.learn.training import Tensors, evaluate_loss, train_epoch
 from tests.conftest import SAMPLE
 
 PHYSICS = SAMPLE / "physics.csv"

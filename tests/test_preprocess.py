@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nncli.preprocess import CLIP, Preprocessor, fit_preprocessor
-from nncli.schema import infer_schema
+from nncli.learn.preprocess import CLIP, Preprocessor, fit_preprocessor
+from nncli.learn.schema import infer_schema
 
 
 @pytest.fixture

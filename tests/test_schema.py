@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from nncli.config import ColumnSpec
 from nncli.errors import SchemaError
-from nncli.schema import Schema, infer_schema, resolve_target
+from nncli.learn.schema import Schema, infer_schema, resolve_target
 
 
 def test_roles():

@@ -20,7 +20,7 @@ from torch import nn
 
 from nncli.config import MLPConfig, RunConfig
 from nncli.errors import TrainingError
-from nncli.models.base import EpochCallback, FitData
+from nncli.learn.models.base import EpochCallback, FitData
 
 
 @dataclass
@@ -137,7 +137,7 @@ def train(
     time_limit: float | None = None,
 ) -> TrainResult:
     """Fit ``model`` in place; the weights of the best validation epoch are restored."""
-    from nncli.models.mlp import resolve_device
+    from nncli.learn.models.mlp import resolve_device
 
     if run.threads:
         torch.set_num_threads(run.threads)

@@ -1,7 +1,7 @@
 """Uncertainty and tests for model comparison.
 
 - Stratified bootstrap of the test rows, vectorised: resample counts form a (B, n)
-  weight matrix that :func:`nncli.evaluate.batch_metrics` scores in one pass.
+  weight matrix that :func:`nncli.assess.evaluate.batch_metrics` scores in one pass.
 - Paired comparison of two models on the same rows: paired bootstrap of the metric
   difference (any metric), DeLong's test for binary ROC AUC, McNemar's exact test
   for accuracy.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nncli.evaluate import batch_metrics
+from nncli.assess.evaluate import batch_metrics
 
 ALPHA = 0.05  # significance level for verdicts and 95% intervals
 CHUNK = 100  # bootstrap resamples scored at once (bounds memory)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from nncli.config import GBTConfig, RunConfig, Settings
-from nncli.models.base import EpochCallback, FitData, Model, ModelState
+from nncli.learn.models.base import EpochCallback, FitData, Model, ModelState
 
 
 class GBTModel(Model):

@@ -11,13 +11,13 @@ import numpy as np
 
 from nncli.config import RunConfig, Settings
 from nncli.errors import DataError, SchemaError, did_you_mean, short_list
-from nncli.predictor import Predictor
-from nncli.schema import Schema
+from nncli.learn.predictor import Predictor
+from nncli.learn.schema import Schema
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from nncli.models.base import EpochCallback
+    from nncli.learn.models.base import EpochCallback
 
 
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -56,7 +56,7 @@ def labelled_rows(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
 
 def labels_to_index(values: pd.Series, classes: list[str], source: str) -> np.ndarray:
     """Class indices for target values; an unknown class is an error that names it."""
-    from nncli.schema import class_label
+    from nncli.learn.schema import class_label
 
     labels = values.map(class_label)
     index = {c: i for i, c in enumerate(classes)}
@@ -71,7 +71,7 @@ def labels_to_index(values: pd.Series, classes: list[str], source: str) -> np.nd
 
 def row_weights(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
     """Event weights (1 without --weight); a missing weight is an error."""
-    from nncli.preprocess import numeric_values
+    from nncli.learn.preprocess import numeric_values
 
     if not schema.weight:
         return np.ones(len(frame))
@@ -138,9 +138,9 @@ def fit_model(
     time_limit: float | None = None,
 ) -> Fitted:
     """Fit preprocessing and model ``name`` on ``train``; ``valid`` drives early stopping."""
-    from nncli.models import model_class
-    from nncli.models.base import FitData
-    from nncli.preprocess import fit_preprocessor
+    from nncli.learn.models import model_class
+    from nncli.learn.models.base import FitData
+    from nncli.learn.preprocess import fit_preprocessor
 
     require_features(schema)
     k = len(schema.classes)

@@ -12,17 +12,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nncli import __version__
-from nncli.artifacts import read_model_file, write_model_file
 from nncli.errors import ArtifactError, DataError, SchemaError, short_list
-from nncli.models import MODELS, model_class
-from nncli.models.base import ModelState
-from nncli.preprocess import Preprocessor
-from nncli.schema import Schema
+from nncli.io.artifacts import read_model_file, write_model_file
+from nncli.learn.models import MODELS, model_class
+from nncli.learn.models.base import ModelState
+from nncli.learn.preprocess import Preprocessor
+from nncli.learn.schema import Schema
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from nncli.models.base import Model
+    from nncli.learn.models.base import Model
 
 UNSEEN_POLICIES = ("error", "warn", "ignore")
 

@@ -13,7 +13,7 @@ from rich.text import Text
 
 if TYPE_CHECKING:
     from nncli.api import Inspection
-    from nncli.schema import Column
+    from nncli.learn.schema import Column
 
 JSON_FORMAT_VERSION = 1
 MAX_ROWS = 200  # inspect shows every column up to this many, else the first half of it

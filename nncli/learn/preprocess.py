@@ -26,7 +26,7 @@ from nncli.errors import ConfigError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from nncli.schema import Schema
+    from nncli.learn.schema import Schema
 
 LAYOUTS = ("dense", "native")
 MAX_LEVELS = 64  # one-hot columns per categorical; rarer levels share the reserved slot
@@ -163,7 +163,7 @@ def numeric_values(values: pd.Series) -> np.ndarray:
 def category_text(values: pd.Series, boolean: bool = False) -> pd.Series:
     """Categories as strings (missing stays missing), so 1 and '1' are the same level;
     boolean columns as lower-case text, so True, 'TRUE' and 'true' are one level."""
-    from nncli.schema import class_label
+    from nncli.learn.schema import class_label
 
     text = values.map(class_label, na_action="ignore").astype("object")
     return text.str.lower() if boolean else text

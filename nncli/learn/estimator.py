@@ -84,9 +84,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return MLPConfig(**{k: v for k, v in self.get_params().items() if k in fields})
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:
-        from nncli.fitting import stratified_split
-        from nncli.models.base import FitData
-        from nncli.models.mlp import MLPModel
+        from nncli.learn.fitting import stratified_split
+        from nncli.learn.models.base import FitData
+        from nncli.learn.models.mlp import MLPModel
 
         X, y = check_X_y(X, y, dtype=np.float32)
         self.classes_, y_index = np.unique(y, return_inverse=True)

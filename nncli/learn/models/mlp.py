@@ -1,5 +1,5 @@
 """The torch MLP: configurable depth, widths, activation, normalisation, dropout,
-residual blocks and initialisation. Training lives in :mod:`nncli.training`."""
+residual blocks and initialisation. Training lives in :mod:`nncli.learn.training`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from torch import nn
 
 from nncli.config import ACTIVATION_NAMES, MLPConfig, Settings
 from nncli.errors import ArtifactError, ConfigError
-from nncli.models.base import EpochCallback, FitData, Model, ModelState
+from nncli.learn.models.base import EpochCallback, FitData, Model, ModelState
 
 
 class Maxout(nn.Module):
@@ -172,7 +172,7 @@ class MLPModel(Model):
         return self.settings.scaler or self.config.scaler
 
     def fit(self, data: FitData, on_epoch: EpochCallback | None = None) -> None:
-        from nncli.training import train
+        from nncli.learn.training import train
 
         check_memory(data.X.shape[1], self.n_classes, self.config, len(data.y) + len(data.y_valid))
         torch.manual_seed(self.run.seed)

@@ -10,10 +10,10 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from nncli.report import JSON_FORMAT_VERSION, METRIC_LABELS, ProgressDisplay, finite
+from nncli.show.report import JSON_FORMAT_VERSION, METRIC_LABELS, ProgressDisplay, finite
 
 if TYPE_CHECKING:
-    from nncli.compare import Comparison, Entry, ModelResult
+    from nncli.assess.compare import Comparison, Entry, ModelResult
 
 COMPARE_FORMAT_VERSION = 1
 _TABLE_METRICS = ("auc", "accuracy", "balanced_accuracy", "log_loss", "macro_f1", "brier")
@@ -74,7 +74,7 @@ def _cell(result: ModelResult, metric: str, cv: bool) -> str:
 
 
 def _ordered(comparison: Comparison) -> list[ModelResult]:
-    from nncli.evaluate import HIGHER_IS_BETTER
+    from nncli.assess.evaluate import HIGHER_IS_BETTER
 
     metric = comparison.options.metric
     sign = -1 if HIGHER_IS_BETTER[metric] else 1
@@ -111,7 +111,7 @@ def compare_renderable(comparison: Comparison) -> Group:
     parts.append(
         Text("Overtraining check (training vs test outputs, Kolmogorov–Smirnov):", style="bold")
     )
-    from nncli.compare import overtraining_verdict
+    from nncli.assess.compare import overtraining_verdict
 
     for result in _ordered(comparison):
         if result.ok and result.model != "majority":

@@ -81,7 +81,7 @@ def _figure(width: float = 6.4, height: float = 4.6) -> tuple[Any, Any]:
 
 
 def roc_plot(data: ReportData) -> str:
-    from nncli.stats import roc_curve
+    from nncli.assess.stats import roc_curve
 
     classes, colours = data.payload["classes"], _colours(data)
     binary = len(classes) == 2
@@ -196,7 +196,7 @@ def learning_plot(data: ReportData) -> str | None:
 
 
 def confusion_plot(data: ReportData, model: dict[str, Any]) -> str:
-    from nncli.evaluate import confusion_matrix
+    from nncli.assess.evaluate import confusion_matrix
 
     classes = data.payload["classes"]
     y = _truth(data.test, classes)

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nncli.artifacts import atomic_output
-from nncli.compare import Comparison, safe_label
+from nncli.assess.compare import Comparison, safe_label
+from nncli.io.artifacts import atomic_output
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,7 +60,7 @@ def diagnostics(comparison: Comparison, frame: pd.DataFrame, seed: int = 0) -> d
 def permutation_importance(
     comparison: Comparison, frame: pd.DataFrame, seed: int
 ) -> dict[str, Any] | None:
-    from nncli.evaluate import HIGHER_IS_BETTER, metrics
+    from nncli.assess.evaluate import HIGHER_IS_BETTER, metrics
 
     best = comparison.best
     features = [c.name for c in comparison.schema.features]
@@ -94,7 +94,7 @@ def correlations(
     """Pearson correlations of the numeric inputs on training rows (per class if binary)."""
     import pandas as pd
 
-    from nncli.preprocess import numeric_values
+    from nncli.learn.preprocess import numeric_values
 
     first = next((r for r in comparison.results if r.train_index is not None), None)
     numeric = [c.name for c in comparison.schema.features if c.role == "numeric"]

@@ -9,15 +9,15 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from nncli.models.base import Model
+    from nncli.learn.models.base import Model
 
 #: name → (module, class); the order is the order ``compare`` runs them in.
 MODELS: dict[str, tuple[str, str]] = {
-    "majority": ("nncli.models.simple", "MajorityModel"),
-    "logreg": ("nncli.models.simple", "LogisticModel"),
-    "fisher": ("nncli.models.simple", "FisherModel"),
-    "gbt": ("nncli.models.gbt", "GBTModel"),
-    "mlp": ("nncli.models.mlp", "MLPModel"),
+    "majority": ("nncli.learn.models.simple", "MajorityModel"),
+    "logreg": ("nncli.learn.models.simple", "LogisticModel"),
+    "fisher": ("nncli.learn.models.simple", "FisherModel"),
+    "gbt": ("nncli.learn.models.gbt", "GBTModel"),
+    "mlp": ("nncli.learn.models.mlp", "MLPModel"),
 }
 
 

@@ -17,19 +17,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nncli import stats
+from nncli.assess import stats
+from nncli.assess.evaluate import HIGHER_IS_BETTER, metrics
 from nncli.config import MLPConfig, Settings
 from nncli.errors import ConfigError, NncliError, did_you_mean
-from nncli.evaluate import HIGHER_IS_BETTER, metrics
-from nncli.fitting import fit_model, stratified_folds, stratified_split
-from nncli.models import MODELS
+from nncli.learn.fitting import fit_model, stratified_folds, stratified_split
+from nncli.learn.models import MODELS
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from nncli.models.base import EpochCallback
-    from nncli.predictor import Predictor
-    from nncli.schema import Schema
+    from nncli.learn.models.base import EpochCallback
+    from nncli.learn.predictor import Predictor
+    from nncli.learn.schema import Schema
 
 ROUGH = ("majority", "gbt", "logreg", "fisher")  # run order: the gbt row is the rough result
 METRIC_ALIASES = {"auc": "auc", "accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy",

@@ -8,7 +8,7 @@ from dataclasses import asdict
 import numpy as np
 
 from nncli.config import LinearConfig, Settings
-from nncli.models.base import FitData, Model, ModelState, logits_to_proba
+from nncli.learn.models.base import FitData, Model, ModelState, logits_to_proba
 
 
 class MajorityModel(Model):

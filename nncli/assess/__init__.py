@@ -1,0 +1,1 @@
+"""Assessment: metrics, statistics (bootstrap, paired tests, KS), and compare's plan and run."""

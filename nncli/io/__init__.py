@@ -1,0 +1,1 @@
+"""Reading: CSV/Parquet input files, and the model files nncli writes (no pickle)."""

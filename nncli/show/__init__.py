@@ -1,0 +1,1 @@
+"""Showing results: terminal tables and progress, JSON, the HTML report and the run folder."""
