@@ -41,15 +41,11 @@ def load(path: str, target: str, seed: int):
 
 
 def run_nncli(name: str, frame, schema, y, rest, test, seed: int) -> dict:
-    from dataclasses import replace
-
-    from nncli.assess.compare import PRESETS
-    from nncli.config import MLPConfig, RunConfig, Settings
+    from nncli.config import RunConfig, Settings
     from nncli.learn.fitting import fit_model, stratified_split
 
     model, preset = NNCLI[name]
-    mlp = replace(MLPConfig(), **PRESETS[preset]) if preset else MLPConfig()
-    settings = Settings(run=RunConfig(seed=seed), mlp=mlp)
+    settings = Settings(run=RunConfig(seed=seed, preset=preset or "default")).with_preset()
     fit_part, valid_part = stratified_split(y[rest], 0.2, seed + 1)
     train, valid = rest[fit_part], rest[valid_part]
     fitted = fit_model(

@@ -5,14 +5,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
 from nncli.config import ColumnSpec, Settings
 from nncli.errors import ConfigError, DataError, SchemaError, did_you_mean
+from nncli.io.card import DataInfo
 from nncli.io.data import ReadOptions, Table, iter_frames, read_table
 from nncli.learn.fitting import (
     fit_model,
@@ -28,7 +29,8 @@ from nncli.learn.schema import Schema, infer_schema
 if TYPE_CHECKING:
     import pandas as pd
 
-    from nncli.assess.compare import CompareOptions, Comparison, ResultCallback, StartCallback
+    from nncli.assess.compare import Comparison, ResultCallback, StartCallback, ThresholdCheck
+    from nncli.assess.plan import CompareOptions
     from nncli.learn.models.base import EpochCallback
 
 
@@ -117,7 +119,7 @@ def train(
 
     if model not in MODELS:
         raise ConfigError(f"unknown model {model!r}", did_you_mean(model, MODELS, "model"))
-    settings = settings or Settings()
+    settings = (settings or Settings()).with_preset()
     table = read_table(source, read)
     schema = infer_schema(table.frame, columns)
     frame = labelled_rows(table.frame, schema)
@@ -142,18 +144,9 @@ def train(
             y_valid, fitted.predictor.predict_proba_matrix(fitted.X_valid), fitted.w_valid
         ),
     }
-    fitted.predictor.info = {
-        "run": asdict(settings.run),
-        "metrics": scores,
-        "data": {
-            "source": table.source,
-            "sha256": table.sha256,
-            "rows": len(table.frame),
-            "rows_train": len(y_train),
-            "rows_valid": len(y_valid),
-        },
-        "fit_seconds": fitted.fit_seconds,
-    }
+    card = fitted.predictor.card
+    card.metrics = scores
+    card.data = DataInfo(table.source, table.sha256, len(table.frame), len(y_train), len(y_valid))
     notes = list(table.notes) + schema_warnings(schema)
     return TrainResult(
         fitted.predictor, scores, fitted.fit_seconds, len(y_train), len(y_valid), notes
@@ -276,6 +269,18 @@ def evaluate(
 # ------------------------------------------------------------------------ compare
 
 
+@dataclass
+class CompareRun:
+    """What :func:`compare` did: the comparison, the rows it used, its JSON report, the
+    files it wrote and, with ``fail_under``, whether the threshold was met."""
+
+    comparison: Comparison
+    frame: pd.DataFrame
+    report: dict[str, Any]
+    written: list[str] = field(default_factory=list)
+    threshold: ThresholdCheck | None = None
+
+
 def compare(
     source: str | Path,
     *,
@@ -284,42 +289,118 @@ def compare(
     settings: Settings | None = None,
     options: CompareOptions | None = None,
     test: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    report_file: str | Path | None = None,
+    fail_under: str | None = None,
+    force: bool = False,
     on_start: StartCallback | None = None,
     on_result: ResultCallback | None = None,
-) -> tuple[Comparison, pd.DataFrame]:
+) -> CompareRun:
     """Run every model on the same split (or CV folds) of ``source`` and compare them.
 
-    Returns the :class:`~nncli.assess.compare.Comparison` and the labelled rows it used.
-    """
-    import pandas as pd
+    With ``out_dir`` the run folder is written (report.json, a model file per model,
+    predictions), with ``report_file`` the HTML report; ``fail_under`` ("auc=0.85") is
+    checked before anything is read and evaluated at the end (``run.threshold.met``).
 
-    from nncli.assess.compare import CompareOptions, run_comparison
+    Examples
+    --------
+    >>> from nncli.assess.plan import CompareOptions
+    >>> run = compare("sample_data/physics.csv",
+    ...               options=CompareOptions(models=("majority", "logreg"), bootstrap=100),
+    ...               fail_under="auc=0.8")
+    >>> run.comparison.best.label, run.threshold.met
+    ('logreg', True)
+    """
+    from nncli.assess.compare import check_threshold, run_comparison
+    from nncli.assess.plan import CompareOptions, Threshold
 
     settings = settings or Settings()
     options = options or CompareOptions()
+    threshold = Threshold.parse(fail_under) if fail_under else None
+    _check_compare_outputs(source, out_dir, report_file, force)
     table = read_table(source, read)
     schema = infer_schema(table.frame, columns)
     require_features(schema)
-    frame = labelled_rows(table.frame, schema).reset_index(drop=True)
-    test_rows = None
-    if test is not None:
-        if options.cv:
-            raise ConfigError(
-                "--test and --cv cannot be used together",
-                "use --cv K on one file, or --test FILE without --cv.",
-            )
-        test_frame = labelled_rows(read_table(test, read).frame, schema)
-        Predictor.check_frame_columns(schema, [str(c) for c in test_frame.columns])
-        test_rows = np.arange(len(frame), len(frame) + len(test_frame))
-        frame = pd.concat([frame, test_frame], ignore_index=True)
+    frame, test_rows = _compare_rows(table, schema, options, test, read)
     assert schema.target is not None
     y = labels_to_index(frame[schema.target], schema.classes, str(source))
     w = row_weights(frame, schema)
     comparison = run_comparison(
         frame, y, w, schema, str(source), options, settings, test_rows, on_start, on_result
     )
+    comparison.sha256 = table.sha256
     comparison.notes = list(table.notes) + schema_warnings(schema)
-    return comparison, frame
+    run = CompareRun(comparison, frame, {})
+    run.report, run.written = _write_compare_outputs(comparison, frame, out_dir, report_file)
+    if threshold is not None:
+        run.threshold = check_threshold(comparison, threshold)
+    return run
+
+
+def _compare_rows(
+    table: Table,
+    schema: Schema,
+    options: CompareOptions,
+    test: str | Path | None,
+    read: ReadOptions | None,
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """The labelled rows, with those of a ``test`` file appended (and their indices)."""
+    import pandas as pd
+
+    frame = labelled_rows(table.frame, schema).reset_index(drop=True)
+    if test is None:
+        return frame, None
+    if options.cv:
+        raise ConfigError(
+            "--test and --cv cannot be used together",
+            "use --cv K on one file, or --test FILE without --cv.",
+        )
+    test_frame = labelled_rows(read_table(test, read).frame, schema)
+    Predictor.check_frame_columns(schema, [str(c) for c in test_frame.columns])
+    test_rows = np.arange(len(frame), len(frame) + len(test_frame))
+    return pd.concat([frame, test_frame], ignore_index=True), test_rows
+
+
+def _check_compare_outputs(
+    source: str | Path, out_dir: str | Path | None, report_file: str | Path | None, force: bool
+) -> None:
+    """Refuse a non-empty ``out_dir`` or an existing ``report_file`` before any work."""
+    from nncli.io.artifacts import check_output
+
+    if out_dir and Path(out_dir).is_dir() and any(Path(out_dir).iterdir()) and not force:
+        raise ConfigError(
+            f"the folder {out_dir} is not empty",
+            "pass --force to write into it, or choose another --out.",
+        )
+    if report_file:
+        check_output(report_file, [source], force)
+
+
+def _write_compare_outputs(
+    comparison: Comparison,
+    frame: pd.DataFrame,
+    out_dir: str | Path | None,
+    report_file: str | Path | None,
+) -> tuple[dict[str, Any], list[str]]:
+    """The JSON report; with an output folder or report file, also the diagnostics."""
+    from nncli.show import report_compare, run_folder
+    from nncli.show.report import finite
+
+    payload = report_compare.compare_json(comparison)
+    written: list[str] = []
+    if out_dir or report_file:
+        payload |= finite(run_folder.diagnostics(comparison, frame, comparison.seed))
+    if out_dir:
+        written += run_folder.save_outputs(comparison, str(out_dir), payload, frame)
+    if report_file:
+        from nncli.io.artifacts import atomic_output
+        from nncli.show import html_report
+
+        test, train = run_folder.prediction_frames(comparison, frame)
+        with atomic_output(report_file) as fh:
+            fh.write(html_report.render(html_report.ReportData(payload, test, train)))
+        written.append(str(report_file))
+    return payload, written
 
 
 def render_report(run_dir: str | Path) -> str:

@@ -150,110 +150,58 @@ def output_options(fn: F) -> F:
     return fn
 
 
-def run_options(fn: F) -> F:
-    """What every model in a run shares."""
-    from nncli.config import CLASS_WEIGHTS, DEVICES, SCALERS
+class SettingType(click.ParamType):
+    """A click type for one row of a settings table: the table's parsing and checks, so a
+    bad value reads the same from a flag, the --config file or a variant string."""
 
-    return _apply(
-        fn,
-        [
-            click.option(
-                "--seed",
-                type=int,
-                help="Seed for split, initialisation and shuffling [default: 0].",
-            ),
-            click.option(
-                "--valid-size",
-                type=click.FloatRange(0.01, 0.9),
-                help="Share of rows held out for validation [default: 0.2].",
-            ),
-            click.option(
-                "--scaler",
-                type=click.Choice(SCALERS),
-                help="Numeric scaling for linear "
-                "models and the MLP [default: standard; mlp: robust].",
-            ),
-            click.option(
-                "--class-weight",
-                type=click.Choice(CLASS_WEIGHTS),
-                help="Weight classes inversely to their frequency [default: none].",
-            ),
-            click.option(
-                "--device", type=click.Choice(DEVICES), help="MLP device [default: auto]."
-            ),
-            click.option(
-                "--threads", type=click.IntRange(min=1), help="CPU threads [default: all cores]."
-            ),
-        ],
-    )
+    def __init__(self, table: Any, row: Any) -> None:
+        self.table, self.row = table, row
+        self.name = row.type.__name__
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        if self.row.choices:
+            return "[" + "|".join(self.row.choices) + "]"
+        return {"tuple": "W1,W2,…", "int": "INTEGER", "float": "FLOAT"}.get(self.name, "TEXT")
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return self.row.coerce(value, self.table)
 
 
-def mlp_options(fn: F) -> F:
-    """The MLP's architecture and training recipe (defaults in nncli.config.MLPConfig)."""
-    from nncli.config import ACTIVATION_NAMES, INITS, NORMS, OPTIMIZERS, SCHEDULES
+def setting_options(table_name: str) -> Callable[[F], F]:
+    """One flag per row of a settings table (nncli.config), help and default from the row."""
+    from nncli.config import TABLES
 
-    options = [
-        click.option("--hidden", metavar="W1,W2,…", help="Hidden layer widths [default: 256,256]."),
-        click.option(
-            "--activation",
-            type=click.Choice(ACTIVATION_NAMES),
-            help="Hidden activation [default: relu].",
-        ),
-        click.option("--leaky-slope", type=float, help="leaky_relu negative slope [default: 0.1]."),
-        click.option("--elu-alpha", type=float, help="elu alpha [default: 1.0]."),
-        click.option(
-            "--maxout-pieces",
-            type=click.IntRange(min=2),
-            help="maxout: affine pieces per unit [default: 2].",
-        ),
-        click.option("--norm", type=click.Choice(NORMS), help="Normalisation [default: none]."),
-        click.option("--dropout", type=click.FloatRange(0, 0.95), help="Dropout [default: 0]."),
-        click.option(
-            "--residual/--no-residual",
-            default=None,
-            help="Skip connections across equal-width blocks [default: off].",
-        ),
-        click.option(
-            "--init",
-            type=click.Choice(INITS),
-            help="Weight init; auto: He for the "
-            "ReLU family, Xavier for tanh/sigmoid, LeCun for SELU [default: auto].",
-        ),
-        click.option(
-            "--clip-grad",
-            type=click.FloatRange(min=0),
-            help="Clip the gradient norm; 0 = off [default: 1.0].",
-        ),
-        click.option("--optimizer", type=click.Choice(OPTIMIZERS), help="[default: adamw]."),
-        click.option(
-            "--momentum", type=click.FloatRange(0, 1), help="SGD momentum [default: 0.9]."
-        ),
-        click.option(
-            "--lr",
-            type=click.FloatRange(min=0, min_open=True),
-            help="Learning rate [default: 0.002].",
-        ),
-        click.option("--weight-decay", type=click.FloatRange(min=0), help="[default: 1e-4]."),
-        click.option(
-            "--schedule",
-            type=click.Choice(SCHEDULES),
-            help="Learning-rate schedule [default: cosine].",
-        ),
-        click.option("--epochs", type=click.IntRange(min=1), help="Maximum epochs [default: 60]."),
-        click.option("--batch-size", type=click.IntRange(min=1), help="[default: 256]."),
-        click.option(
-            "--patience",
-            type=click.IntRange(min=1),
-            help="Stop after this many epochs "
-            "without a better validation loss; the best epoch is kept [default: 12].",
-        ),
-        click.option("--label-smoothing", type=click.FloatRange(0, 0.5), help="[default: 0]."),
-    ]
-    return _apply(fn, options)
+    table = TABLES[table_name]
+
+    def decorate(fn: F) -> F:
+        options = []
+        for row in table:
+            flag, name = table.flag(row), table.param(row)
+            text = row.help
+            if "[default:" not in text:
+                shown = "off" if row.default is None else _shown(row.default)
+                text += f" [default: {shown}]"
+            if row.type is bool:
+                decls = [f"{flag}/--no-{flag[2:]}", name]
+                options.append(click.option(*decls, default=None, help=text))
+            else:
+                options.append(click.option(flag, name, type=SettingType(table, row), help=text))
+        return _apply(fn, options)
+
+    return decorate
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _load_config_file(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    """--config FILE.toml: keys are option names; flags given on the command line win."""
+    """--config FILE.toml: option names at the top, or settings in [run], [mlp], [gbt] and
+    [linear] tables; flags given on the command line win."""
     if not value:
         return
     import tomllib
@@ -272,34 +220,69 @@ def _load_config_file(ctx: click.Context, param: click.Parameter, value: str | N
             f"config file {value} is not valid TOML: {exc}",
             "fix the syntax (key = value per line).",
         ) from None
-    flat = {str(k).replace("-", "_"): v for k, v in data.items()}
+    ctx.default_map = (ctx.default_map or {}) | _config_values(ctx, data, value)
+
+
+def _config_values(ctx: click.Context, data: dict[str, Any], path: str) -> dict[str, Any]:
+    """Click parameter values from a parsed config file; unknown keys are errors."""
+    from nncli.config import TABLES
+    from nncli.errors import ConfigError, did_you_mean
+
     known = {p.name for p in ctx.command.params if p.name} - {"config", "data"}
+    flat = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and key in TABLES:
+            table = TABLES[key]
+            for name, item in value.items():
+                flat[table.param(table.lookup(str(name)))] = item
+        else:
+            flat[str(key).replace("-", "_")] = value
     unknown = sorted(set(flat) - known)
     if unknown:
-        from nncli.errors import did_you_mean
-
         raise ConfigError(
-            f"unknown key(s) in {value}: {', '.join(unknown)}",
-            did_you_mean(unknown[0], sorted(known), "key"),
+            f"unknown key(s) in {path}: {', '.join(unknown)}",
+            did_you_mean(unknown[0], sorted(known | set(TABLES)), "key"),
         )
-    if isinstance(flat.get("hidden"), list):
-        flat["hidden"] = ",".join(str(h) for h in flat["hidden"])
-    ctx.default_map = (ctx.default_map or {}) | flat
+    return flat
 
 
 def fitting_options(fn: F) -> F:
-    """What train and compare share: a config file, data, columns, run, MLP and output."""
+    """What train and compare share: a config file, data, columns, every settings table
+    and output."""
     config = click.option(
         "--config",
         type=click.Path(dir_okay=False),
         is_eager=True,
         expose_value=False,
         callback=_load_config_file,
-        help="TOML file of option values (flags win).",
+        help="TOML file of option values or [run]/[mlp]/[gbt]/[linear] tables (flags win).",
     )
-    return _apply(
-        fn, [config, data_options, column_options, run_options, mlp_options, output_options]
-    )
+    tables = [setting_options(name) for name in ("run", "mlp", "gbt", "linear")]
+    return _apply(fn, [config, data_options, column_options, *tables, output_options])
+
+
+def variant_options(fn: F) -> F:
+    """``--mlp "k=v,…"``, ``--gbt "k=v,…"``, …: one repeatable variant option per model
+    that has a settings table; the variants of a model replace its plain entry."""
+    options = []
+    for name, spec in MODELS.items():
+        if spec.config is None:
+            continue
+        options.append(
+            click.option(
+                f"--{name}",
+                f"variants_{name}",
+                multiple=True,
+                metavar="KEY=VALUE,…",
+                help=f"A {name} variant with its [{spec.config}] settings, e.g. "
+                f'"{_VARIANT_EXAMPLES.get(name, "")}" (repeatable; replaces the plain {name}).',
+            )
+        )
+    return _apply(fn, options)
+
+
+_VARIANT_EXAMPLES = {"mlp": "activation=maxout,hidden=128,128", "gbt": "num_leaves=63,lr=0.05",
+                     "logreg": "C=0.1", "fisher": "shrinkage=0.1"}  # fmt: skip
 
 
 def _stderr(quiet: bool) -> Any:
@@ -358,14 +341,14 @@ def train(
         nncli train sample_data/physics.csv -m mlp --activation maxout -o physics.nncli
     """
     from nncli import api
-    from nncli.config import settings_from_options
+    from nncli.config import Settings
     from nncli.io.artifacts import check_output
     from nncli.show import report
 
     if output:
         check_output(output, [data] + ([valid_file] if valid_file else []), force)
     read, columns = _read_and_columns(kw)
-    settings = settings_from_options(kw)
+    settings = Settings.from_options(kw)
     err = _stderr(quiet)
     with report.ProgressDisplay(err, model) as progress:
         result = api.train(
@@ -385,7 +368,7 @@ def train(
         click.echo(report.dumps(report.train_json(result, output)))
     else:
         report.stdout_console().print(report.train_renderable(result, output))
-    if result.predictor.model.stop_reason == "interrupted":
+    if result.predictor.card.stop_reason == "interrupted":
         click.echo(
             "Interrupted: the best weights so far were kept"
             + (f" and written to {output}." if output else "."),
@@ -398,25 +381,11 @@ def train(
 @click.argument("data")
 @click.option(
     "--models",
-    default="majority,logreg,fisher,gbt,mlp",
+    default=",".join(MODELS),
     show_default=True,
     help="Comma-separated models to compare.",
 )
-@click.option(
-    "--mlp",
-    "mlp_variants",
-    multiple=True,
-    metavar="KEY=VALUE,…",
-    help='An MLP variant, e.g. "activation=maxout,hidden=128,128" (repeatable; '
-    "the variants replace the plain mlp).",
-)
-@click.option(
-    "--preset",
-    type=click.Choice(["quick", "default"]),
-    default="default",
-    show_default=True,
-    help="MLP recipe: quick (128,128, 20 epochs) or default.",
-)
+@variant_options
 @click.option(
     "--time-budget",
     default="3m",
@@ -475,26 +444,7 @@ def train(
     help="Write a self-contained HTML report with plots here.",
 )
 @fitting_options
-def compare(
-    data: str,
-    models: str,
-    mlp_variants: tuple[str, ...],
-    preset: str,
-    time_budget: str,
-    cv: int | None,
-    test_size: float,
-    test_file: str | None,
-    metric: str,
-    bootstrap: int,
-    signal: str | None,
-    fail_under: str | None,
-    out_dir: str | None,
-    force: bool,
-    report_file: str | None,
-    as_json: bool,
-    quiet: bool,
-    **kw: Any,
-) -> None:
+def compare(data: str, out_dir: str | None, report_file: str | None, **kw: Any) -> None:
     """Compare models on DATA: a rough result fast (baselines, gbt), then the MLPs.
 
     Every model gets the same split, seed and schema; the table shows 95% bootstrap
@@ -504,112 +454,68 @@ def compare(
     Example:
 
     \b
-        nncli compare sample_data/physics.csv --mlp activation=tanh --mlp activation=maxout
+        nncli compare sample_data/physics.csv --mlp activation=tanh --gbt num_leaves=63
     """
     from nncli import api
-    from nncli.assess.compare import CompareOptions
-    from nncli.config import parse_duration, parse_threshold, settings_from_options
+    from nncli.assess.plan import ignored_variants
+    from nncli.config import Settings
     from nncli.show import report, report_compare
 
-    threshold = parse_threshold(fail_under) if fail_under else None
-    _check_out_dir(out_dir, force)
-    if report_file:
-        from nncli.io.artifacts import check_output
-
-        check_output(report_file, [data], force)
-    options = CompareOptions(
-        models=tuple(m.strip() for m in models.split(",") if m.strip()),
-        mlp_variants=mlp_variants,
-        preset=preset,
-        metric=metric,
-        test_size=test_size,
-        cv=cv,
-        bootstrap=bootstrap,
-        time_budget=parse_duration(time_budget),
-        signal=signal,
-    )
+    options = _compare_options(kw)
     read, columns = _read_and_columns(kw)
-    display = report_compare.CompareDisplay(_stderr(quiet), options.metric)
+    err = _stderr(kw["quiet"])
+    for note in ignored_variants(options):
+        _warn(err, note)
+    display = report_compare.CompareDisplay(err, options.metric)
     try:
-        comparison, frame = api.compare(
-            data,
-            read=read,
-            columns=columns,
-            settings=settings_from_options(kw),
-            options=options,
-            test=test_file,
-            on_start=display.start,
-            on_result=display.result,
-        )
+        run = api.compare(
+            data, read=read, columns=columns, settings=Settings.from_options(kw),
+            options=options, test=kw["test_file"], out_dir=out_dir, report_file=report_file,
+            fail_under=kw["fail_under"], force=kw["force"],
+            on_start=display.start, on_result=display.result,
+        )  # fmt: skip
     finally:
         display.close()
-    for note in comparison.notes:
-        _warn(_stderr(quiet), note)
-    payload = _write_compare_outputs(comparison, frame, out_dir, report_file)
-    if as_json:
-        click.echo(report.dumps(payload))
+    for note in run.comparison.notes:
+        _warn(err, note)
+    if kw["as_json"]:
+        click.echo(report.dumps(run.report))
     else:
-        report.stdout_console().print(report_compare.compare_renderable(comparison))
-    _check_threshold(comparison, threshold)
+        report.stdout_console().print(report_compare.compare_renderable(run.comparison))
+    _exit_on_threshold(run.threshold)
 
 
-def _write_compare_outputs(
-    comparison: Any, frame: Any, out_dir: str | None, report_file: str | None
-) -> dict[str, Any]:
-    """The JSON report; with --out or --report also the diagnostics and the files."""
-    from nncli.show import report, report_compare, run_folder
+def _compare_options(kw: dict[str, Any]) -> Any:
+    """CompareOptions from compare's own flags; --fail-under is checked here, before any
+    work, and again (with the data) by api.compare."""
+    from nncli.assess.plan import CompareOptions, Threshold
+    from nncli.config import parse_duration
 
-    payload = report_compare.compare_json(comparison)
-    if out_dir or report_file:
-        payload |= report.finite(run_folder.diagnostics(comparison, frame, comparison.seed))
-    if out_dir:
-        run_folder.save_outputs(comparison, out_dir, payload, frame)
-    if report_file:
-        from nncli.io.artifacts import atomic_output
-        from nncli.show import html_report
-
-        test, train = run_folder.prediction_frames(comparison, frame)
-        with atomic_output(report_file) as fh:
-            fh.write(html_report.render(html_report.ReportData(payload, test, train)))
-    return payload
-
-
-def _check_out_dir(out_dir: str | None, force: bool) -> None:
-    from pathlib import Path
-
-    from nncli.errors import ConfigError
-
-    if out_dir and Path(out_dir).is_dir() and any(Path(out_dir).iterdir()) and not force:
-        raise ConfigError(
-            f"the folder {out_dir} is not empty",
-            "pass --force to write into it, or choose another --out.",
-        )
+    if kw["fail_under"]:
+        Threshold.parse(kw["fail_under"])
+    variants = {k[len("variants_") :]: v for k, v in kw.items() if k.startswith("variants_") and v}
+    return CompareOptions(
+        models=tuple(m.strip() for m in kw["models"].split(",") if m.strip()),
+        variants=variants,
+        metric=kw["metric"],
+        test_size=kw["test_size"],
+        cv=kw["cv"],
+        bootstrap=kw["bootstrap"],
+        time_budget=parse_duration(kw["time_budget"]),
+        signal=kw["signal"],
+    )
 
 
-def _check_threshold(comparison: Any, threshold: tuple[str, float] | None) -> None:
-    if threshold is None:
+def _exit_on_threshold(check: Any) -> None:
+    if check is None or check.met:
         return
-    from nncli.assess.compare import METRIC_ALIASES
-    from nncli.assess.evaluate import HIGHER_IS_BETTER
-    from nncli.errors import ConfigError, did_you_mean
-
-    name, value = threshold
-    if name not in METRIC_ALIASES:
-        raise ConfigError(
-            f"--fail-under: unknown metric {name!r}", did_you_mean(name, METRIC_ALIASES, "metric")
-        )
-    metric = METRIC_ALIASES[name]
-    best = comparison.best
-    score = best.test[metric] if best else float("nan")
-    ok = score >= value if HIGHER_IS_BETTER[metric] else score <= value
-    if not ok:
-        label = best.label if best else "no model"
-        click.echo(
-            f"Threshold not met: the best model ({label}) has {metric} {score:.4f}; "
-            f"--fail-under asks for {value:g}.",
-            err=True,
-        )
-        sys.exit(int(ExitCode.THRESHOLD))
+    label = check.model or "no model"
+    click.echo(
+        f"Threshold not met: the best model ({label}) has {check.threshold.metric} "
+        f"{check.score:.4f}; --fail-under asks for {check.threshold.value:g}.",
+        err=True,
+    )
+    sys.exit(int(ExitCode.THRESHOLD))
 
 
 @cli.command(name="report")

@@ -1,14 +1,548 @@
-"""Typed, frozen configuration objects; validated on construction.
+"""The settings tables: each model setting is written once, here.
 
-The CLI and the Python API build the same objects, so both get the same errors.
+A row says a setting's name, type, default, allowed values or range, help and the
+presets that change it. From the tables come the config objects the models are built
+from, the command-line flags of ``train`` and ``compare``, the ``[run]``, ``[gbt]``,
+``[mlp]`` and ``[linear]`` tables of ``--config``, the ``--mlp``/``--gbt`` variant
+strings of ``compare`` and the parameters of :class:`nncli.MLPClassifier`. A config
+remembers which values were given, so a preset changes only what the user left alone.
+Errors read the same whichever way a value came in.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from nncli.errors import ConfigError
+from nncli.errors import ConfigError, did_you_mean
+
+SCALERS = ("standard", "robust", "minmax", "quantile", "none")
+PRESETS = ("default", "quick")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of a settings table."""
+
+    name: str
+    type: type  # int, float, str, bool, or tuple (layer widths: ints)
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # the range excludes ``low``
+    optional: bool = False  # None is allowed (and is the "not set" default)
+    zero_is_off: bool = False  # 0 means "off", stored as None
+    presets: Mapping[str, Any] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    flag: str | None = None  # overrides the table's flag naming
+
+    def parse(self, text: str, table: SettingsTable) -> Any:
+        """A value from text: a variant string, a flag or a TOML string."""
+        text = text.strip()
+        if self.optional and text.lower() in ("none", ""):
+            return None
+        try:
+            if self.type is bool:
+                lowered = text.lower()
+                if lowered not in _BOOLEAN:
+                    raise ValueError
+                return self.check(_BOOLEAN[lowered], table)
+            if self.type is tuple:
+                return self.check(tuple(int(p) for p in text.split(",") if p.strip()), table)
+            return self.check(self.type(text), table)
+        except ValueError:
+            raise self.error(table, repr(text)) from None
+
+    def coerce(self, value: Any, table: SettingsTable) -> Any:
+        """A value from Python or TOML: text is parsed, numbers and lists are checked."""
+        if isinstance(value, str) and self.type is not str:
+            return self.parse(value, table)
+        if value is None and self.optional:
+            return None
+        if self.type is tuple and isinstance(value, (list, tuple)):
+            return self.parse(",".join(str(v) for v in value), table)
+        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if self.type is int and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, self.type) or (self.type is int and isinstance(value, bool)):
+            raise self.error(table, repr(value))
+        return self.check(value, table)
+
+    def check(self, value: Any, table: SettingsTable) -> Any:
+        """The value itself if it is allowed; 0 → None for settings where 0 means off."""
+        if self.zero_is_off and value == 0:
+            return None
+        bad = (self.choices and value not in self.choices) or not self._in_range(value)
+        if bad:
+            raise self.error(table, _show(value))
+        return value
+
+    def error(self, table: SettingsTable, got: str) -> ConfigError:
+        """The one wording for a bad value, whether from a flag, --config or a variant."""
+        return ConfigError(
+            f"{table.name} setting {self.name!r} ({table.flag(self)}) must be "
+            f"{self.describe()}, got {got}",
+            f"pass e.g. {table.flag(self)} {self.example()}.",
+        )
+
+    def _in_range(self, value: Any) -> bool:
+        numbers = value if isinstance(value, tuple) else (value,)
+        if not numbers and self.type is tuple:
+            return False
+        for x in numbers:
+            if isinstance(x, str) or isinstance(x, bool):
+                continue
+            if self.low is not None and (x < self.low or (self.low_open and x == self.low)):
+                return False
+            if self.high is not None and x > self.high:
+                return False
+            if x != x:  # NaN
+                return False
+        return True
+
+    def describe(self) -> str:
+        """The allowed values in words: 'one of a, b', 'between 0 and 1', …"""
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        kind = {int: "an integer", float: "a number", bool: "true or false", str: "text"}
+        if self.type is tuple:
+            return "comma-separated positive integers"
+        what = kind[self.type]
+        if self.low is not None and self.high is not None:
+            what += f" between {_show(self.low)} and {_show(self.high)}"
+        elif self.low is not None:
+            what += f" {'above' if self.low_open else 'at least'} {_show(self.low)}"
+        if self.zero_is_off:
+            what += " (0: off)"
+        return what
+
+    def example(self) -> str:
+        return _show(self.choices[0] if self.choices else self.default)
+
+
+_BOOLEAN = {"1": True, "true": True, "yes": True, "on": True,
+            "0": False, "false": False, "no": False, "off": False}  # fmt: skip
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+class SettingsTable:
+    """The rows of one table, with its flag naming: ``--{prefix}{name}``."""
+
+    def __init__(self, name: str, rows: list[Setting], prefix: str = "") -> None:
+        self.name, self.rows, self.prefix = name, {r.name: r for r in rows}, prefix
+        self._aliases = {a: r.name for r in rows for a in r.aliases}
+
+    def __iter__(self) -> Iterator[Setting]:
+        return iter(self.rows.values())
+
+    def lookup(self, key: str) -> Setting:
+        """The row for ``key`` (dashes or underscores, or an alias); else close matches."""
+        name = key.strip().replace("-", "_")
+        name = self._aliases.get(name, name)
+        if name not in self.rows:
+            raise ConfigError(
+                f"unknown {self.name} setting {key!r}",
+                did_you_mean(name, sorted(self.rows) + sorted(self._aliases), "setting"),
+            )
+        return self.rows[name]
+
+    def flag(self, row: Setting) -> str:
+        return row.flag or "--" + (self.prefix + row.name).replace("_", "-").lower()
+
+    def param(self, row: Setting) -> str:
+        """The click parameter name of a row's flag."""
+        return self.flag(row)[2:].replace("-", "_")
+
+
+class Config:
+    """Values for every row of :attr:`table`, checked; which ones were given is kept.
+
+    Build with keyword arguments (names or aliases); missing ones take the defaults.
+    Immutable: :meth:`replace` and :meth:`with_preset` return new configs.
+    """
+
+    table: ClassVar[SettingsTable]
+    given: frozenset[str]
+
+    def __init__(self, **values: Any) -> None:
+        chosen = {}
+        for key, value in values.items():
+            row = self.table.lookup(key)
+            chosen[row.name] = row.coerce(value, self.table)
+        for row in self.table:
+            object.__setattr__(self, row.name, chosen.get(row.name, row.default))
+        object.__setattr__(self, "given", frozenset(chosen))
+
+    if TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any: ...
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable; use replace()")
+
+    def values(self) -> dict[str, Any]:
+        return {row.name: getattr(self, row.name) for row in self.table}
+
+    def replace(self, **values: Any) -> Config:
+        """A copy with ``values`` changed; they count as given."""
+        new = type(self)(**(self.values() | values))
+        names = {self.table.lookup(k).name for k in values}
+        object.__setattr__(new, "given", self.given | names)
+        return new
+
+    def with_preset(self, preset: str) -> Config:
+        """The preset's values for every setting that was not given."""
+        changes = {
+            row.name: row.presets[preset]
+            for row in self.table
+            if preset in row.presets and row.name not in self.given
+        }
+        if not changes:
+            return self
+        new = type(self)(**(self.values() | changes))
+        object.__setattr__(new, "given", self.given)
+        return new
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able values (tuples as lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.values().items()}
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self.values() == other.values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, tuple(self.values().items())))
+
+    def __repr__(self) -> str:
+        changed = ", ".join(f"{k}={v!r}" for k, v in self.values().items() if k in self.given)
+        return f"{type(self).__name__}({changed})"
+
+
+# ------------------------------------------------------------------------ the tables
+
+ACTIVATION_NAMES = (
+    "relu", "leaky_relu", "elu", "selu", "gelu", "silu", "tanh", "sigmoid", "maxout", "identity",
+)  # fmt: skip
+
+RUN = SettingsTable(
+    "run",
+    [
+        Setting("seed", int, 0, "Seed for split, initialisation and shuffling."),
+        Setting(
+            "preset",
+            str,
+            "default",
+            "Recipe for the settings not given: quick (a 128,128 MLP, 20 epochs) or default.",
+            choices=PRESETS,
+        ),
+        Setting(
+            "valid_size", float, 0.2, "Share of rows held out for validation.", low=0.01, high=0.9
+        ),  # fmt: skip
+        Setting(
+            "scaler",
+            str,
+            None,
+            "Numeric scaling for the linear models and the MLP [default: each model's own: "
+            "standard for linear, robust for mlp].",
+            choices=SCALERS,
+            optional=True,
+        ),
+        Setting(
+            "class_weight",
+            str,
+            "none",
+            "Weight classes inversely to their frequency.",
+            choices=("none", "balanced"),
+        ),  # fmt: skip
+        Setting("device", str, "auto", "MLP device.", choices=("auto", "cpu", "cuda")),
+        Setting("threads", int, None, "CPU threads [default: all cores].", low=1, optional=True),
+    ],
+)
+
+MLP = SettingsTable(
+    "mlp",
+    [
+        Setting(
+            "hidden",
+            tuple,
+            (256, 256),
+            "Hidden layer widths, e.g. 256,256.",
+            low=1,
+            presets={"quick": (128, 128)},
+        ),  # fmt: skip
+        Setting("activation", str, "relu", "Hidden activation.", choices=ACTIVATION_NAMES),
+        Setting("leaky_slope", float, 0.1, "leaky_relu negative slope.", low=0.0, high=1.0),
+        Setting("elu_alpha", float, 1.0, "elu alpha.", low=0.0),
+        Setting("maxout_pieces", int, 2, "maxout: affine pieces per unit.", low=2),
+        Setting("norm", str, "none", "Normalisation.", choices=("none", "batch", "layer")),
+        Setting("dropout", float, 0.0, "Dropout.", low=0.0, high=0.95),
+        Setting("residual", bool, False, "Skip connections across equal-width blocks."),
+        Setting(
+            "init",
+            str,
+            "auto",
+            "Weight init; auto: He for the ReLU family, Xavier for tanh/sigmoid, LeCun for SELU.",
+            choices=("auto", "he", "xavier", "lecun", "torch"),
+        ),
+        Setting(
+            "clip_grad",
+            float,
+            1.0,
+            "Clip the gradient norm (0: off).",
+            low=0.0,
+            optional=True,
+            zero_is_off=True,
+        ),  # fmt: skip
+        Setting("optimizer", str, "adamw", "Optimiser.", choices=("adamw", "adam", "sgd")),
+        Setting("momentum", float, 0.9, "SGD momentum.", low=0.0, high=1.0),
+        Setting(
+            "lr",
+            float,
+            2e-3,
+            "Learning rate.",
+            low=0.0,
+            high=10.0,
+            low_open=True,
+            aliases=("learning_rate",),
+        ),  # fmt: skip
+        Setting("weight_decay", float, 1e-4, "Weight decay (L2 on the weights).", low=0.0),
+        Setting(
+            "schedule",
+            str,
+            "cosine",
+            "Learning-rate schedule.",
+            choices=("constant", "cosine", "onecycle"),
+        ),  # fmt: skip
+        Setting("epochs", int, 60, "Maximum epochs.", low=1, presets={"quick": 20}),
+        Setting("batch_size", int, 256, "Rows per batch.", low=1, presets={"quick": 512}),
+        Setting(
+            "patience",
+            int,
+            12,
+            "Stop after this many epochs without a better validation loss.",
+            low=1,
+            presets={"quick": 5},
+        ),
+        Setting("label_smoothing", float, 0.0, "Label smoothing.", low=0.0, high=0.5),
+        Setting(
+            "scaler",
+            str,
+            "robust",
+            "The MLP's own numeric scaling.",
+            choices=SCALERS,
+            flag="--mlp-scaler",
+        ),  # fmt: skip
+        Setting(
+            "restore_best",
+            bool,
+            True,
+            "Keep the best validation epoch (off: the last; shows overtraining).",
+        ),  # fmt: skip
+    ],
+)
+
+GBT = SettingsTable(
+    "gbt",
+    [
+        Setting(
+            "learning_rate",
+            float,
+            0.1,
+            "Shrinkage per boosting round.",
+            low=0.0,
+            high=1.0,
+            low_open=True,
+            aliases=("lr", "eta"),
+        ),  # fmt: skip
+        Setting(
+            "num_leaves", int, 31, "Leaves per tree.", low=2, high=131072, aliases=("leaves",)
+        ),  # fmt: skip
+        Setting(
+            "min_child_samples",
+            int,
+            20,
+            "Fewest training rows in a leaf.",
+            low=1,
+            aliases=("min_data_in_leaf",),
+        ),  # fmt: skip
+        Setting(
+            "max_rounds",
+            int,
+            2000,
+            "Most boosting rounds.",
+            low=1,
+            aliases=("rounds", "num_boost_round", "n_estimators"),
+        ),  # fmt: skip
+        Setting(
+            "early_stopping_rounds",
+            int,
+            50,
+            "Stop after this many rounds without a lower validation loss.",
+            low=1,
+        ),  # fmt: skip
+        Setting(
+            "feature_fraction",
+            float,
+            1.0,
+            "Share of features tried per tree.",
+            low=0.0,
+            high=1.0,
+            low_open=True,
+            aliases=("colsample_bytree",),
+        ),  # fmt: skip
+        Setting(
+            "bagging_fraction",
+            float,
+            1.0,
+            "Share of rows sampled per tree (with bagging_freq > 0).",
+            low=0.0,
+            high=1.0,
+            low_open=True,
+            aliases=("subsample",),
+        ),  # fmt: skip
+        Setting("bagging_freq", int, 0, "Resample rows every this many rounds (0: off).", low=0),
+        Setting(
+            "lambda_l1",
+            float,
+            0.0,
+            "L1 regularisation of leaf values.",
+            low=0.0,
+            aliases=("reg_alpha",),
+        ),  # fmt: skip
+        Setting(
+            "lambda_l2",
+            float,
+            0.0,
+            "L2 regularisation of leaf values.",
+            low=0.0,
+            aliases=("reg_lambda",),
+        ),  # fmt: skip
+        Setting("max_bin", int, 255, "Histogram bins per feature.", low=2),
+    ],
+    prefix="gbt-",
+)
+
+LINEAR = SettingsTable(
+    "linear",
+    [
+        Setting("C", float, 1.0, "Logistic regression: inverse L2 strength.", low=1e-12),
+        Setting("max_iter", int, 1000, "Logistic regression: most solver iterations.", low=1),
+        Setting("shrinkage", float, 1e-3, "Fisher: covariance shrinkage.", low=0.0, high=1.0),
+        Setting(
+            "scaler", str, "standard", "The linear models' own numeric scaling.", choices=SCALERS
+        ),  # fmt: skip
+    ],
+    prefix="linear-",
+)
+
+TABLES: dict[str, SettingsTable] = {t.name: t for t in (RUN, MLP, GBT, LINEAR)}
+
+
+class RunConfig(Config):
+    """What every model shares in one run: seed, preset, split, scaling, device, threads."""
+
+    table = RUN
+
+
+class MLPConfig(Config):
+    """Architecture and training recipe of the torch MLP."""
+
+    table = MLP
+
+
+class GBTConfig(Config):
+    """LightGBM settings: fast defaults with early stopping on the validation rows."""
+
+    table = GBT
+
+
+class LinearConfig(Config):
+    """Logistic regression (C = inverse L2 strength) and Fisher (shrinkage) settings."""
+
+    table = LINEAR
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "run": RunConfig, "mlp": MLPConfig, "gbt": GBTConfig, "linear": LinearConfig,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One config per table; a model is built from its own (and the run's)."""
+
+    run: RunConfig = field(default_factory=RunConfig)
+    mlp: MLPConfig = field(default_factory=MLPConfig)
+    gbt: GBTConfig = field(default_factory=GBTConfig)
+    linear: LinearConfig = field(default_factory=LinearConfig)
+
+    def table(self, name: str) -> Config:
+        config: Config = getattr(self, name)
+        return config
+
+    def with_preset(self) -> Settings:
+        """Every table with the run's preset applied to what was not given."""
+        preset = self.run.preset
+        return Settings(
+            self.run,
+            self.mlp.with_preset(preset),  # type: ignore[arg-type]
+            self.gbt.with_preset(preset),  # type: ignore[arg-type]
+            self.linear.with_preset(preset),  # type: ignore[arg-type]
+        )
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> Settings:
+        """Settings from click parameters (flags or --config); ``None`` means "not given"."""
+        parts = {}
+        for name, table in TABLES.items():
+            values = {}
+            for row in table:
+                value = options.get(table.param(row))
+                if value is not None:
+                    values[row.name] = value
+            parts[name] = CONFIGS[name](**values)
+        return cls(**parts)  # type: ignore[arg-type]
+
+
+def parse_variant(text: str, table: SettingsTable) -> dict[str, Any]:
+    """``"activation=maxout,hidden=128,128"`` → checked values; bare items extend the
+    previous key (so lists need no quoting)."""
+    raw: dict[str, str] = {}
+    key = None
+    for item in (p.strip() for p in text.split(",") if p.strip()):
+        if "=" in item:
+            key, value = (s.strip() for s in item.split("=", 1))
+            key = table.lookup(key).name
+            raw[key] = value
+        elif key is not None:
+            raw[key] += "," + item
+        else:
+            raise ConfigError(
+                f"--{table.name} {text!r}: expected key=value items",
+                f'pass e.g. --{table.name} "{_first(table)}".',
+            )
+    return {k: table.rows[k].parse(v, table) for k, v in raw.items()}
+
+
+def _first(table: SettingsTable) -> str:
+    row = next(iter(table))
+    return f"{row.name}={row.example()}"
+
+
+# ------------------------------------------------------------------- other options
 
 
 @dataclass(frozen=True)
@@ -31,184 +565,6 @@ class ColumnSpec:
             )
 
 
-#: Activation names; the torch modules behind them live in nncli.learn.models.mlp.ACTIVATIONS.
-ACTIVATION_NAMES = (
-    "relu", "leaky_relu", "elu", "selu", "gelu", "silu", "tanh", "sigmoid", "maxout", "identity",
-)  # fmt: skip
-NORMS = ("none", "batch", "layer")
-SCALERS = ("standard", "robust", "minmax", "quantile", "none")
-INITS = ("auto", "he", "xavier", "lecun", "torch")
-OPTIMIZERS = ("adamw", "adam", "sgd")
-SCHEDULES = ("constant", "cosine", "onecycle")
-DEVICES = ("auto", "cpu", "cuda")
-CLASS_WEIGHTS = ("none", "balanced")
-
-
-def _check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(
-            f"{option} must be one of {', '.join(choices)}, got {value!r}",
-            f"pass e.g. {option} {choices[0]}.",
-        )
-
-
-def _check_range(option: str, value: float, lo: float, hi: float | None = None) -> None:
-    if not (value >= lo and (hi is None or value <= hi)):
-        bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
-        raise ConfigError(f"{option} must be {bound}, got {value}", f"pass a value {bound}.")
-
-
-@dataclass(frozen=True)
-class MLPConfig:
-    """Architecture and training recipe of the torch MLP."""
-
-    hidden: tuple[int, ...] = (256, 256)
-    activation: str = "relu"
-    leaky_slope: float = 0.1
-    elu_alpha: float = 1.0
-    maxout_pieces: int = 2
-    norm: str = "none"
-    dropout: float = 0.0
-    residual: bool = False
-    init: str = "auto"
-    clip_grad: float | None = 1.0
-    optimizer: str = "adamw"
-    momentum: float = 0.9
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    schedule: str = "cosine"
-    epochs: int = 60
-    batch_size: int = 256
-    patience: int = 12
-    label_smoothing: float = 0.0
-    scaler: str = "robust"
-    restore_best: bool = True  # False keeps the last epoch (to show overtraining, say)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        if not self.hidden or min(self.hidden) < 1:
-            raise ConfigError(
-                f"--hidden needs positive layer widths, got {self.hidden}",
-                "pass e.g. --hidden 256,256.",
-            )
-        _check_choice("--activation", self.activation, ACTIVATION_NAMES)
-        _check_choice("--norm", self.norm, NORMS)
-        _check_choice("--init", self.init, INITS)
-        _check_choice("--optimizer", self.optimizer, OPTIMIZERS)
-        _check_choice("--schedule", self.schedule, SCHEDULES)
-        _check_range("--dropout", self.dropout, 0.0, 0.95)
-        _check_range("--maxout-pieces", self.maxout_pieces, 2)
-        _check_range("--lr", self.lr, 1e-8, 10.0)
-        _check_range("--weight-decay", self.weight_decay, 0.0)
-        _check_range("--momentum", self.momentum, 0.0, 1.0)
-        _check_range("--epochs", self.epochs, 1)
-        _check_range("--batch-size", self.batch_size, 1)
-        _check_range("--patience", self.patience, 1)
-        _check_range("--label-smoothing", self.label_smoothing, 0.0, 0.5)
-        _check_range("--leaky-slope", self.leaky_slope, 0.0, 1.0)
-        _check_range("--elu-alpha", self.elu_alpha, 0.0)
-        if self.clip_grad is not None:
-            _check_range("--clip-grad", self.clip_grad, 1e-8)
-
-
-@dataclass(frozen=True)
-class GBTConfig:
-    """LightGBM settings: fast defaults with early stopping on the validation rows."""
-
-    learning_rate: float = 0.1
-    num_leaves: int = 31
-    min_child_samples: int = 20
-    max_rounds: int = 2000
-    early_stopping_rounds: int = 50
-
-    def __post_init__(self) -> None:
-        _check_range("learning_rate", self.learning_rate, 1e-6, 1.0)
-        _check_range("num_leaves", self.num_leaves, 2)
-        _check_range("min_child_samples", self.min_child_samples, 1)
-        _check_range("max_rounds", self.max_rounds, 1)
-        _check_range("early_stopping_rounds", self.early_stopping_rounds, 1)
-
-
-@dataclass(frozen=True)
-class LinearConfig:
-    """Logistic regression (C = inverse L2 strength) and Fisher (shrinkage) settings."""
-
-    C: float = 1.0
-    max_iter: int = 1000
-    shrinkage: float = 1e-3
-    scaler: str = "standard"
-
-    def __post_init__(self) -> None:
-        _check_range("C", self.C, 1e-12)
-        _check_range("max_iter", self.max_iter, 1)
-        _check_range("shrinkage", self.shrinkage, 0.0, 1.0)
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """What every model shares in one run: seed, split, device, threads, weighting."""
-
-    seed: int = 0
-    valid_size: float = 0.2
-    device: str = "auto"
-    threads: int | None = None
-    class_weight: str = "none"
-
-    def __post_init__(self) -> None:
-        _check_range("--valid-size", self.valid_size, 0.01, 0.9)
-        _check_choice("--device", self.device, DEVICES)
-        _check_choice("--class-weight", self.class_weight, CLASS_WEIGHTS)
-        if self.threads is not None:
-            _check_range("--threads", self.threads, 1)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything a model may need; each model reads its own part."""
-
-    run: RunConfig = RunConfig()
-    mlp: MLPConfig = MLPConfig()
-    gbt: GBTConfig = GBTConfig()
-    linear: LinearConfig = LinearConfig()
-    scaler: str | None = None  # None: the model's own default
-
-
-def parse_hidden(value: str | list[int] | tuple[int, ...]) -> tuple[int, ...]:
-    """``"256,256"`` (or a list from a config file) → ``(256, 256)``."""
-    if isinstance(value, (list, tuple)):
-        parts = [str(v) for v in value]
-    else:
-        parts = [p.strip() for p in str(value).split(",")]
-    try:
-        return tuple(int(p) for p in parts)
-    except ValueError:
-        raise ConfigError(
-            f"--hidden must be comma-separated layer widths, got {value!r}",
-            "pass e.g. --hidden 256,256 or --hidden 128.",
-        ) from None
-
-
-def settings_from_options(options: dict[str, Any]) -> Settings:
-    """Settings from command-line/config-file values; ``None`` means "not given"."""
-    given = {k: v for k, v in options.items() if v is not None}
-    if "hidden" in given:
-        given["hidden"] = parse_hidden(given["hidden"])
-    if given.get("clip_grad") == 0:  # --clip-grad 0 turns clipping off
-        given["clip_grad"] = None
-    return Settings(
-        run=RunConfig(**_pick(given, RunConfig)),
-        mlp=MLPConfig(**_pick(given, MLPConfig)),
-        gbt=GBTConfig(**_pick(given, GBTConfig)),
-        linear=LinearConfig(**_pick(given, LinearConfig)),
-        scaler=given.get("scaler"),
-    )
-
-
-def _pick(values: dict[str, Any], cls: type) -> dict[str, Any]:
-    names = {f.name for f in fields(cls)} - {"scaler"}
-    return {k: v for k, v in values.items() if k in names}
-
-
 def parse_duration(text: str) -> float:
     """``"90"``, ``"90s"``, ``"2m"``, ``"1.5h"`` → seconds."""
     units = {"s": 1.0, "m": 60.0, "h": 3600.0}
@@ -224,16 +580,3 @@ def parse_duration(text: str) -> float:
     if seconds <= 0:
         raise ConfigError(f"--time-budget must be positive, got {text!r}", "pass e.g. 2m.")
     return seconds
-
-
-def parse_threshold(text: str) -> tuple[str, float]:
-    """``"auc=0.85"`` → ("auc", 0.85)."""
-    name, sep, value = text.partition("=")
-    try:
-        if not sep:
-            raise ValueError
-        return name.strip().lower(), float(value)
-    except ValueError:
-        raise ConfigError(
-            f"--fail-under must be METRIC=VALUE, got {text!r}", "pass e.g. --fail-under auc=0.85."
-        ) from None

@@ -93,9 +93,20 @@ def test_train_config_with_unknown_key_is_a_usage_error(invoke, tmp_path):
 @pytest.mark.parametrize(
     "args,error",
     [
-        (["--hidden", "64,x"], "Error: --hidden must be comma-separated layer widths, got '64,x'"),
-        (["--activation", "swish"], "Invalid value for '--activation': 'swish' is not one of"),
-        (["--dropout", "1.5"], "Invalid value for '--dropout': 1.5 is not in the range"),
+        (
+            ["--hidden", "64,x"],
+            "Error: mlp setting 'hidden' (--hidden) must be comma-separated positive integers, "
+            "got '64,x'\nHint: pass e.g. --hidden 256,256.",
+        ),
+        (
+            ["--activation", "swish"],
+            "Error: mlp setting 'activation' (--activation) must be one of relu, leaky_relu,",
+        ),
+        (
+            ["--dropout", "1.5"],
+            "Error: mlp setting 'dropout' (--dropout) must be a number between 0 and 0.95, "
+            "got 1.5\n",
+        ),
         (["--valid", "nope.csv"], "Error: file not found: nope.csv"),
     ],
 )

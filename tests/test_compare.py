@@ -12,10 +12,11 @@ import pytest
 import nncli.assess.compare as compare_module
 from nncli import api
 from nncli.assess import stats
-from nncli.assess.compare import CompareOptions, parse_variant
 from nncli.assess.evaluate import metrics
-from nncli.config import MLPConfig, Settings
+from nncli.assess.plan import CompareOptions
+from nncli.config import MLP, MLPConfig, Settings, parse_variant
 from nncli.errors import ConfigError
+from nncli.show.labels import overtraining_verdict
 from tests.conftest import SAMPLE
 
 PHYSICS = SAMPLE / "physics.csv"
@@ -34,7 +35,7 @@ def test_every_model_gets_the_same_split(monkeypatch):
     monkeypatch.setattr(compare_module, "fit_model", spy)
     options = CompareOptions(models=("majority", "logreg", "fisher", "gbt", "mlp"), bootstrap=100)
     settings = Settings(mlp=MLPConfig(hidden=(16,), epochs=2))
-    comparison, _ = api.compare(PHYSICS, options=options, settings=settings)
+    comparison = api.compare(PHYSICS, options=options, settings=settings).comparison
     assert len(set(seen.values())) == 1 and set(seen) == {
         "majority",
         "logreg",
@@ -99,11 +100,11 @@ def test_ks_flags_a_deliberately_overtrained_net(tmp_path):
         restore_best=False,
     )
     options = CompareOptions(models=("logreg", "mlp"), bootstrap=100)
-    comparison, _ = api.compare(path, options=options, settings=Settings(mlp=overfit))
+    comparison = api.compare(path, options=options, settings=Settings(mlp=overfit)).comparison
     mlp = next(r for r in comparison.results if r.model == "mlp")
     assert mlp.train["auc"] > 0.99
     assert min(k["p_value"] for k in mlp.ks) < 0.01
-    words = compare_module.overtraining_verdict(mlp, comparison.schema.classes, "auc")
+    words = overtraining_verdict(mlp, comparison.schema.classes, "auc")
     assert "(overtraining)" in words
 
 
@@ -277,19 +278,19 @@ def test_multiclass_compare(invoke):
     ],
 )
 def test_parse_variant(text, expected):
-    config = parse_variant(text, MLPConfig())
+    config = MLPConfig().replace(**parse_variant(text, MLP))
     assert {k: getattr(config, k) for k in expected} == expected
 
 
 @pytest.mark.parametrize(
     "text,message",
     [
-        ("activaton=tanh", "unknown setting 'activaton'"),
-        ("epochs=many", "epochs='many' is not a valid value"),
+        ("activaton=tanh", "unknown mlp setting 'activaton'"),
+        ("epochs=many", r"'epochs' \(--epochs\) must be an integer at least 1, got 'many'"),
         ("tanh", "expected key=value items"),
-        ("activation=swish", "--activation must be one of"),
+        ("activation=swish", r"mlp setting 'activation' \(--activation\) must be one of"),
     ],
 )
 def test_parse_variant_errors(text, message):
     with pytest.raises(ConfigError, match=message):
-        parse_variant(text, MLPConfig())
+        parse_variant(text, MLP)

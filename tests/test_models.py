@@ -152,11 +152,11 @@ def test_early_stopping_restores_the_best_epoch():
         weight_decay=0.0,
         schedule="constant",
     )
-    model = MLPModel(2, Settings(mlp=config))
-    model.fit(data)
-    losses = [r["valid_loss"] for r in model.history]
+    model = MLPModel(2, config)
+    report = model.fit(data)
+    losses = [r["valid_loss"] for r in report.history]
     best = int(np.argmin(losses))
-    assert model.stop_reason == "early_stopping"
+    assert report.stop_reason == "early_stopping" and report.best_epoch == best + 1
     assert len(losses) == best + 1 + config.patience < config.epochs
     va = Tensors(
         torch.from_numpy(data.X_valid),
@@ -180,7 +180,7 @@ def test_diverging_training_stops_with_a_hint():
         scaler="none",
     )
     with pytest.raises(TrainingError) as err:
-        MLPModel(2, Settings(mlp=config)).fit(data)
+        MLPModel(2, config).fit(data)
     assert "loss became non-finite" in err.value.message
     assert "lower --lr" in err.value.hint
 

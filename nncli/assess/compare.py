@@ -1,25 +1,25 @@
-"""``nncli compare``: every model on the same split (or folds), seed and schema.
+"""``nncli compare``, the run: every model on the same split (or folds), seed and schema.
 
-Rough result fast, then refine: the cheap models (majority, linear, gbt) run first
-and each result is reported as soon as it exists; the MLP variants follow with the
-time that is left. Every model is scored on the same test rows with bootstrap
-intervals, compared pairwise with the best and with the gbt baseline, and checked
-for overtraining (train vs test metric, Kolmogorov–Smirnov test of its outputs).
+The plan (:mod:`nncli.assess.plan`) says which entries run and how much time each may
+use; this module fits them fold by fold, scores each on the same test rows with
+bootstrap intervals, runs the paired tests against the best model and the baseline,
+and checks for overtraining (train vs test metric, Kolmogorov–Smirnov test of the
+outputs). It returns numbers; the words are the report's (:mod:`nncli.show.labels`).
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from nncli.assess import stats
 from nncli.assess.evaluate import HIGHER_IS_BETTER, metrics
-from nncli.config import MLPConfig, Settings
+from nncli.assess.plan import Budget, CompareOptions, Entry, Threshold, build_entries
+from nncli.config import Settings
 from nncli.errors import ConfigError, NncliError, did_you_mean
 from nncli.learn.fitting import fit_model, stratified_folds, stratified_split
 from nncli.learn.models import MODELS
@@ -30,136 +30,6 @@ if TYPE_CHECKING:
     from nncli.learn.models.base import EpochCallback
     from nncli.learn.predictor import Predictor
     from nncli.learn.schema import Schema
-
-ROUGH = ("majority", "gbt", "logreg", "fisher")  # run order: the gbt row is the rough result
-METRIC_ALIASES = {"auc": "auc", "accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy",
-                  "logloss": "log_loss", "log_loss": "log_loss"}  # fmt: skip
-PRESETS: dict[str, dict[str, Any]] = {
-    "quick": {"hidden": (128, 128), "epochs": 20, "patience": 5, "batch_size": 512},
-    "default": {},
-}
-RESERVE = 0.08  # share of the time budget kept for scoring and reporting ...
-RESERVE_SECONDS = 0.5  # ... plus this much, which matters for short budgets
-ROUGH_SHARE = 0.4  # most of the budget one rough-stage model may use when MLPs follow
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One model in the comparison."""
-
-    label: str
-    model: str
-    settings: Settings
-
-    @property
-    def stage(self) -> str:
-        return "rough" if self.model in ROUGH else "refine"
-
-
-@dataclass
-class CompareOptions:
-    models: tuple[str, ...] = ("majority", "logreg", "fisher", "gbt", "mlp")
-    mlp_variants: tuple[str, ...] = ()
-    preset: str = "default"
-    metric: str = "auc"
-    test_size: float = 0.2
-    cv: int | None = None
-    bootstrap: int = 1000
-    time_budget: float | None = None
-    signal: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.metric not in METRIC_ALIASES:
-            raise ConfigError(
-                f"unknown --metric {self.metric!r}",
-                did_you_mean(self.metric, METRIC_ALIASES, "metric"),
-            )
-        self.metric = METRIC_ALIASES[self.metric]
-        for name in self.models:
-            if name not in MODELS:
-                raise ConfigError(
-                    f"unknown model {name!r} in --models", did_you_mean(name, MODELS, "model")
-                )
-        if self.preset not in PRESETS:
-            raise ConfigError(f"unknown --preset {self.preset!r}", "use quick or default.")
-        if self.cv is not None and self.cv < 2:
-            raise ConfigError(f"--cv needs at least 2 folds, got {self.cv}", "pass e.g. --cv 5.")
-
-
-def parse_variant(text: str, base: MLPConfig) -> MLPConfig:
-    """``"activation=maxout,hidden=128,128"`` → an MLPConfig; bare items extend the last key."""
-    values: dict[str, str] = {}
-    key = None
-    for item in (p.strip() for p in text.split(",") if p.strip()):
-        if "=" in item:
-            key, value = (s.strip() for s in item.split("=", 1))
-            key = key.replace("-", "_")
-            values[key] = value
-        elif key is not None:
-            values[key] += "," + item
-        else:
-            raise ConfigError(
-                f"--mlp {text!r}: expected key=value items",
-                'pass e.g. --mlp "activation=tanh,hidden=128,128".',
-            )
-    fields = MLPConfig.__dataclass_fields__
-    converted: dict[str, Any] = {}
-    for key, value in values.items():
-        if key not in fields:
-            raise ConfigError(
-                f"--mlp {text!r}: unknown setting {key!r}", did_you_mean(key, fields, "setting")
-            )
-        converted[key] = _convert(key, value, getattr(base, key))
-    return replace(base, **converted)
-
-
-def _convert(key: str, value: str, default: Any) -> Any:
-    from nncli.config import parse_hidden
-
-    try:
-        if key == "hidden":
-            return parse_hidden(value)
-        if key == "clip_grad":
-            return None if float(value) == 0 else float(value)
-        if isinstance(default, bool):
-            return value.lower() in ("1", "true", "yes", "on")
-        if isinstance(default, int):
-            return int(value)
-        if isinstance(default, float):
-            return float(value)
-    except ValueError:
-        raise ConfigError(
-            f"--mlp: {key}={value!r} is not a valid value",
-            f"pass a {type(default).__name__} for {key}.",
-        ) from None
-    return value
-
-
-def build_entries(options: CompareOptions, settings: Settings) -> list[Entry]:
-    """The models to run, rough stage first; MLP variants replace the plain ``mlp``."""
-    base = replace(MLPConfig(**{**PRESETS[options.preset]}), **_changed(settings.mlp))
-    entries = []
-    order = list(ROUGH) + [m for m in MODELS if m not in ROUGH]
-    for name in sorted(options.models, key=order.index):
-        if name != "mlp":
-            entries.append(Entry(name, name, settings))
-            continue
-        variants = options.mlp_variants or ("",)
-        for text in variants:
-            label = f"mlp[{text}]" if text else "mlp"
-            entries.append(Entry(label, "mlp", replace(settings, mlp=parse_variant(text, base))))
-    return entries
-
-
-def _changed(config: MLPConfig) -> dict[str, Any]:
-    """The fields of ``config`` that differ from the defaults (the user's own flags)."""
-    default = MLPConfig()
-    return {
-        k: getattr(config, k)
-        for k in config.__dataclass_fields__
-        if getattr(config, k) != getattr(default, k)
-    }
-
 
 # ------------------------------------------------------------------------- results
 
@@ -209,7 +79,8 @@ class Comparison:
     w_test: np.ndarray
     test_index: np.ndarray
     signal: int | None
-    paired: list[dict[str, Any]] = field(default_factory=list)
+    paired: list[Paired] = field(default_factory=list)
+    sha256: str = ""  # of the data file, for the model cards
     notes: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     budget: float | None = None
@@ -222,24 +93,6 @@ class Comparison:
             return None
         sign = 1 if HIGHER_IS_BETTER[metric] else -1
         return max(ok, key=lambda r: sign * r.test[metric])
-
-
-class Clock:
-    """The time budget: how much is left, and what a model may use of it."""
-
-    def __init__(self, budget: float | None, started: float) -> None:
-        self.budget, self.started = budget, started
-
-    def left(self) -> float:
-        if self.budget is None:
-            return float("inf")
-        reserve = self.budget * RESERVE + RESERVE_SECONDS
-        return self.budget - reserve - (time.perf_counter() - self.started)
-
-    def share(self, remaining_models: int) -> float | None:
-        if self.budget is None:
-            return None
-        return max(self.left(), 0.0) / max(remaining_models, 1)
 
 
 # --------------------------------------------------------------------------- run
@@ -290,45 +143,53 @@ def run_comparison(
     on_start: StartCallback | None = None,
     on_result: ResultCallback | None = None,
 ) -> Comparison:
+    """Fit and score every entry of the plan; the budget decides what starts."""
     started = time.perf_counter()
-    clock = Clock(options.time_budget, started)
-    seed = settings.run.seed
-    splits = make_splits(y, options, seed, settings.run.valid_size, test_rows)
+    budget = Budget(options.time_budget)
+    splits = make_splits(y, options, settings.run.seed, settings.run.valid_size, test_rows)
     test_index = np.concatenate([s.test for s in splits])
     signal = _signal_index(schema, options.signal)
     entries = build_entries(options, settings)
+    context = _Context(frame, y, w, schema, splits, signal, options)
     results = []
     for i, entry in enumerate(entries):
-        refine_left = sum(1 for e in entries[i:] if e.stage == "refine")
-        limit = clock.share(refine_left) if entry.stage == "refine" else clock.share(1)
-        if entry.stage == "rough" and options.time_budget and refine_left:
-            limit = min(limit or 0.0, ROUGH_SHARE * options.time_budget)  # leave the MLPs time
-        callback = on_start(entry) if on_start else None
-        result = _run_entry(entry, frame, y, w, schema, splits, limit, callback, signal, options)
+        stages = [e.stage for e in entries[i:]]
+        decision = budget.decide(stages, time.perf_counter() - started, len(splits))
+        if decision.start:
+            callback = on_start(entry) if on_start else None
+            result = _run_entry(entry, context, decision.limit, callback)
+        else:
+            result = ModelResult(entry.label, entry.model, entry.stage, status="skipped")
+            result.note = "skipped: the time budget was used up"
         results.append(result)
         if on_result:
             on_result(result)
+    rows = {
+        "train": len(splits[0].train),
+        "valid": len(splits[0].valid),
+        "test": len(test_index),
+        "total": len(y),
+    }
     comparison = Comparison(
-        source,
-        schema,
-        options,
-        seed,
-        {
-            "train": len(splits[0].train),
-            "valid": len(splits[0].valid),
-            "test": len(test_index),
-            "total": len(y),
-        },
-        results,
-        y[test_index],
-        w[test_index],
-        test_index,
-        signal,
-        budget=options.time_budget,
-    )
+        source, schema, options, settings.run.seed, rows, results,
+        y[test_index], w[test_index], test_index, signal, budget=options.time_budget,
+    )  # fmt: skip
     comparison.paired = paired_comparisons(comparison)
     comparison.elapsed = time.perf_counter() - started
     return comparison
+
+
+@dataclass
+class _Context:
+    """What every entry of one comparison is fitted and scored on."""
+
+    frame: pd.DataFrame
+    y: np.ndarray
+    w: np.ndarray
+    schema: Schema
+    splits: list[Split]
+    signal: int | None
+    options: CompareOptions
 
 
 def _signal_index(schema: Schema, signal: str | None) -> int | None:
@@ -347,37 +208,19 @@ def _signal_index(schema: Schema, signal: str | None) -> int | None:
 
 
 def _run_entry(
-    entry: Entry,
-    frame: pd.DataFrame,
-    y: np.ndarray,
-    w: np.ndarray,
-    schema: Schema,
-    splits: list[Split],
-    limit: float | None,
-    on_epoch: EpochCallback | None,
-    signal: int | None,
-    options: CompareOptions,
+    entry: Entry, ctx: _Context, limit: float | None, on_epoch: EpochCallback | None
 ) -> ModelResult:
     result = ModelResult(entry.label, entry.model, entry.stage)
-    min_time = 0.5 if entry.stage == "refine" else 0.0
-    if limit is not None and limit <= min_time * len(splits):
-        result.status, result.note = "skipped", "skipped: the time budget was used up"
-        return result
-    per_fold = None if limit is None else limit / len(splits)
+    frame, y, w = ctx.frame, ctx.y, ctx.w
     test_proba, train_scores, fold_metrics = [], [], []
     try:
-        for split in splits:
+        for split in ctx.splits:
             fitted = fit_model(
-                entry.model,
-                schema,
-                frame.iloc[split.train],
-                y[split.train],
-                frame.iloc[split.valid],
-                y[split.valid],
-                entry.settings,
-                on_epoch,
-                per_fold,
-            )
+                entry.model, ctx.schema, frame.iloc[split.train], y[split.train],
+                frame.iloc[split.valid], y[split.valid], entry.settings, on_epoch, limit,
+            )  # fmt: skip
+            if fitted.report.stop_reason == "interrupted":
+                raise KeyboardInterrupt  # Ctrl-C stops the whole comparison, not this model
             t0 = time.perf_counter()
             proba = fitted.predictor.predict_proba(frame.iloc[split.test], unseen="ignore")
             result.predict_seconds += time.perf_counter() - t0
@@ -389,42 +232,26 @@ def _run_entry(
     except NncliError as exc:  # a model that fails (a diverging MLP, say) is reported, not fatal
         result.status, result.note = "failed", f"failed: {exc.message}"
         return result
-    model = fitted.predictor.model
-    if model.stop_reason == "interrupted":
-        raise KeyboardInterrupt  # Ctrl-C stops the whole comparison, not just this model
-    result.predictor, result.history = fitted.predictor, model.history
-    result.n_params, result.stop_reason = model.n_params(), model.stop_reason
-    if model.stop_reason == "time_budget":
+    report = fitted.report
+    result.predictor, result.history = fitted.predictor, report.history
+    result.n_params, result.stop_reason = fitted.predictor.card.n_params, report.stop_reason
+    if report.stop_reason == "time_budget":
         result.note = "shortened by the time budget"
-    _score(
-        result,
-        np.vstack(test_proba),
-        y,
-        w,
-        splits,
-        fold_metrics,
-        train_scores,
-        signal,
-        options,
-        entry.settings.run.seed,
-    )
+    _score(result, np.vstack(test_proba), ctx, fold_metrics, train_scores, entry.settings.run.seed)
     return result
 
 
 def _score(
     result: ModelResult,
     proba: np.ndarray,
-    y: np.ndarray,
-    w: np.ndarray,
-    splits: list[Split],
+    ctx: _Context,
     fold_metrics: list[dict[str, float]],
     train_scores: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
-    signal: int | None,
-    options: CompareOptions,
     seed: int,
 ) -> None:
-    test = np.concatenate([s.test for s in splits])
-    y_test, w_test = y[test], w[test]
+    options, signal = ctx.options, ctx.signal
+    test = np.concatenate([s.test for s in ctx.splits])
+    y_test, w_test = ctx.y[test], ctx.w[test]
     result.proba = proba
     result.boot = stats.bootstrap_metrics(
         y_test, proba, w_test, options.bootstrap, seed
@@ -467,27 +294,44 @@ def _ks_per_class(
 # ----------------------------------------------------------------- paired tests
 
 
-def paired_comparisons(comparison: Comparison) -> list[dict[str, Any]]:
-    """Each model against the best one, and against the gbt baseline, on the same rows.
+@dataclass
+class Paired:
+    """A paired test of model a against model b (the best, or the baseline) on the same rows."""
 
-    Each unordered pair is tested once; the majority floor is only compared with the best.
+    model: str
+    against: str
+    against_role: str  # "best", or the baseline's model name ("gbt")
+    test: stats.PairedTest
+
+    @property
+    def significant(self) -> bool:
+        return self.test.significant
+
+
+def paired_comparisons(comparison: Comparison) -> list[Paired]:
+    """Each model against the best one, and against the baseline (gbt), on the same rows.
+
+    Each unordered pair is tested once; the floor (majority) is only compared with the best.
     """
     best = comparison.best
-    gbt = next((r for r in comparison.results if r.model == "gbt" and r.ok), None)
+    baseline = next((r for r in comparison.results if MODELS[r.model].baseline and r.ok), None)
     out, seen = [], set()
     for result in comparison.results:
         if not result.ok:
             continue
-        refs = [(best, "best")] + ([(gbt, "gbt")] if result.model != "majority" else [])
+        refs = [(best, "best")]
+        if not MODELS[result.model].floor:
+            refs.append((baseline, baseline.model if baseline else ""))
         for ref, role in refs:
             if ref is None or ref is result or frozenset((ref.label, result.label)) in seen:
                 continue
             seen.add(frozenset((ref.label, result.label)))
-            out.append(paired_test(comparison, result, ref) | {"against_role": role})
+            out.append(Paired(result.label, ref.label, role, paired_test(comparison, result, ref)))
     return out
 
 
-def paired_test(comparison: Comparison, a: ModelResult, b: ModelResult) -> dict[str, Any]:
+def paired_test(comparison: Comparison, a: ModelResult, b: ModelResult) -> stats.PairedTest:
+    """a minus b: DeLong for binary AUC, McNemar for accuracy, else a paired bootstrap."""
     metric = comparison.options.metric
     assert a.proba is not None and b.proba is not None
     diff = a.boot[metric] - b.boot[metric]
@@ -506,73 +350,30 @@ def paired_test(comparison: Comparison, a: ModelResult, b: ModelResult) -> dict[
         p_value = stats.mcnemar(a.proba.argmax(1) == y, b.proba.argmax(1) == y)
         method = "McNemar"
     floor = 1 / comparison.options.bootstrap if method == "paired bootstrap" else 0.0
-    test = stats.PairedTest(metric, point, low, high, p_value, method, floor)
-    return {
-        "model": a.label,
-        "against": b.label,
-        "metric": metric,
-        "difference": point,
-        "low": low,
-        "high": high,
-        "p_value": p_value,
-        "method": method,
-        "significant": test.significant,
-        "verdict": verdict(test, a.label, b.label),
-    }
+    return stats.PairedTest(metric, point, low, high, p_value, method, floor)
 
 
-def verdict(test: stats.PairedTest, a: str, b: str) -> str:
-    better = (test.difference > 0) == HIGHER_IS_BETTER[test.metric]
-    if not test.significant:
-        words = "no significant difference"
-    else:
-        words = f"{a} is significantly {'better' if better else 'worse'}"
-    return (
-        f"{a} vs {b}: {_metric_name(test.metric)} {test.difference:+.4f} "
-        f"[{test.low:+.4f}, {test.high:+.4f}], {format_p(test.p_value, test.floor)} "
-        f"({test.method}): {words}"
-    )
+# -------------------------------------------------------------------- threshold
 
 
-def format_p(p: float, floor: float = 0.0) -> str:
-    """``p = 0.03``; ``p < 0.0001``; ``p < 0.001`` when a bootstrap cannot resolve smaller."""
-    if not np.isfinite(p):
-        return "p = n/a"
-    if floor > 0 and p <= floor:
-        return f"p < {floor:.2g}"
-    return "p < 0.0001" if p < 1e-4 else f"p = {p:.2g}"
+@dataclass(frozen=True)
+class ThresholdCheck:
+    """``--fail-under``: the recommended model's score against the threshold."""
+
+    threshold: Threshold
+    model: str  # label of the model checked ("" when none finished)
+    score: float
+
+    @property
+    def met(self) -> bool:
+        if not np.isfinite(self.score):
+            return False
+        if HIGHER_IS_BETTER[self.threshold.metric]:
+            return self.score >= self.threshold.value
+        return self.score <= self.threshold.value
 
 
-def _metric_name(metric: str) -> str:
-    return {"auc": "AUC", "log_loss": "log loss", "balanced_accuracy": "balanced accuracy"}.get(
-        metric, metric
-    )
-
-
-def overtraining_verdict(result: ModelResult, classes: list[str], metric: str) -> str:
-    """The overtraining check in plain words."""
-    if not result.ks:
-        return ""
-    worst = min(result.ks, key=lambda k: k["p_value"] if np.isfinite(k["p_value"]) else 2.0)
-    gap = result.train[metric] - result.test[metric]
-    p = worst["p_value"]
-    label = classes[worst["class"]]
-    head = (
-        f"{result.label}: train {_metric_name(metric)} {result.train[metric]:.4f} vs test "
-        f"{result.test[metric]:.4f} (gap {gap:+.4f}); KS {format_p(p)} for class {label!r}"
-    )
-    if not np.isfinite(p):
-        return head + ": not enough rows to test"
-    if p < 0.01:
-        return (
-            head + ": its outputs on training rows differ from those on unseen rows — it "
-            "has learnt its training sample (overtraining)"
-        )
-    if p < 0.05:
-        return head + ": mild signs of overtraining"
-    return head + ": training and test outputs agree — no sign of overtraining"
-
-
-def safe_label(label: str) -> str:
-    """A file-name-safe version of a model label."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-")
+def check_threshold(comparison: Comparison, threshold: Threshold) -> ThresholdCheck:
+    best = comparison.best
+    score = best.test.get(threshold.metric, float("nan")) if best else float("nan")
+    return ThresholdCheck(threshold, best.label if best else "", float(score))

@@ -11,6 +11,8 @@ import numpy as np
 
 from nncli.config import RunConfig, Settings
 from nncli.errors import DataError, SchemaError, did_you_mean, short_list
+from nncli.io.card import DataInfo, ModelCard
+from nncli.learn.models.base import FitData, FitReport
 from nncli.learn.predictor import Predictor
 from nncli.learn.schema import Schema
 
@@ -119,6 +121,7 @@ class Fitted:
     """A fitted model with the matrices it saw, for scoring without re-transforming."""
 
     predictor: Predictor
+    report: FitReport
     X_train: np.ndarray
     X_valid: np.ndarray
     w_train: np.ndarray
@@ -138,14 +141,12 @@ def fit_model(
     time_limit: float | None = None,
 ) -> Fitted:
     """Fit preprocessing and model ``name`` on ``train``; ``valid`` drives early stopping."""
-    from nncli.learn.models import model_class
-    from nncli.learn.models.base import FitData
+    from nncli.learn.models import make_model
     from nncli.learn.preprocess import fit_preprocessor
 
     require_features(schema)
     k = len(schema.classes)
-    model = model_class(name)(k, settings)
-    model.time_limit = time_limit
+    model = make_model(name, k, settings)
     prep = fit_preprocessor(train, schema, model.layout, model.scaler)
     X_train, _ = prep.transform(train)
     X_valid, _ = prep.transform(valid)
@@ -161,6 +162,17 @@ def fit_model(
         prep.categorical_indices,
     )
     started = time.perf_counter()
-    model.fit(data, on_epoch)
+    report = model.fit(data, time_limit=time_limit, on_epoch=on_epoch)
     fit_seconds = time.perf_counter() - started
-    return Fitted(Predictor(schema, prep, model), X_train, X_valid, w_train, w_valid, fit_seconds)
+    card = ModelCard(
+        model=name,
+        config={},
+        n_params=model.n_params(),
+        stop_reason=report.stop_reason,
+        history=report.history,
+        run=settings.run.to_dict(),
+        data=DataInfo(rows_train=len(y_train), rows_valid=len(y_valid)),
+        fit_seconds=fit_seconds,
+    )
+    predictor = Predictor(schema, prep, model, card)
+    return Fitted(predictor, report, X_train, X_valid, w_train, w_valid, fit_seconds)

@@ -1,19 +1,20 @@
-"""A trained model ready to predict: schema + fitted preprocessing + model, and the
-model-file round trip."""
+"""A trained model ready to predict: schema + fitted preprocessing + model + its card,
+and the model-file round trip."""
 
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nncli import __version__
-from nncli.errors import ArtifactError, DataError, SchemaError, short_list
+from nncli.errors import ArtifactError, ConfigError, DataError, SchemaError, short_list
 from nncli.io.artifacts import read_model_file, write_model_file
+from nncli.io.card import ModelCard
 from nncli.learn.models import MODELS, model_class
 from nncli.learn.models.base import ModelState
 from nncli.learn.preprocess import Preprocessor
@@ -34,7 +35,7 @@ class Predictor:
     schema: Schema
     preprocessor: Preprocessor
     model: Model
-    info: dict[str, Any] = field(default_factory=dict)
+    card: ModelCard
 
     @property
     def classes(self) -> list[str]:
@@ -91,18 +92,12 @@ class Predictor:
 
     def save(self, path: str | Path) -> None:
         state = self.model.state()
-        manifest = self.info | {
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "versions": library_versions(self.model.name),
-            "model": {
-                "name": self.model.name,
-                "config": state.config,
-                "n_params": self.model.n_params(),
-                "stop_reason": self.model.stop_reason,
-            },
+        self.card.config = state.config
+        self.card.created = datetime.now(UTC).isoformat(timespec="seconds")
+        self.card.versions = library_versions(self.model.name)
+        manifest = self.card.to_manifest() | {
             "schema": self.schema.to_dict(),
             "preprocessor": self.preprocessor.to_dict(),
-            "history": self.model.history,
         }
         write_model_file(path, manifest, state.arrays, state.blobs)
 
@@ -112,38 +107,32 @@ class Predictor:
         try:
             schema = Schema.from_dict(manifest["schema"])
             prep = Preprocessor.from_dict(manifest["preprocessor"])
-            name = manifest["model"]["name"]
-            if name not in MODELS:
+            card = ModelCard.from_manifest(manifest)
+            if card.model not in MODELS:
                 raise ArtifactError(
-                    f"{path} holds an unknown model type {name!r}",
+                    f"{path} holds an unknown model type {card.model!r}",
                     "upgrade nncli or re-train the model.",
                 )
-            state = ModelState(manifest["model"]["config"], arrays, blobs)
-            model = model_class(name).from_state(state, len(schema.classes))
-        except (KeyError, TypeError, ValueError) as exc:
+            state = ModelState(card.config, arrays, blobs)
+            model = model_class(card.model).from_state(state, len(schema.classes))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ArtifactError(
                 f"the manifest of {path} is incomplete or malformed ({exc!r})",
                 "the file was altered or is damaged; re-train the model.",
             ) from None
-        model.history = manifest.get("history", [])
-        model.stop_reason = manifest["model"].get("stop_reason", "completed")
-        info = {
-            k: v
-            for k, v in manifest.items()
-            if k not in ("schema", "preprocessor", "history", "members")
-        }
-        return cls(schema, prep, model, info)
+        except ConfigError as exc:
+            raise ArtifactError(
+                f"the manifest of {path} has invalid settings ({exc.message})",
+                "the file was altered or is damaged; re-train the model.",
+            ) from None
+        return cls(schema, prep, model, card)
 
 
 def library_versions(model: str) -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {"nncli": __version__, "python": platform.python_version()}
-    wanted = {"numpy", "pandas", "pyarrow"} | {
-        "mlp": {"torch"},
-        "gbt": {"lightgbm"},
-        "logreg": {"scikit-learn"},
-    }.get(model, set())
+    wanted = {"numpy", "pandas", "pyarrow"} | set(MODELS[model].packages)
     for package in sorted(wanted):
         try:
             versions[package] = version(package)

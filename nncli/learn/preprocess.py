@@ -127,6 +127,13 @@ class Preprocessor:
         onehot[np.arange(len(codes)), np.where(codes < 0, len(cat.levels), codes)] = 1.0
         return onehot, n_unseen
 
+    def transform_matrix(self, X: np.ndarray) -> np.ndarray:
+        """The model matrix of a numeric array fitted by :func:`fit_matrix`."""
+        blocks = [b for j, num in enumerate(self.numeric) for b in self._numeric(num, X[:, j])]
+        if not blocks:
+            return np.zeros((len(X), 0), dtype=np.float32)
+        return np.column_stack(blocks).astype(np.float32, copy=False)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -184,6 +191,15 @@ def fit_preprocessor(
         else:
             categorical.append(_fit_categorical(col.name, frame[col.name], col.role == "boolean"))
     return Preprocessor(layout, scaler if layout == "dense" else "none", numeric, categorical)
+
+
+def fit_matrix(X: np.ndarray, scaler: str) -> Preprocessor:
+    """Dense preprocessing of a numeric array (columns x0, x1, …), as the MLP gets it."""
+    if scaler not in SCALERS:
+        raise ConfigError(f"unknown scaler {scaler!r}", f"use one of {', '.join(SCALERS)}.")
+    X = np.asarray(X, dtype=np.float64)
+    numeric = [_fit_numeric(f"x{j}", X[:, j], scaler) for j in range(X.shape[1])]
+    return Preprocessor("dense", scaler, numeric, [])
 
 
 def _fit_numeric(name: str, x: np.ndarray, scaler: str) -> NumericState:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,15 +19,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from nncli.config import MLPConfig, RunConfig
-from nncli.errors import TrainingError
-from nncli.learn.models.base import EpochCallback, FitData
+from nncli.errors import ConfigError, TrainingError
+from nncli.learn.models.base import EpochCallback, FitData, FitReport
 
 
-@dataclass
-class TrainResult:
-    history: list[dict[str, Any]] = field(default_factory=list)
-    best_epoch: int = 0
-    stop_reason: str = "completed"  # completed | early_stopping | time_budget | interrupted
+def resolve_device(name: str) -> torch.device:
+    """auto → CUDA when a GPU is there, else the CPU; cuda without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            "--device cuda was asked for but no CUDA GPU is available",
+            "use --device cpu or --device auto.",
+        )
+    return torch.device(name)
 
 
 @dataclass
@@ -135,10 +140,8 @@ def train(
     run: RunConfig,
     on_epoch: EpochCallback | None = None,
     time_limit: float | None = None,
-) -> TrainResult:
+) -> FitReport:
     """Fit ``model`` in place; the weights of the best validation epoch are restored."""
-    from nncli.learn.models.mlp import resolve_device
-
     if run.threads:
         torch.set_num_threads(run.threads)
     device = resolve_device(run.device)
@@ -150,7 +153,7 @@ def train(
     opt = make_optimizer(model, config)
     steps = config.epochs * max(1, math.ceil(len(tr.y) / config.batch_size))
     schedule = make_schedule(opt, config, steps)
-    result, best_loss, best_state = TrainResult(), math.inf, None
+    result, best_loss, best_state = FitReport(), math.inf, None
     started = time.perf_counter()
     try:
         for epoch in range(1, config.epochs + 1):

@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nncli.learn.models import MODELS
+from nncli.show.labels import METRICS, metric_label
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -92,7 +95,7 @@ def roc_plot(data: ReportData) -> str:
             continue
         y = _truth(frame, classes)
         for model in _ok_models(data):
-            if model["model"] == "majority":
+            if MODELS[model["model"]].floor:
                 continue
             p = _proba(frame, model["label"], classes)
             if binary:
@@ -169,7 +172,7 @@ def overtraining_plot(data: ReportData, model: dict[str, Any]) -> str | None:
 
 
 def learning_plot(data: ReportData) -> str | None:
-    mlps = [m for m in _ok_models(data) if m["model"] == "mlp" and m["history"]]
+    mlps = [m for m in _ok_models(data) if MODELS[m["model"]].unit == "epoch" and m["history"]]
     if not mlps:
         return None
     colours = _colours(data)
@@ -302,15 +305,12 @@ def _img(png: str, alt: str) -> str:
 def _table(data: ReportData) -> str:
     metric = data.payload["metric"]
     cv = bool(data.payload["evaluation"]["cv"])
-    name = {"auc": "ROC AUC", "log_loss": "log loss"}.get(metric, metric.replace("_", " "))
+    name = metric_label(metric)
+    others = [k for k in METRICS if k != metric]
     head = [
         "model",
         name + (" (mean ± std)" if cv else " [95% CI]"),
-        "accuracy",
-        "balanced acc.",
-        "log loss",
-        "macro F1",
-        "Brier",
+        *(metric_label(k) for k in others),
         f"train {name}",
         "fit s",
         "params",
@@ -333,10 +333,7 @@ def _table(data: ReportData) -> str:
         best = " class='best'" if m["label"] == data.payload["best"] else ""
         cells = (
             [html.escape(m["label"]) + (" ★" if best else ""), main]
-            + [
-                "-" if t[k] is None else f"{t[k]:.4f}"
-                for k in ("accuracy", "balanced_accuracy", "log_loss", "macro_f1", "brier")
-            ]
+            + ["-" if t[k] is None else f"{t[k]:.4f}" for k in others]
             + [
                 f"{m['train'][metric]:.4f}",
                 f"{m['fit_seconds']:.2f}",
@@ -387,7 +384,7 @@ def render(data: ReportData) -> str:
             + "</ul>"
         )
     parts += ["<h2 id='roc'>ROC curves</h2>", _img(roc_plot(data), "ROC curves")]
-    over = [(m, overtraining_plot(data, m)) for m in models if m["model"] != "majority"]
+    over = [(m, overtraining_plot(data, m)) for m in models if not MODELS[m["model"]].floor]
     if any(png for _, png in over):
         parts.append(
             "<h2 id='overtraining'>Overtraining check</h2><p class='meta'>Filled: "
@@ -400,7 +397,7 @@ def render(data: ReportData) -> str:
     learning = learning_plot(data)
     if learning:
         parts += ["<h2 id='learning'>Learning curves</h2>", _img(learning, "learning curves")]
-    shown = [m for m in models if m["label"] == p["best"] or m["model"] == "gbt"]
+    shown = [m for m in models if m["label"] == p["best"] or MODELS[m["model"]].baseline]
     parts.append(
         "<h2 id='confusion'>Confusion matrices</h2><div class='grid'>"
         + "".join(_img(confusion_plot(data, m), f"confusion {m['label']}") for m in shown)

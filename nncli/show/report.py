@@ -11,6 +11,9 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from nncli.learn.models import MODELS
+from nncli.show.labels import METRICS, metric_label, stop_words
+
 if TYPE_CHECKING:
     from nncli.api import Inspection
     from nncli.learn.schema import Column
@@ -208,23 +211,14 @@ class ProgressDisplay:
 
 # ------------------------------------------------------------------- metric tables
 
-METRIC_LABELS = {
-    "auc": "ROC AUC",
-    "accuracy": "accuracy",
-    "balanced_accuracy": "balanced acc.",
-    "log_loss": "log loss",
-    "macro_f1": "macro F1",
-    "brier": "Brier",
-}
-
 
 def metrics_table(columns: dict[str, dict[str, float]]) -> Table:
     table = Table(show_edge=False, pad_edge=False, header_style="bold")
     table.add_column("metric")
     for name in columns:
         table.add_column(name, justify="right")
-    for key, label in METRIC_LABELS.items():
-        table.add_row(label, *(_num(col.get(key)) for col in columns.values()))
+    for key in METRICS:
+        table.add_row(metric_label(key), *(_num(col.get(key)) for col in columns.values()))
     return table
 
 
@@ -232,25 +226,19 @@ def _num(value: float | None) -> str:
     return "-" if value is None or value != value else f"{value:.4f}"
 
 
-_STOPS = {
-    "early_stopping": "stopped early",
-    "completed": "ran to the end",
-    "time_budget": "stopped by the time budget",
-    "interrupted": "interrupted",
-}
-
-
 def train_renderable(result: Any, output: str | None) -> Group:
-    model = result.predictor.model
+    card = result.predictor.card
     best = ""
-    if model.history:
-        best_epoch = min(model.history, key=lambda r: r["valid_loss"])["epoch"]
-        unit = "round" if model.name == "gbt" else "epoch"
-        best = f"; best {unit} {best_epoch} of {len(model.history)} ({_STOPS[model.stop_reason]})"
+    if card.history:
+        unit = MODELS[card.model].unit
+        best = (
+            f"; best {unit} {card.best_epoch} of {len(card.history)} "
+            f"({stop_words(card.stop_reason)})"
+        )
     head = Text.assemble(
-        (f"{model.name}", "bold"),
-        f" on {result.predictor.info['data']['source']}: {result.n_train:,} training rows, "
-        f"{result.n_valid:,} validation rows; {model.n_params():,} parameters; "
+        (f"{card.model}", "bold"),
+        f" on {card.data.source}: {result.n_train:,} training rows, "
+        f"{result.n_valid:,} validation rows; {card.n_params:,} parameters; "
         f"fit {result.fit_seconds:.2f} s{best}",
     )
     parts: list[Any] = [head, metrics_table(result.metrics)]
@@ -260,18 +248,18 @@ def train_renderable(result: Any, output: str | None) -> Group:
 
 
 def train_json(result: Any, output: str | None) -> dict[str, Any]:
-    model = result.predictor.model
+    card = result.predictor.card
     return {
         "format_version": JSON_FORMAT_VERSION,
         "command": "train",
-        "model": model.name,
+        "model": card.model,
         "output": output,
         "rows_train": result.n_train,
         "rows_valid": result.n_valid,
-        "n_params": model.n_params(),
+        "n_params": card.n_params,
         "fit_seconds": result.fit_seconds,
-        "stop_reason": model.stop_reason,
-        "history": model.history,
+        "stop_reason": card.stop_reason,
+        "history": card.history,
         "metrics": finite(result.metrics),
     }
 
@@ -320,43 +308,40 @@ def evaluation_json(ev: Any) -> dict[str, Any]:
 
 
 def info_renderable(predictor: Any) -> Group:
-    info, schema, model = predictor.info, predictor.schema, predictor.model
-    card = Table.grid(padding=(0, 2))
-    card.add_column(style="bold")
-    card.add_column()
-    config = info["model"]["config"]
+    card, schema = predictor.card, predictor.schema
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    features, versions = schema.features, card.versions.items()
     rows = [
-        ("model", f"{model.name} ({info['model']['n_params']:,} parameters)"),
-        (
-            "created",
-            f"{info['created']} with " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()),
-        ),
+        ("model", f"{card.model} ({card.n_params:,} parameters)"),
+        ("created", f"{card.created} with " + ", ".join(f"{k} {v}" for k, v in versions)),
         (
             "trained on",
-            f"{info['data']['source']} ({info['data']['rows_train']:,} training, "
-            f"{info['data']['rows_valid']:,} validation rows; "
-            f"sha256 {info['data']['sha256'][:16]}…)",
+            f"{card.data.source} ({card.data.rows_train:,} training, "
+            f"{card.data.rows_valid:,} validation rows; "
+            + (f"sha256 {card.data.sha256[:16]}…)" if card.data.sha256 else "sha256 unknown)"),
         ),
         ("target", f"{schema.target!r}: " + ", ".join(schema.classes)),
         (
             "features",
-            f"{len(schema.features)}: "
-            + ", ".join(f"{c.name} ({c.role})" for c in schema.features[:12])
-            + (f", … ({len(schema.features) - 12} more)" if len(schema.features) > 12 else ""),
+            f"{len(features)}: "
+            + ", ".join(f"{c.name} ({c.role})" for c in features[:12])
+            + (f", … ({len(features) - 12} more)" if len(features) > 12 else ""),
         ),
         ("id columns", ", ".join(schema.id_cols) or "-"),
-        ("seed", str(info["run"]["seed"])),
-        ("settings", ", ".join(f"{k}={v}" for k, v in config.items())),
-        ("stopped", _STOPS.get(info["model"]["stop_reason"], info["model"]["stop_reason"])),
+        ("seed", str(card.run.get("seed", "-"))),
+        ("settings", ", ".join(f"{k}={v}" for k, v in card.config.items())),
+        ("stopped", stop_words(card.stop_reason)),
     ]
     for key, value in rows:
-        card.add_row(key, value)
-    return Group(card, metrics_table(info["metrics"]))
+        grid.add_row(key, value)
+    return Group(grid, metrics_table(card.metrics))
 
 
 def info_json(predictor: Any) -> dict[str, Any]:
     return (
         {"format_version": JSON_FORMAT_VERSION, "command": "info"}
-        | predictor.info
-        | {"schema": predictor.schema.to_dict(), "history": predictor.model.history}
+        | predictor.card.to_manifest()
+        | {"schema": predictor.schema.to_dict()}
     )

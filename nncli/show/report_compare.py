@@ -10,21 +10,23 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from nncli.show.report import JSON_FORMAT_VERSION, METRIC_LABELS, ProgressDisplay, finite
+from nncli.learn.models import MODELS
+from nncli.show.labels import (
+    METRICS,
+    metric_label,
+    metric_short,
+    overtraining_verdict,
+    paired_json,
+    stop_cell,
+    verdict,
+)
+from nncli.show.report import JSON_FORMAT_VERSION, ProgressDisplay, finite
 
 if TYPE_CHECKING:
-    from nncli.assess.compare import Comparison, Entry, ModelResult
+    from nncli.assess.compare import Comparison, ModelResult
+    from nncli.assess.plan import Entry
 
 COMPARE_FORMAT_VERSION = 1
-_TABLE_METRICS = ("auc", "accuracy", "balanced_accuracy", "log_loss", "macro_f1", "brier")
-SHORT = {
-    "auc": "AUC",
-    "accuracy": "acc",
-    "balanced_accuracy": "bal.acc",
-    "log_loss": "logloss",
-    "macro_f1": "F1",
-    "brier": "Brier",
-}
 
 
 class CompareDisplay:
@@ -59,7 +61,7 @@ def row_line(result: ModelResult, metric: str) -> str:
         else f"[{result.low[metric]:.4f}, {result.high[metric]:.4f}]"
     )
     return (
-        f"{head} {METRIC_LABELS[metric]} {result.test[metric]:.4f} {spread}  "
+        f"{head} {metric_label(metric)} {result.test[metric]:.4f} {spread}  "
         f"fit {result.fit_seconds:.2f} s" + (f"  ({result.note})" if result.note else "")
     )
 
@@ -94,7 +96,7 @@ def compare_renderable(comparison: Comparison) -> Group:
     head = Text.assemble(
         ("compare", "bold"),
         f" {comparison.source}: {rows['total']:,} rows ({split}); seed {comparison.seed}; "
-        f"ranked by {METRIC_LABELS[options.metric]}; "
+        f"ranked by {metric_label(options.metric)}; "
         + (
             "mean ± std over folds"
             if cv
@@ -106,15 +108,13 @@ def compare_renderable(comparison: Comparison) -> Group:
     parts: list[Any] = [head, _metrics_table(comparison, best, cv), _cost_table(comparison, best)]
     if comparison.paired:
         parts.append(Text("Paired comparisons (same test rows):", style="bold"))
-        parts.extend(Text(f"  {p['verdict']}") for p in comparison.paired)
+        parts.extend(Text(f"  {verdict(p.test, p.model, p.against)}") for p in comparison.paired)
         parts.append(Text("  (p < 0.05 counts as significant; the interval is 95%.)", style="dim"))
     parts.append(
         Text("Overtraining check (training vs test outputs, Kolmogorov–Smirnov):", style="bold")
     )
-    from nncli.assess.compare import overtraining_verdict
-
     for result in _ordered(comparison):
-        if result.ok and result.model != "majority":
+        if result.ok and not MODELS[result.model].floor:
             parts.append(
                 Text("  " + overtraining_verdict(result, comparison.schema.classes, options.metric))
             )
@@ -133,9 +133,10 @@ def _metrics_table(comparison: Comparison, best: ModelResult | None, cv: bool) -
     )
     table.add_column("model", no_wrap=True)
     metric = comparison.options.metric
-    shown = [metric] + [m for m in _TABLE_METRICS if m != metric]
+    shown = [metric] + [m for m in tuple(METRICS) if m != metric]
     for m in shown:
-        title = SHORT[m] + (" (mean ± std)" if cv else " [95% CI]") if m == metric else SHORT[m]
+        spread = (" (mean ± std)" if cv else " [95% CI]") if m == metric else ""
+        title = metric_short(m) + spread
         table.add_column(title, justify="right", no_wrap=True)
     for result in _ordered(comparison):
         star = " ★" if result is best else ""
@@ -164,7 +165,7 @@ def _cost_table(comparison: Comparison, best: ModelResult | None) -> Table:
         ("fit s", "right"),
         ("pred s", "right"),
         ("params", "right"),
-        (f"train {SHORT[metric]}", "right"),
+        (f"train {metric_short(metric)}", "right"),
         ("KS p", "right"),
         ("stopped", "left"),
     ]:
@@ -180,17 +181,9 @@ def _cost_table(comparison: Comparison, best: ModelResult | None) -> Table:
             f"{result.n_params:,}",
             f"{result.train[metric]:.4f}",
             "-" if not np.isfinite(p) else f"{p:.2g}",
-            _STOPPED.get(result.stop_reason, "-") if result.history else "-",
+            stop_cell(result.stop_reason) if result.history else "-",
         )
     return table
-
-
-_STOPPED = {
-    "early_stopping": "early stop",
-    "completed": "all epochs",
-    "time_budget": "time budget",
-    "interrupted": "interrupted",
-}
 
 
 def _physics_table(comparison: Comparison) -> Table:
@@ -257,6 +250,6 @@ def compare_json(comparison: Comparison) -> dict[str, Any]:
             "elapsed_seconds": comparison.elapsed,
             "best": best.label if best else None,
             "models": results,
-            "paired": comparison.paired,
+            "paired": [paired_json(p) for p in comparison.paired],
         }
     )

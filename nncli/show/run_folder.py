@@ -4,13 +4,15 @@ diagnostics a report plots (permutation importance, input correlations)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nncli.assess.compare import Comparison, safe_label
+from nncli.assess.compare import Comparison
 from nncli.io.artifacts import atomic_output
+from nncli.io.card import DataInfo
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -131,16 +133,15 @@ def save_outputs(
     for result in comparison.results:
         if result.ok and result.predictor is not None:
             path = folder / f"{safe_label(result.label)}.nncli"
-            result.predictor.info = {
-                "run": {"seed": comparison.seed},
-                "metrics": {"train": result.train, "test": result.test},
-                "data": {
-                    "source": comparison.source,
-                    "sha256": "",
-                    "rows_train": comparison.rows["train"],
-                    "rows_valid": comparison.rows["valid"],
-                },
-            }
+            card = result.predictor.card
+            card.metrics = {"train": result.train, "test": result.test}
+            card.data = DataInfo(
+                source=comparison.source,
+                sha256=comparison.sha256,
+                rows=comparison.rows["total"],
+                rows_train=comparison.rows["train"],
+                rows_valid=comparison.rows["valid"],
+            )
             result.predictor.save(path)
             written.append(path)
     test, train = prediction_frames(comparison, frame)
@@ -150,3 +151,8 @@ def save_outputs(
                 table.to_csv(fh, index=False, float_format="%.6g")
             written.append(folder / name)
     return [str(p) for p in written]
+
+
+def safe_label(label: str) -> str:
+    """A file-name-safe version of a model label."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-")

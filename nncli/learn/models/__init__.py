@@ -1,26 +1,68 @@
 """The model registry: every model behind one interface, created by name.
 
-Classes are imported only when a model is made, so choosing ``gbt`` never imports torch.
+The registry is the one place that knows what each model is: which settings table it
+is built from, which stage of a comparison it belongs to (the majority floor, the rough
+stage with the gbt baseline, the refining MLPs), what its history counts and which
+libraries it needs. Classes are imported only when a model is made, so choosing ``gbt``
+never imports torch.
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from nncli.config import Settings
     from nncli.learn.models.base import Model
 
-#: name → (module, class); the order is the order ``compare`` runs them in.
-MODELS: dict[str, tuple[str, str]] = {
-    "majority": ("nncli.learn.models.simple", "MajorityModel"),
-    "logreg": ("nncli.learn.models.simple", "LogisticModel"),
-    "fisher": ("nncli.learn.models.simple", "FisherModel"),
-    "gbt": ("nncli.learn.models.gbt", "GBTModel"),
-    "mlp": ("nncli.learn.models.mlp", "MLPModel"),
-}
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    module: str
+    cls: str
+    config: str | None  # the settings table it is built from (nncli.config.TABLES)
+    stage: str  # rough | refine
+    floor: bool = False  # the floor every model must beat (compared only with the best)
+    baseline: bool = False  # the rough result every other model is tested against
+    unit: str = "epoch"  # what one history record is: epoch or round
+    packages: tuple[str, ...] = ()  # libraries whose versions go into the model card
+    help: str = ""
+
+
+#: name → spec; the order is the order ``compare`` runs them in (the rough result first).
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("majority", "nncli.learn.models.simple", "MajorityModel", None, "rough",
+                  floor=True, help="the training class shares for every row: the floor"),
+        ModelSpec("gbt", "nncli.learn.models.gbt", "GBTModel", "gbt", "rough", baseline=True,
+                  unit="round", packages=("lightgbm",), help="LightGBM boosted trees"),
+        ModelSpec("logreg", "nncli.learn.models.simple", "LogisticModel", "linear", "rough",
+                  packages=("scikit-learn",), help="logistic regression"),
+        ModelSpec("fisher", "nncli.learn.models.simple", "FisherModel", "linear", "rough",
+                  help="Fisher's linear discriminant"),
+        ModelSpec("mlp", "nncli.learn.models.mlp", "MLPModel", "mlp", "refine",
+                  packages=("torch",), help="the torch MLP"),
+    )
+}  # fmt: skip
+STAGES = ("rough", "refine")
 
 
 def model_class(name: str) -> type[Model]:
-    module, cls = MODELS[name]
-    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+    spec = MODELS[name]
+    return getattr(importlib.import_module(spec.module), spec.cls)  # type: ignore[no-any-return]
+
+
+def make_model(name: str, n_classes: int, settings: Settings) -> Model:
+    """A fresh model built from its own settings table and the run's settings."""
+    spec = MODELS[name]
+    config = settings.table(spec.config) if spec.config else None
+    return model_class(name)(n_classes, config, settings.run)
+
+
+def baseline() -> str:
+    """The model whose result is the rough one (gbt)."""
+    return next(name for name, spec in MODELS.items() if spec.baseline)

@@ -1,4 +1,4 @@
-"""The interface every model implements, and the data it is fitted on."""
+"""The interface every model implements, the data it is fitted on and what a fit reports."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from nncli.config import Settings
+from nncli.config import Config, RunConfig
 
 #: Per-epoch (or per-round) progress callback: receives one history record.
 EpochCallback = Callable[[dict[str, Any]], None]
+
+#: Why a fit ended.
+STOP_REASONS = ("completed", "early_stopping", "time_budget", "interrupted")
 
 
 @dataclass
@@ -29,6 +32,15 @@ class FitData:
 
 
 @dataclass
+class FitReport:
+    """What a fit returns: one record per epoch (or round), the best one, why it ended."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = 0
+    stop_reason: str = "completed"  # one of STOP_REASONS
+
+
+@dataclass
 class ModelState:
     """What a model file stores: JSON-able settings, named arrays and text blobs."""
 
@@ -38,24 +50,31 @@ class ModelState:
 
 
 class Model:
-    """Base class: ``fit`` then ``predict_proba``; ``state``/``from_state`` for model files."""
+    """Base class: built from its own config, ``fit`` then ``predict_proba``;
+    ``state``/``from_state`` for model files."""
 
     name: ClassVar[str]
     layout: ClassVar[str] = "dense"  # what preprocessing it needs: "dense" or "native"
 
+    def __init__(
+        self, n_classes: int, config: Config | None = None, run: RunConfig | None = None
+    ) -> None:
+        self.n_classes = n_classes
+        self.config = config
+        self.run = run or RunConfig()
+
     @property
     def scaler(self) -> str:
         """The input scaling this model is trained with (dense layout)."""
-        return self.settings.scaler or self.settings.linear.scaler
+        return str(self.run.scaler or "standard")
 
-    def __init__(self, n_classes: int, settings: Settings | None = None) -> None:
-        self.n_classes = n_classes
-        self.settings = settings or Settings()
-        self.history: list[dict[str, Any]] = []
-        self.stop_reason: str = "completed"
-        self.time_limit: float | None = None  # seconds; models that iterate stop in time
-
-    def fit(self, data: FitData, on_epoch: EpochCallback | None = None) -> None:
+    def fit(
+        self,
+        data: FitData,
+        *,
+        time_limit: float | None = None,
+        on_epoch: EpochCallback | None = None,
+    ) -> FitReport:
         raise NotImplementedError
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

@@ -5,43 +5,55 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 
-from nncli.config import GBTConfig, RunConfig, Settings
-from nncli.learn.models.base import EpochCallback, FitData, Model, ModelState
+from nncli.config import Config, GBTConfig, RunConfig
+from nncli.learn.models.base import EpochCallback, FitData, FitReport, Model, ModelState
 
 
 class GBTModel(Model):
     name = "gbt"
     layout = "native"
+    config: GBTConfig
 
-    def __init__(self, n_classes: int, settings: Settings | None = None) -> None:
-        super().__init__(n_classes, settings)
-        self.config = self.settings.gbt
-        self.seed, self.threads = self.settings.run.seed, self.settings.run.threads or 0
+    def __init__(
+        self, n_classes: int, config: Config | None = None, run: RunConfig | None = None
+    ) -> None:
+        super().__init__(n_classes, config or GBTConfig(), run)
         self.booster: Any = None
         import lightgbm  # noqa: F401  (imported here so fit time excludes the import)
 
     def _params(self) -> dict[str, Any]:
-        binary = self.n_classes == 2
+        binary, c = self.n_classes == 2, self.config
         return {
             "objective": "binary" if binary else "multiclass",
             "num_class": 1 if binary else self.n_classes,
             "metric": "binary_logloss" if binary else "multi_logloss",
-            "learning_rate": self.config.learning_rate,
-            "num_leaves": self.config.num_leaves,
-            "min_data_in_leaf": self.config.min_child_samples,
-            "seed": self.seed,
+            "learning_rate": c.learning_rate,
+            "num_leaves": c.num_leaves,
+            "min_data_in_leaf": c.min_child_samples,
+            "feature_fraction": c.feature_fraction,
+            "bagging_fraction": c.bagging_fraction,
+            "bagging_freq": c.bagging_freq,
+            "lambda_l1": c.lambda_l1,
+            "lambda_l2": c.lambda_l2,
+            "max_bin": c.max_bin,
+            "seed": self.run.seed,
             "deterministic": True,
             "force_col_wise": True,
-            "num_threads": self.threads,
+            "num_threads": self.run.threads or 0,
             "verbosity": -1,
         }
 
-    def fit(self, data: FitData, on_epoch: EpochCallback | None = None) -> None:
+    def fit(
+        self,
+        data: FitData,
+        *,
+        time_limit: float | None = None,
+        on_epoch: EpochCallback | None = None,
+    ) -> FitReport:
         import lightgbm as lgb
 
         # internal names f0..fN: LightGBM rejects names with JSON/bracket characters
@@ -62,9 +74,9 @@ class GBTModel(Model):
         ]
         if on_epoch is not None:
             callbacks.append(_progress(on_epoch))
-        if self.time_limit is not None:
-            callbacks.append(_deadline(self, time.perf_counter() + self.time_limit))
-        self.booster = lgb.train(
+        deadline = _Deadline(None if time_limit is None else time.perf_counter() + time_limit)
+        callbacks.append(deadline)
+        booster = lgb.train(
             self._params(),
             train,
             num_boost_round=self.config.max_rounds,
@@ -73,11 +85,14 @@ class GBTModel(Model):
             callbacks=callbacks,
         )
         losses = next(iter(evals["valid"].values()))
-        self.history = [{"epoch": i + 1, "valid_loss": float(v)} for i, v in enumerate(losses)]
-        best = self.booster.best_iteration or len(losses)
-        if self.stop_reason != "time_budget":
-            self.stop_reason = "early_stopping" if best < len(losses) else "completed"
-        self.booster = lgb.Booster(model_str=self.booster.model_to_string(num_iteration=best))
+        best = booster.best_iteration or len(losses)
+        self.booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+        if deadline.reached:
+            stop = "time_budget"
+        else:
+            stop = "early_stopping" if best < len(losses) else "completed"
+        history = [{"epoch": i + 1, "valid_loss": float(v)} for i, v in enumerate(losses)]
+        return FitReport(history, best, stop)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         p = np.asarray(self.booster.predict(X), dtype=np.float64)
@@ -90,7 +105,10 @@ class GBTModel(Model):
         return sum(int(n) for n in re.findall(r"^num_leaves=(\d+)", text, re.M))
 
     def state(self) -> ModelState:
-        config = asdict(self.config) | {"seed": self.seed, "n_trees": self.booster.num_trees()}
+        config = self.config.to_dict() | {
+            "seed": self.run.seed,
+            "n_trees": self.booster.num_trees(),
+        }
         return ModelState(config, blobs={"gbt.txt": self.booster.model_to_string().encode()})
 
     @classmethod
@@ -99,7 +117,7 @@ class GBTModel(Model):
 
         config = {k: v for k, v in state.config.items() if k not in ("seed", "n_trees")}
         run = RunConfig(seed=int(state.config.get("seed", 0)))
-        model = cls(n_classes, Settings(run=run, gbt=GBTConfig(**config)))
+        model = cls(n_classes, GBTConfig(**config), run)
         try:
             model.booster = lgb.Booster(model_str=state.blobs["gbt.txt"].decode())
         except (lgb.basic.LightGBMError, UnicodeDecodeError) as exc:
@@ -111,21 +129,25 @@ class GBTModel(Model):
         return model
 
 
-def _deadline(model: GBTModel, deadline: float) -> Any:
-    """Stop boosting once the time limit is reached, keeping the best round so far."""
-    import lightgbm as lgb
+class _Deadline:
+    """A LightGBM callback: stop boosting at the time limit, keeping the best round so far."""
 
-    best = {"loss": float("inf"), "iteration": 0, "results": []}
+    def __init__(self, deadline: float | None) -> None:
+        self.deadline, self.reached = deadline, False
+        self.best_loss, self.best_iteration, self.best_results = float("inf"), 0, []
 
-    def callback(env: Any) -> None:
+    def __call__(self, env: Any) -> None:
+        import lightgbm as lgb
+
+        if self.deadline is None:
+            return
         loss = env.evaluation_result_list[0][2]
-        if loss < best["loss"]:
-            best.update(loss=loss, iteration=env.iteration, results=env.evaluation_result_list)
-        if time.perf_counter() > deadline:
-            model.stop_reason = "time_budget"
-            raise lgb.callback.EarlyStopException(best["iteration"], best["results"])
-
-    return callback
+        if loss < self.best_loss:
+            self.best_loss, self.best_iteration = loss, env.iteration
+            self.best_results = env.evaluation_result_list
+        if time.perf_counter() > self.deadline:
+            self.reached = True
+            raise lgb.callback.EarlyStopException(self.best_iteration, self.best_results)
 
 
 def _progress(on_epoch: EpochCallback) -> Any:

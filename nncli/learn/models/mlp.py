@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import asdict
 
 import numpy as np
 import torch
 from torch import nn
 
-from nncli.config import ACTIVATION_NAMES, MLPConfig, Settings
+from nncli.config import ACTIVATION_NAMES, Config, MLPConfig, RunConfig
 from nncli.errors import ArtifactError, ConfigError
-from nncli.learn.models.base import EpochCallback, FitData, Model, ModelState
+from nncli.learn.models.base import EpochCallback, FitData, FitReport, Model, ModelState
+from nncli.learn.training import train
 
 
 class Maxout(nn.Module):
@@ -147,41 +147,35 @@ def check_memory(n_in: int, n_classes: int, config: MLPConfig, n_rows: int) -> N
         )
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(
-            "--device cuda was asked for but no CUDA GPU is available",
-            "use --device cpu or --device auto.",
-        )
-    return torch.device(name)
-
-
 class MLPModel(Model):
     name = "mlp"
+    config: MLPConfig
 
-    def __init__(self, n_classes: int, settings: Settings | None = None) -> None:
-        super().__init__(n_classes, settings)
-        self.config, self.run = self.settings.mlp, self.settings.run
+    def __init__(
+        self, n_classes: int, config: Config | None = None, run: RunConfig | None = None
+    ) -> None:
+        super().__init__(n_classes, config or MLPConfig(), run)
         self.module: MLP | None = None
         self.n_in = 0
 
     @property
     def scaler(self) -> str:
-        return self.settings.scaler or self.config.scaler
+        return str(self.run.scaler or self.config.scaler)
 
-    def fit(self, data: FitData, on_epoch: EpochCallback | None = None) -> None:
-        from nncli.learn.training import train
-
+    def fit(
+        self,
+        data: FitData,
+        *,
+        time_limit: float | None = None,
+        on_epoch: EpochCallback | None = None,
+    ) -> FitReport:
         check_memory(data.X.shape[1], self.n_classes, self.config, len(data.y) + len(data.y_valid))
         torch.manual_seed(self.run.seed)
         self.n_in = data.X.shape[1]
         self.module = MLP(self.n_in, self.n_classes, self.config)
-        result = train(
-            self.module, data, self.config, self.run, on_epoch=on_epoch, time_limit=self.time_limit
+        return train(
+            self.module, data, self.config, self.run, on_epoch=on_epoch, time_limit=time_limit
         )
-        self.history, self.stop_reason = result.history, result.stop_reason
 
     @torch.no_grad()
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
@@ -205,14 +199,14 @@ class MLPModel(Model):
     def state(self) -> ModelState:
         assert self.module is not None
         arrays = {k: v.detach().cpu().numpy() for k, v in self.module.state_dict().items()}
-        config = asdict(self.config) | {"n_in": self.n_in}
+        config = self.config.to_dict() | {"n_in": self.n_in}
         return ModelState(config, arrays)
 
     @classmethod
     def from_state(cls, state: ModelState, n_classes: int) -> MLPModel:
         config = dict(state.config)
         n_in = int(config.pop("n_in"))
-        model = cls(n_classes, Settings(mlp=MLPConfig(**config)))
+        model = cls(n_classes, MLPConfig(**config))
         model.n_in = n_in
         model.module = MLP(n_in, n_classes, model.config)
         tensors = {k: torch.from_numpy(np.array(v)) for k, v in state.arrays.items()}

@@ -3,12 +3,12 @@ linear discriminant. Predictions use plain numpy, so a saved model needs no skle
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from typing import Any
 
 import numpy as np
 
-from nncli.config import LinearConfig, Settings
-from nncli.learn.models.base import FitData, Model, ModelState, logits_to_proba
+from nncli.config import Config, LinearConfig, RunConfig
+from nncli.learn.models.base import FitData, FitReport, Model, ModelState, logits_to_proba
 
 
 class MajorityModel(Model):
@@ -16,13 +16,16 @@ class MajorityModel(Model):
 
     name = "majority"
 
-    def __init__(self, n_classes: int, settings: Settings | None = None) -> None:
-        super().__init__(n_classes, settings)
+    def __init__(
+        self, n_classes: int, config: Config | None = None, run: RunConfig | None = None
+    ) -> None:
+        super().__init__(n_classes, None, run)
         self.prior = np.full(n_classes, 1.0 / n_classes)
 
-    def fit(self, data: FitData, on_epoch: object = None) -> None:
+    def fit(self, data: FitData, **_: Any) -> FitReport:
         counts = np.bincount(data.y, weights=data.w, minlength=self.n_classes)
         self.prior = counts / counts.sum()
+        return FitReport()
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return np.tile(self.prior, (len(X), 1))
@@ -43,11 +46,18 @@ class MajorityModel(Model):
 class LinearModel(Model):
     """Shared by the two linear models: logits = X @ coef.T + intercept."""
 
-    def __init__(self, n_classes: int, settings: Settings | None = None) -> None:
-        super().__init__(n_classes, settings)
-        self.config = self.settings.linear
+    config: LinearConfig
+
+    def __init__(
+        self, n_classes: int, config: Config | None = None, run: RunConfig | None = None
+    ) -> None:
+        super().__init__(n_classes, config or LinearConfig(), run)
         self.coef = np.zeros((1, 0))
         self.intercept = np.zeros(1)
+
+    @property
+    def scaler(self) -> str:
+        return str(self.run.scaler or self.config.scaler)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return logits_to_proba(X.astype(np.float64) @ self.coef.T + self.intercept)
@@ -56,11 +66,11 @@ class LinearModel(Model):
         return int(self.coef.size + self.intercept.size)
 
     def state(self) -> ModelState:
-        return ModelState(asdict(self.config), {"coef": self.coef, "intercept": self.intercept})
+        return ModelState(self.config.to_dict(), {"coef": self.coef, "intercept": self.intercept})
 
     @classmethod
     def from_state(cls, state: ModelState, n_classes: int) -> LinearModel:
-        model = cls(n_classes, Settings(linear=LinearConfig(**state.config)))
+        model = cls(n_classes, LinearConfig(**state.config))
         model.coef = state.arrays["coef"].astype(np.float64)
         model.intercept = state.arrays["intercept"].astype(np.float64)
         return model
@@ -71,11 +81,13 @@ class LogisticModel(LinearModel):
 
     name = "logreg"
 
-    def __init__(self, n_classes: int, settings: Settings | None = None) -> None:
-        super().__init__(n_classes, settings)
+    def __init__(
+        self, n_classes: int, config: Config | None = None, run: RunConfig | None = None
+    ) -> None:
+        super().__init__(n_classes, config, run)
         import sklearn.linear_model  # noqa: F401  (so fit time excludes the import)
 
-    def fit(self, data: FitData, on_epoch: object = None) -> None:
+    def fit(self, data: FitData, **_: Any) -> FitReport:
         import warnings
 
         from sklearn.exceptions import ConvergenceWarning
@@ -89,6 +101,7 @@ class LogisticModel(LinearModel):
         if self.n_classes == 2 and self.coef.shape[0] != 1:  # pragma: no cover - sklearn detail
             self.coef = self.coef[1:] - self.coef[:1]
             self.intercept = self.intercept[1:] - self.intercept[:1]
+        return FitReport()
 
 
 class FisherModel(LinearModel):
@@ -100,7 +113,7 @@ class FisherModel(LinearModel):
 
     name = "fisher"
 
-    def fit(self, data: FitData, on_epoch: object = None) -> None:
+    def fit(self, data: FitData, **_: Any) -> FitReport:
         X, y, w = data.X.astype(np.float64), data.y, data.w
         k, d = self.n_classes, X.shape[1]
         totals = np.bincount(y, weights=w, minlength=k)
@@ -119,3 +132,4 @@ class FisherModel(LinearModel):
         if k == 2:
             coef, intercept = coef[1:] - coef[:1], intercept[1:] - intercept[:1]
         self.coef, self.intercept = coef, intercept
+        return FitReport()

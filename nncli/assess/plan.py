@@ -1,0 +1,198 @@
+"""What ``compare`` runs and when: the entries (models and their variants, in stage
+order) and a pure scheduler that shares the time budget among them.
+
+Nothing here reads a clock or fits a model, so the scheduling is unit-tested with
+made-up elapsed times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from nncli.config import TABLES, Settings, parse_variant
+from nncli.errors import ConfigError, did_you_mean
+from nncli.learn.models import MODELS
+
+#: ``--metric`` names and aliases → metric keys of nncli.assess.evaluate.metrics
+METRIC_ALIASES = {"auc": "auc", "accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy",
+                  "logloss": "log_loss", "log_loss": "log_loss"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One model (or variant) in the comparison."""
+
+    label: str
+    model: str
+    settings: Settings
+
+    @property
+    def stage(self) -> str:
+        return MODELS[self.model].stage
+
+
+@dataclass
+class CompareOptions:
+    """How to compare: which models (and variants), how to split, score and time it.
+
+    ``variants`` maps a model name to its variant strings, e.g.
+    ``{"mlp": ("activation=tanh",), "gbt": ("num_leaves=15",)}``; the variants of a
+    model replace its plain entry.
+    """
+
+    models: tuple[str, ...] = tuple(MODELS)
+    variants: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    metric: str = "auc"
+    test_size: float = 0.2
+    cv: int | None = None
+    bootstrap: int = 1000
+    time_budget: float | None = None
+    signal: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.metric not in METRIC_ALIASES:
+            raise ConfigError(
+                f"unknown --metric {self.metric!r}",
+                did_you_mean(self.metric, METRIC_ALIASES, "metric"),
+            )
+        self.metric = METRIC_ALIASES[self.metric]
+        for name in [*self.models, *self.variants]:
+            if name not in MODELS:
+                raise ConfigError(
+                    f"unknown model {name!r} in --models", did_you_mean(name, MODELS, "model")
+                )
+        for name, texts in self.variants.items():
+            table = MODELS[name].config
+            if texts and table is None:
+                raise ConfigError(f"{name} has no settings to vary", "leave out --" + name + ".")
+            for text in texts:
+                parse_variant(text, TABLES[table or "run"])  # bad variants fail before any work
+        if self.cv is not None and self.cv < 2:
+            raise ConfigError(f"--cv needs at least 2 folds, got {self.cv}", "pass e.g. --cv 5.")
+
+
+def build_entries(options: CompareOptions, settings: Settings) -> list[Entry]:
+    """The models to run in registry order (rough result first), each variant its own
+    entry, with the run's preset applied to every setting the user did not give."""
+    settings = settings.with_preset()
+    entries = []
+    for name in sorted(set(options.models), key=list(MODELS).index):
+        texts = options.variants.get(name, ())
+        table = MODELS[name].config
+        if not texts or table is None:
+            entries.append(Entry(name, name, settings))
+            continue
+        base = settings.table(table)
+        for text in texts:
+            values = parse_variant(text, TABLES[table])
+            entries.append(
+                Entry(f"{name}[{text}]", name, replace(settings, **{table: base.replace(**values)}))
+            )
+    return entries
+
+
+def ignored_variants(options: CompareOptions) -> list[str]:
+    """Warnings for variants of models that are not compared."""
+    return [
+        f"--{name} variants are ignored: {name} is not in --models"
+        for name, texts in options.variants.items()
+        if texts and name not in options.models
+    ]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether the next entry starts, and the seconds each of its folds may use."""
+
+    start: bool
+    limit: float | None  # per fold; None: no limit
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The time budget of a comparison, shared among entries as they come.
+
+    A share (``reserve`` + ``reserve_seconds``) is kept for scoring and reporting; the
+    rest is split evenly among the refining entries still to run, and a rough-stage
+    entry may use at most ``rough_share`` of the budget while refining ones follow.
+    """
+
+    total: float | None
+    reserve: float = 0.08
+    reserve_seconds: float = 0.5
+    rough_share: float = 0.4
+    min_refine_seconds: float = 0.5  # a refining model given less is skipped
+
+    def left(self, elapsed: float) -> float:
+        if self.total is None:
+            return float("inf")
+        return self.total - self.total * self.reserve - self.reserve_seconds - elapsed
+
+    def limit(self, stages: list[str], elapsed: float) -> float | None:
+        """Seconds the first of ``stages`` (the entries still to run) may use."""
+        if self.total is None:
+            return None
+        refine_left = stages.count("refine")
+        left = max(self.left(elapsed), 0.0)
+        if stages[0] == "refine":
+            return left / max(refine_left, 1)
+        return min(left, self.rough_share * self.total) if refine_left else left
+
+    def decide(self, stages: list[str], elapsed: float, folds: int = 1) -> Decision:
+        """Start the first of ``stages`` or skip it, after ``elapsed`` seconds."""
+        limit = self.limit(stages, elapsed)
+        if limit is None:
+            return Decision(True, None)
+        least = self.min_refine_seconds if stages[0] == "refine" else 0.0
+        if limit <= least * folds:
+            return Decision(False, limit / folds)
+        return Decision(True, limit / folds)
+
+
+#: ``--fail-under`` metric names (the table's column names too) → (metric key, range)
+THRESHOLD_METRICS: dict[str, tuple[str, float, float]] = {
+    "auc": ("auc", 0.0, 1.0),
+    "accuracy": ("accuracy", 0.0, 1.0),
+    "acc": ("accuracy", 0.0, 1.0),
+    "balanced_accuracy": ("balanced_accuracy", 0.0, 1.0),
+    "bal_acc": ("balanced_accuracy", 0.0, 1.0),
+    "f1": ("macro_f1", 0.0, 1.0),
+    "macro_f1": ("macro_f1", 0.0, 1.0),
+    "logloss": ("log_loss", 0.0, float("inf")),
+    "log_loss": ("log_loss", 0.0, float("inf")),
+    "brier": ("brier", 0.0, 2.0),
+}
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """``--fail-under METRIC=VALUE``: checked before anything is read or trained."""
+
+    metric: str
+    value: float
+
+    @classmethod
+    def parse(cls, text: str) -> Threshold:
+        name, sep, number = text.partition("=")
+        name = name.strip().lower()
+        try:
+            value = float(number) if sep else float("nan")
+        except ValueError:
+            value = float("nan")
+        if value != value:
+            raise ConfigError(
+                f"--fail-under must be METRIC=VALUE, got {text!r}",
+                "pass e.g. --fail-under auc=0.85.",
+            )
+        if name not in THRESHOLD_METRICS:
+            raise ConfigError(
+                f"--fail-under: unknown metric {name!r}",
+                did_you_mean(name, THRESHOLD_METRICS, "metric"),
+            )
+        metric, low, high = THRESHOLD_METRICS[name]
+        if not low <= value <= high:
+            raise ConfigError(
+                f"--fail-under: {name} must be between {low:g} and {high:g}, got {value:g}",
+                f"pass e.g. --fail-under {name}={(low + min(high, 1.0)) / 2:g}.",
+            )
+        return cls(metric, value)
