@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from nncli.config import MLP, MLPConfig, RunConfig
 
@@ -52,7 +52,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(200, 3)); y = (X[:, 0] + X[:, 1] > 0).astype(int)
-    >>> clf = MLPClassifier(hidden=(16,), epochs=30).fit(X, y)
+    >>> clf = MLPClassifier(hidden=(16,), epochs=30, batch_size=32, lr=0.01).fit(X, y)
     >>> float((clf.predict(X) == y).mean()) > 0.9
     True
     """
@@ -78,8 +78,17 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=np.float32)
         check_classification_targets(y)
         self.classes_, y_index = np.unique(y, return_inverse=True)
-        w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+        if len(self.classes_) < 2 or len(y) < 2:
+            raise ValueError(
+                f"MLPClassifier needs at least 2 classes and 2 samples; got "
+                f"{len(self.classes_)} class(es) and n_samples = {len(y)}"
+            )
+        w = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        if not np.any(w > 0):
+            raise ValueError("sample_weight is zero (or negative) for every sample")
         train, valid = stratified_split(y_index, self.validation_fraction, self.random_state)
+        if valid.size == 0:  # too few rows to hold any out: select the epoch on training rows
+            valid = train
         self.preprocessor_ = fit_matrix(X[train], config.scaler)
         Xs = self.preprocessor_.transform_matrix(X)
         run = RunConfig(seed=self.random_state, device=self.device)
@@ -96,4 +105,5 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return self.model_.predict_proba(self.preprocessor_.transform_matrix(X))
 
     def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "model_")
         return self.classes_[self.predict_proba(X).argmax(axis=1)]

@@ -133,6 +133,22 @@ def evaluate_loss(model: nn.Module, data: Tensors) -> tuple[float, float]:
     return loss, accuracy
 
 
+def _prepare(
+    model: nn.Module, data: FitData, config: MLPConfig, run: RunConfig
+) -> tuple[Tensors, Tensors, torch.optim.Optimizer, Any]:
+    """Threads, device, tensors, optimiser and a schedule sized to the epochs."""
+    if run.threads:
+        torch.set_num_threads(run.threads)
+    device = resolve_device(run.device)
+    model.to(device)
+    binary = data.n_classes == 2
+    tr = _tensors(data.X, data.y, data.w, binary, device)
+    va = _tensors(data.X_valid, data.y_valid, data.w_valid, binary, device)
+    opt = make_optimizer(model, config)
+    steps = config.epochs * max(1, math.ceil(len(tr.y) / config.batch_size))
+    return tr, va, opt, make_schedule(opt, config, steps)
+
+
 def train(
     model: nn.Module,
     data: FitData,
@@ -142,17 +158,8 @@ def train(
     time_limit: float | None = None,
 ) -> FitReport:
     """Fit ``model`` in place; the weights of the best validation epoch are restored."""
-    if run.threads:
-        torch.set_num_threads(run.threads)
-    device = resolve_device(run.device)
-    model.to(device)
-    binary = data.n_classes == 2
-    tr = _tensors(data.X, data.y, data.w, binary, device)
-    va = _tensors(data.X_valid, data.y_valid, data.w_valid, binary, device)
+    tr, va, opt, schedule = _prepare(model, data, config, run)
     generator = torch.Generator().manual_seed(run.seed)
-    opt = make_optimizer(model, config)
-    steps = config.epochs * max(1, math.ceil(len(tr.y) / config.batch_size))
-    schedule = make_schedule(opt, config, steps)
     result, best_loss, best_state = FitReport(), math.inf, None
     started = time.perf_counter()
     try:
