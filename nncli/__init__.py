@@ -20,8 +20,9 @@ from nncli.errors import ExitCode, NncliError  # noqa: E402
 
 _LAZY = {
     "inspect": "nncli.api", "train": "nncli.api", "load": "nncli.api", "predict": "nncli.api",
-    "evaluate": "nncli.api", "read_table": "nncli.io.data", "infer_schema": "nncli.learn.schema",
-    "MLPClassifier": "nncli.learn.estimator", "Predictor": "nncli.learn.predictor",
+    "evaluate": "nncli.api", "compare": "nncli.api", "read_table": "nncli.io.data",
+    "infer_schema": "nncli.learn.schema", "MLPClassifier": "nncli.learn.estimator",
+    "Predictor": "nncli.learn.predictor",
 }  # fmt: skip
 
 __all__ = ["ExitCode", "NncliError", "__version__", *_LAZY]
