@@ -99,7 +99,7 @@ class TrainResult:
 def train(
     source: str | Path,
     *,
-    model: str = "gbt",
+    model: str | None = None,
     read: ReadOptions | None = None,
     columns: ColumnSpec | None = None,
     settings: Settings | None = None,
@@ -115,8 +115,9 @@ def train(
     True
     """
     from nncli.assess.evaluate import metrics
-    from nncli.learn.models import MODELS
+    from nncli.learn.models import MODELS, baseline
 
+    model = model or baseline()  # the rough result: gbt
     if model not in MODELS:
         raise ConfigError(f"unknown model {model!r}", did_you_mean(model, MODELS, "model"))
     settings = (settings or Settings()).with_preset()

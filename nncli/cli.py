@@ -14,7 +14,7 @@ import click
 
 from nncli import __version__
 from nncli.errors import ExitCode, NncliError
-from nncli.learn.models import MODELS
+from nncli.learn.models import MODELS, baseline
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -309,7 +309,7 @@ def _report_unseen(console: Any, unseen: dict[str, int], policy: str) -> None:
 @click.option(
     "--model",
     "-m",
-    default="gbt",
+    default=baseline(),
     show_default=True,
     type=click.Choice(list(MODELS)),
     help="Model to fit.",
