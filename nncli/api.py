@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from nncli.assess.compare import Comparison, ResultCallback, StartCallback, ThresholdCheck
     from nncli.assess.plan import CompareOptions
+    from nncli.learn.ensemble import EnsemblePredictor
     from nncli.learn.models.base import EpochCallback
 
 
@@ -115,11 +116,11 @@ def train(
     True
     """
     from nncli.assess.evaluate import metrics
-    from nncli.learn.models import MODELS, baseline
+    from nncli.learn.models import TRAINABLE, baseline
 
     model = model or baseline()  # the rough result: gbt
-    if model not in MODELS:
-        raise ConfigError(f"unknown model {model!r}", did_you_mean(model, MODELS, "model"))
+    if model not in TRAINABLE:
+        raise ConfigError(f"unknown model {model!r}", did_you_mean(model, TRAINABLE, "model"))
     settings = (settings or Settings()).with_preset()
     table = read_table(source, read)
     schema = infer_schema(table.frame, columns)
@@ -159,7 +160,7 @@ def schema_warnings(schema: Schema) -> list[str]:
     return [f.message for f in schema.findings]
 
 
-def load(path: str | Path) -> Predictor:
+def load(path: str | Path) -> Predictor | EnsemblePredictor:
     """Load a model file written by :func:`train` (``nncli train -o``)."""
     return Predictor.load(path)
 
@@ -174,8 +175,10 @@ class PredictSummary:
     unseen: dict[str, int]
 
 
-def _as_predictor(model: str | Path | Predictor) -> Predictor:
-    return model if isinstance(model, Predictor) else load(model)
+def _as_predictor(
+    model: str | Path | Predictor | EnsemblePredictor,
+) -> Predictor | EnsemblePredictor:
+    return load(model) if isinstance(model, (str, Path)) else model
 
 
 def _id_columns(predictor: Predictor, columns: list[str], requested: tuple[str, ...]) -> list[str]:
@@ -190,7 +193,7 @@ def _id_columns(predictor: Predictor, columns: list[str], requested: tuple[str, 
 
 
 def predict(
-    model: str | Path | Predictor,
+    model: str | Path | Predictor | EnsemblePredictor,
     source: str | Path,
     output: TextIO,
     *,
@@ -240,7 +243,7 @@ class Evaluation:
 
 
 def evaluate(
-    model: str | Path | Predictor,
+    model: str | Path | Predictor | EnsemblePredictor,
     source: str | Path,
     *,
     unseen: str = "warn",

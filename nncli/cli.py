@@ -14,7 +14,7 @@ import click
 
 from nncli import __version__
 from nncli.errors import ExitCode, NncliError
-from nncli.learn.models import MODELS, baseline
+from nncli.learn.models import MODELS, TRAINABLE, baseline
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -311,7 +311,7 @@ def _report_unseen(console: Any, unseen: dict[str, int], policy: str) -> None:
     "-m",
     default=baseline(),
     show_default=True,
-    type=click.Choice(list(MODELS)),
+    type=click.Choice(TRAINABLE),
     help="Model to fit.",
 )
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the model file here.")

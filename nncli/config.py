@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from nncli.errors import ConfigError, did_you_mean
 
 SCALERS = ("standard", "robust", "minmax", "quantile", "none")
-PRESETS = ("default", "quick")
+PRESETS = ("default", "quick", "strong")
 
 
 @dataclass(frozen=True)
@@ -234,8 +234,17 @@ class Config:
 # ------------------------------------------------------------------------ the tables
 
 ACTIVATION_NAMES = (
-    "relu", "leaky_relu", "elu", "selu", "gelu", "silu", "tanh", "sigmoid", "maxout", "identity",
-)  # fmt: skip
+    "relu",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "gelu",
+    "silu",
+    "tanh",
+    "sigmoid",
+    "maxout",
+    "identity",
+)
 
 RUN = SettingsTable(
     "run",
@@ -245,12 +254,13 @@ RUN = SettingsTable(
             "preset",
             str,
             "default",
-            "Recipe for the settings not given: quick (a 128,128 MLP, 20 epochs) or default.",
+            "Recipe for the settings not given: quick (a 128,128 MLP, 20 epochs), default, or "
+            "strong (numeric embeddings, front scaling, an ensemble of MLP members).",
             choices=PRESETS,
         ),
         Setting(
             "valid_size", float, 0.2, "Share of rows held out for validation.", low=0.01, high=0.9
-        ),  # fmt: skip
+        ),
         Setting(
             "scaler",
             str,
@@ -266,7 +276,7 @@ RUN = SettingsTable(
             "none",
             "Weight classes inversely to their frequency.",
             choices=("none", "balanced"),
-        ),  # fmt: skip
+        ),
         Setting("device", str, "auto", "MLP device.", choices=("auto", "cpu", "cuda")),
         Setting("threads", int, None, "CPU threads [default: all cores].", low=1, optional=True),
     ],
@@ -282,7 +292,7 @@ MLP = SettingsTable(
             "Hidden layer widths, e.g. 256,256.",
             low=1,
             presets={"quick": (128, 128)},
-        ),  # fmt: skip
+        ),
         Setting("activation", str, "relu", "Hidden activation.", choices=ACTIVATION_NAMES),
         Setting("leaky_slope", float, 0.1, "leaky_relu negative slope.", low=0.0, high=1.0),
         Setting("elu_alpha", float, 1.0, "elu alpha.", low=0.0),
@@ -305,7 +315,7 @@ MLP = SettingsTable(
             low=0.0,
             optional=True,
             zero_is_off=True,
-        ),  # fmt: skip
+        ),
         Setting("optimizer", str, "adamw", "Optimiser.", choices=("adamw", "adam", "sgd")),
         Setting("momentum", float, 0.9, "SGD momentum.", low=0.0, high=1.0),
         Setting(
@@ -317,7 +327,7 @@ MLP = SettingsTable(
             high=10.0,
             low_open=True,
             aliases=("learning_rate",),
-        ),  # fmt: skip
+        ),
         Setting("weight_decay", float, 1e-4, "Weight decay (L2 on the weights).", low=0.0),
         Setting(
             "schedule",
@@ -325,7 +335,7 @@ MLP = SettingsTable(
             "cosine",
             "Learning-rate schedule.",
             choices=("constant", "cosine", "onecycle"),
-        ),  # fmt: skip
+        ),
         Setting("epochs", int, 60, "Maximum epochs.", low=1, presets={"quick": 20}),
         Setting("batch_size", int, 256, "Rows per batch.", low=1, presets={"quick": 512}),
         Setting(
@@ -344,13 +354,79 @@ MLP = SettingsTable(
             "The MLP's own numeric scaling.",
             choices=SCALERS,
             flag="--mlp-scaler",
-        ),  # fmt: skip
+        ),
         Setting(
             "restore_best",
             bool,
             True,
             "Keep the best validation epoch (off: the last; shows overtraining).",
-        ),  # fmt: skip
+        ),
+        Setting(
+            "num_embedding",
+            str,
+            "none",
+            "Numeric feature embeddings: piecewise-linear over quantile bins (ple) or "
+            "periodic (PBLD).",
+            choices=("none", "ple", "periodic"),
+            presets={"strong": "ple"},
+        ),
+        Setting("embedding_dim", int, 8, "Width of each feature's embedding.", low=2, high=64),
+        Setting("n_bins", int, 16, "ple: quantile bins per numeric feature.", low=2, high=256),
+        Setting(
+            "periodic_sigma",
+            float,
+            0.1,
+            "periodic: spread of the frequencies.",
+            low=0.0,
+            high=10.0,
+            low_open=True,
+        ),
+        Setting(
+            "max_one_hot",
+            int,
+            None,
+            "Categoricals with more levels than this get a learned embedding instead of "
+            "one-hot [default: one-hot always].",
+            low=2,
+            optional=True,
+            presets={"strong": 8},
+        ),
+        Setting(
+            "front_scale",
+            bool,
+            False,
+            "A learnable scale per input feature.",
+            presets={"strong": True},
+        ),
+        Setting(
+            "ensemble_k",
+            int,
+            1,
+            "Members of a TabM-mini ensemble in one network (a shared trunk; its own "
+            "adapter and head each).",
+            low=1,
+            high=64,
+            presets={"strong": 4},
+        ),
+        Setting(
+            "beta2",
+            float,
+            0.999,
+            "Adam's second-moment decay.",
+            low=0.0,
+            high=1.0,
+            low_open=True,
+            presets={"strong": 0.95},
+        ),
+        Setting(
+            "warmup",
+            float,
+            0.0,
+            "Share of the steps with a linear learning-rate warm-up.",
+            low=0.0,
+            high=0.5,
+            presets={"strong": 0.05},
+        ),
     ],
 )
 
@@ -366,10 +442,8 @@ GBT = SettingsTable(
             high=1.0,
             low_open=True,
             aliases=("lr", "eta"),
-        ),  # fmt: skip
-        Setting(
-            "num_leaves", int, 31, "Leaves per tree.", low=2, high=131072, aliases=("leaves",)
-        ),  # fmt: skip
+        ),
+        Setting("num_leaves", int, 31, "Leaves per tree.", low=2, high=131072, aliases=("leaves",)),
         Setting(
             "min_child_samples",
             int,
@@ -377,7 +451,7 @@ GBT = SettingsTable(
             "Fewest training rows in a leaf.",
             low=1,
             aliases=("min_data_in_leaf",),
-        ),  # fmt: skip
+        ),
         Setting(
             "max_rounds",
             int,
@@ -385,14 +459,14 @@ GBT = SettingsTable(
             "Most boosting rounds.",
             low=1,
             aliases=("rounds", "num_boost_round", "n_estimators"),
-        ),  # fmt: skip
+        ),
         Setting(
             "early_stopping_rounds",
             int,
             50,
             "Stop after this many rounds without a lower validation loss.",
             low=1,
-        ),  # fmt: skip
+        ),
         Setting(
             "feature_fraction",
             float,
@@ -402,7 +476,7 @@ GBT = SettingsTable(
             high=1.0,
             low_open=True,
             aliases=("colsample_bytree",),
-        ),  # fmt: skip
+        ),
         Setting(
             "bagging_fraction",
             float,
@@ -412,7 +486,7 @@ GBT = SettingsTable(
             high=1.0,
             low_open=True,
             aliases=("subsample",),
-        ),  # fmt: skip
+        ),
         Setting("bagging_freq", int, 0, "Resample rows every this many rounds (0: off).", low=0),
         Setting(
             "lambda_l1",
@@ -421,7 +495,7 @@ GBT = SettingsTable(
             "L1 regularisation of leaf values.",
             low=0.0,
             aliases=("reg_alpha",),
-        ),  # fmt: skip
+        ),
         Setting(
             "lambda_l2",
             float,
@@ -429,7 +503,7 @@ GBT = SettingsTable(
             "L2 regularisation of leaf values.",
             low=0.0,
             aliases=("reg_lambda",),
-        ),  # fmt: skip
+        ),
         Setting("max_bin", int, 255, "Histogram bins per feature.", low=2),
     ],
     prefix="gbt-",
@@ -443,7 +517,7 @@ LINEAR = SettingsTable(
         Setting("shrinkage", float, 1e-3, "Fisher: covariance shrinkage.", low=0.0, high=1.0),
         Setting(
             "scaler", str, "standard", "The linear models' own numeric scaling.", choices=SCALERS
-        ),  # fmt: skip
+        ),
     ],
     prefix="linear-",
 )

@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nncli.assess import stats
+from nncli.assess.ensemble import blend, greedy_weights
 from nncli.assess.evaluate import HIGHER_IS_BETTER, metrics
 from nncli.assess.plan import Budget, CompareOptions, Entry, Threshold, build_entries
 from nncli.config import Settings
 from nncli.errors import ConfigError, NncliError, did_you_mean
+from nncli.io.card import ModelCard
 from nncli.learn.fitting import fit_model, stratified_folds, stratified_split
 from nncli.learn.models import MODELS
 
@@ -32,6 +34,15 @@ if TYPE_CHECKING:
     from nncli.learn.schema import Schema
 
 # ------------------------------------------------------------------------- results
+
+
+@dataclass
+class FoldOutput:
+    """One fold's probabilities on its validation, test and training rows."""
+
+    valid: np.ndarray
+    test: np.ndarray
+    train: np.ndarray
 
 
 @dataclass
@@ -54,7 +65,9 @@ class ModelResult:
     efficiency: dict[str, float] = field(default_factory=dict)
     separation: float | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    valid: dict[str, float] = field(default_factory=dict)  # on the validation rows
     # kept for paired tests, predictions and model files; not part of the report
+    folds: list[FoldOutput] = field(default_factory=list, repr=False)
     proba: np.ndarray | None = field(default=None, repr=False)
     train_y: np.ndarray | None = field(default=None, repr=False)
     train_index: np.ndarray | None = field(default=None, repr=False)
@@ -87,12 +100,22 @@ class Comparison:
 
     @property
     def best(self) -> ModelResult | None:
+        """The recommended model: the best on the validation rows (never the test rows,
+        which are used once, to report every model)."""
+        return self._best(self.results)
+
+    @property
+    def best_single(self) -> ModelResult | None:
+        """The best model on the validation rows that is not the ensemble."""
+        return self._best([r for r in self.results if MODELS[r.model].trainable])
+
+    def _best(self, results: list[ModelResult]) -> ModelResult | None:
         metric = self.options.metric
-        ok = [r for r in self.results if r.ok and np.isfinite(r.test.get(metric, np.nan))]
+        ok = [r for r in results if r.ok and np.isfinite(r.valid.get(metric, np.nan))]
         if not ok:
             return None
         sign = 1 if HIGHER_IS_BETTER[metric] else -1
-        return max(ok, key=lambda r: sign * r.test[metric])
+        return max(ok, key=lambda r: sign * r.valid[metric])
 
 
 # --------------------------------------------------------------------------- run
@@ -164,6 +187,10 @@ def run_comparison(
         results.append(result)
         if on_result:
             on_result(result)
+    if "ensemble" in options.models:
+        results.append(_ensemble(results, context, settings.run.seed))
+        if on_result:
+            on_result(results[-1])
     rows = {
         "train": len(splits[0].train),
         "valid": len(splits[0].valid),
@@ -211,8 +238,7 @@ def _run_entry(
     entry: Entry, ctx: _Context, limit: float | None, on_epoch: EpochCallback | None
 ) -> ModelResult:
     result = ModelResult(entry.label, entry.model, entry.stage)
-    frame, y, w = ctx.frame, ctx.y, ctx.w
-    test_proba, train_scores, fold_metrics = [], [], []
+    frame, y = ctx.frame, ctx.y
     try:
         for split in ctx.splits:
             fitted = fit_model(
@@ -224,11 +250,9 @@ def _run_entry(
             t0 = time.perf_counter()
             proba = fitted.predictor.predict_proba(frame.iloc[split.test], unseen="ignore")
             result.predict_seconds += time.perf_counter() - t0
-            train_proba = fitted.predictor.predict_proba_matrix(fitted.X_train)
             result.fit_seconds += fitted.fit_seconds
-            test_proba.append(proba)
-            train_scores.append((y[split.train], train_proba, fitted.w_train, split.train))
-            fold_metrics.append(metrics(y[split.test], proba, w[split.test]))
+            predict = fitted.predictor.predict_proba_matrix
+            result.folds.append(FoldOutput(predict(fitted.X_valid), proba, predict(fitted.X_train)))
     except NncliError as exc:  # a model that fails (a diverging MLP, say) is reported, not fatal
         result.status, result.note = "failed", f"failed: {exc.message}"
         return result
@@ -237,43 +261,79 @@ def _run_entry(
     result.n_params, result.stop_reason = fitted.predictor.card.n_params, report.stop_reason
     if report.stop_reason == "time_budget":
         result.note = "shortened by the time budget"
-    _score(result, np.vstack(test_proba), ctx, fold_metrics, train_scores, entry.settings.run.seed)
+    _score(result, ctx, entry.settings.run.seed)
     return result
 
 
-def _score(
-    result: ModelResult,
-    proba: np.ndarray,
-    ctx: _Context,
-    fold_metrics: list[dict[str, float]],
-    train_scores: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
-    seed: int,
-) -> None:
-    options, signal = ctx.options, ctx.signal
-    test = np.concatenate([s.test for s in ctx.splits])
-    y_test, w_test = ctx.y[test], ctx.w[test]
-    result.proba = proba
-    result.boot = stats.bootstrap_metrics(
-        y_test, proba, w_test, options.bootstrap, seed
-    )  # one seed: same resamples for all
+def _fold_mean(values: list[dict[str, float]]) -> dict[str, float]:
+    return {k: float(np.mean([v[k] for v in values])) for k in values[0]}
+
+
+def _score(result: ModelResult, ctx: _Context, seed: int) -> None:
+    """Metrics on the validation rows (for selection) and the test rows (to report),
+    bootstrap intervals, the overtraining check and the signal efficiencies."""
+    options, signal, y, w = ctx.options, ctx.signal, ctx.y, ctx.w
+    splits, folds = ctx.splits, result.folds
+    test = np.concatenate([s.test for s in splits])
+    y_test, w_test = y[test], w[test]
+    proba = result.proba = np.vstack([f.test for f in folds])
+    result.boot = stats.bootstrap_metrics(y_test, proba, w_test, options.bootstrap, seed)
+    fold_metrics = [
+        metrics(y[s.test], f.test, w[s.test]) for s, f in zip(splits, folds, strict=False)
+    ]
+    pairs = list(zip(splits, folds, strict=True))
+    result.valid = _fold_mean([metrics(y[s.valid], f.valid, w[s.valid]) for s, f in pairs])
+    result.test = _fold_mean(fold_metrics)
     if options.cv:
-        result.test = {k: float(np.mean([m[k] for m in fold_metrics])) for k in fold_metrics[0]}
         result.std = {k: float(np.std([m[k] for m in fold_metrics])) for k in fold_metrics[0]}
-    else:
-        result.test = fold_metrics[0]
     for name, samples in result.boot.items():
         result.low[name], result.high[name] = stats.interval(samples)
-    y_tr = np.concatenate([t[0] for t in train_scores])
-    p_tr = np.vstack([t[1] for t in train_scores])
-    w_tr = np.concatenate([t[2] for t in train_scores])
+    result.train_index = np.concatenate([s.train for s in splits])
+    y_tr, w_tr = y[result.train_index], w[result.train_index]
+    p_tr = np.vstack([f.train for f in folds])
     result.train = metrics(y_tr, p_tr, w_tr)
     result.train_y, result.train_proba = y_tr, p_tr
-    result.train_index = np.concatenate([t[3] for t in train_scores])
     result.ks = _ks_per_class(y_tr, p_tr, y_test, proba, signal)
     if signal is not None:
         positive = y_test == signal
         result.efficiency = stats.signal_efficiency(positive, proba[:, signal], w_test)
         result.separation = stats.separation(positive, proba[:, signal], w_test)
+
+
+def _ensemble(results: list[ModelResult], ctx: _Context, seed: int) -> ModelResult:
+    """The greedy weighted blend of the finished models, chosen per fold on the
+    validation rows, scored on the test rows like every model."""
+    from nncli.learn.ensemble import EnsemblePredictor
+
+    started = time.perf_counter()
+    result = ModelResult("ensemble", "ensemble", "blend")
+    members = [r for r in results if r.ok]
+    if len(members) < 2:
+        result.status, result.note = "skipped", "skipped: fewer than two models to blend"
+        return result
+    for i, split in enumerate(ctx.splits):
+        probas = [m.folds[i].valid for m in members]
+        y, w = ctx.y[split.valid], ctx.w[split.valid]
+        weights = greedy_weights(probas, y, w)
+        result.folds.append(
+            FoldOutput(*(blend([getattr(m.folds[i], part) for m in members], weights)
+                         for part in ("valid", "test", "train")))
+        )  # fmt: skip
+    chosen = [(m, float(wt)) for m, wt in zip(members, weights, strict=True) if wt > 0]
+    result.note = "weights " + ", ".join(f"{m.label} {wt:.2f}" for m, wt in chosen)
+    result.n_params = sum(m.n_params for m, _ in chosen)
+    result.fit_seconds = time.perf_counter() - started + sum(m.fit_seconds for m, _ in chosen)
+    result.predict_seconds = sum(m.predict_seconds for m, _ in chosen)
+    if all(m.predictor is not None for m, _ in chosen):
+        schema = ctx.schema
+        card = ModelCard("ensemble", {"members": {m.label: wt for m, wt in chosen}},
+                         result.n_params)  # fmt: skip
+        result.predictor = EnsemblePredictor(  # type: ignore[assignment]
+            schema, [m.predictor for m, _ in chosen], [m.label for m, _ in chosen],
+            [wt for _, wt in chosen], card,
+        )  # fmt: skip
+    _score(result, ctx, seed)
+    return result
 
 
 def _ks_per_class(
@@ -309,11 +369,12 @@ class Paired:
 
 
 def paired_comparisons(comparison: Comparison) -> list[Paired]:
-    """Each model against the best one, and against the baseline (gbt), on the same rows.
+    """Each model against the best one (chosen on the validation rows), against the
+    baseline (gbt), and the ensemble against the best single model, on the same test rows.
 
     Each unordered pair is tested once; the floor (majority) is only compared with the best.
     """
-    best = comparison.best
+    best, single = comparison.best, comparison.best_single
     baseline = next((r for r in comparison.results if MODELS[r.model].baseline and r.ok), None)
     out, seen = [], set()
     for result in comparison.results:
@@ -322,6 +383,8 @@ def paired_comparisons(comparison: Comparison) -> list[Paired]:
         refs = [(best, "best")]
         if not MODELS[result.model].floor:
             refs.append((baseline, baseline.model if baseline else ""))
+        if not MODELS[result.model].trainable:
+            refs.append((single, "best single"))
         for ref, role in refs:
             if ref is None or ref is result or frozenset((ref.label, result.label)) in seen:
                 continue

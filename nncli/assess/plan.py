@@ -76,7 +76,8 @@ def build_entries(options: CompareOptions, settings: Settings) -> list[Entry]:
     entry, with the run's preset applied to every setting the user did not give."""
     settings = settings.with_preset()
     entries = []
-    for name in sorted(set(options.models), key=list(MODELS).index):
+    trainable = [name for name in options.models if MODELS[name].trainable]
+    for name in sorted(set(trainable), key=list(MODELS).index):
         texts = options.variants.get(name, ())
         table = MODELS[name].config
         if not texts or table is None:

@@ -6,7 +6,8 @@ Members (a fixed set; anything else is rejected):
   model settings, classes, seed, training-data hash, metrics, history, and the
   SHA-256 of every other member;
 - ``weights.safetensors``: numeric arrays (network weights, linear coefficients);
-- ``gbt.txt``: LightGBM's plain-text tree model.
+- ``gbt.txt``: LightGBM's plain-text tree model (``m0.gbt.txt``, … for the members of
+  an ensemble, whose arrays are named ``m0/…`` in the weights).
 
 No pickle anywhere. Reading is bounded (member count and sizes) so a zip bomb is
 refused, members are read into memory and never extracted, and every hash is
@@ -20,6 +21,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +38,7 @@ MANIFEST = "manifest.json"
 WEIGHTS = "weights.safetensors"
 BLOB_NAMES = ("gbt.txt",)
 ALLOWED = {MANIFEST, WEIGHTS, *BLOB_NAMES}
+MEMBER_BLOB = re.compile(r"m\d{1,3}\.(" + "|".join(re.escape(b) for b in BLOB_NAMES) + ")")
 MAX_MEMBER_BYTES = 2 * 1024**3
 MAX_MANIFEST_BYTES = 256 * 1024**2
 
@@ -90,7 +93,7 @@ def write_model_file(
     if arrays:
         members[WEIGHTS] = save({k: np.ascontiguousarray(v) for k, v in arrays.items()})
     for name, blob in blobs.items():
-        assert name in BLOB_NAMES, name
+        assert _allowed(name) and name != MANIFEST, name
         members[name] = blob
     manifest = manifest | {
         "format": FORMAT,
@@ -141,7 +144,7 @@ def read_model_file(
 def _read_members(archive: zipfile.ZipFile, path: Path) -> dict[str, bytes]:
     infos = archive.infolist()
     names = [i.filename for i in infos]
-    unexpected = [n for n in names if n not in ALLOWED]
+    unexpected = [n for n in names if not _allowed(n)]
     if unexpected or len(set(names)) != len(names):
         raise ArtifactError(
             f"{path} holds unexpected members ({', '.join(unexpected[:3]) or 'duplicates'}); "
@@ -169,6 +172,11 @@ def _read_members(archive: zipfile.ZipFile, path: Path) -> dict[str, bytes]:
             )
         members[info.filename] = data
     return members
+
+
+def _allowed(name: str) -> bool:
+    """The fixed members, and an ensemble member's blobs (m0.gbt.txt, …)."""
+    return name in ALLOWED or MEMBER_BLOB.fullmatch(name) is not None
 
 
 def _parse_manifest(data: bytes | None, path: Path) -> dict[str, Any]:

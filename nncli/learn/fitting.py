@@ -147,7 +147,7 @@ def fit_model(
     require_features(schema)
     k = len(schema.classes)
     model = make_model(name, k, settings)
-    prep = fit_preprocessor(train, schema, model.layout, model.scaler)
+    prep = fit_preprocessor(train, schema, model.layout, model.scaler, model.max_one_hot)
     X_train, _ = prep.transform(train)
     X_valid, _ = prep.transform(valid)
     w_train, w_valid = row_weights(train, schema), row_weights(valid, schema)
@@ -160,6 +160,8 @@ def fit_model(
         np.clip(w_valid, 0.0, None),
         k,
         prep.categorical_indices,
+        prep.numeric_indices if model.layout == "dense" else [],
+        prep.embedded_columns,
     )
     started = time.perf_counter()
     report = model.fit(data, time_limit=time_limit, on_epoch=on_epoch)

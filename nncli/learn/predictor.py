@@ -7,7 +7,7 @@ import platform
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from nncli.learn.schema import Schema
 if TYPE_CHECKING:
     import pandas as pd
 
+    from nncli.learn.ensemble import EnsemblePredictor
     from nncli.learn.models.base import Model
 
 UNSEEN_POLICIES = ("error", "warn", "ignore")
@@ -90,32 +91,31 @@ class Predictor:
         proba = self.predict_proba(frame, unseen)
         return np.asarray(self.classes, dtype=object)[proba.argmax(axis=1)]
 
-    def save(self, path: str | Path) -> None:
+    def parts(self) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, bytes]]:
+        """The manifest (card, schema, preprocessing), arrays and blobs of a model file."""
         state = self.model.state()
         self.card.config = state.config
-        self.card.created = datetime.now(UTC).isoformat(timespec="seconds")
-        self.card.versions = library_versions(self.model.name)
         manifest = self.card.to_manifest() | {
             "schema": self.schema.to_dict(),
             "preprocessor": self.preprocessor.to_dict(),
         }
-        write_model_file(path, manifest, state.arrays, state.blobs)
+        return manifest, state.arrays, state.blobs
+
+    def save(self, path: str | Path) -> None:
+        stamp(self.card, self.model.name)
+        write_model_file(path, *self.parts())
 
     @classmethod
-    def load(cls, path: str | Path) -> Predictor:
+    def load(cls, path: str | Path) -> Predictor | EnsemblePredictor:
+        """A model file: one model, or an ensemble of them (``compare --out``)."""
+        from nncli.learn.ensemble import EnsemblePredictor
+
         manifest, arrays, blobs = read_model_file(path)
         try:
-            schema = Schema.from_dict(manifest["schema"])
-            prep = Preprocessor.from_dict(manifest["preprocessor"])
-            card = ModelCard.from_manifest(manifest)
-            if card.model not in MODELS:
-                raise ArtifactError(
-                    f"{path} holds an unknown model type {card.model!r}",
-                    "upgrade nncli or re-train the model.",
-                )
-            state = ModelState(card.config, arrays, blobs)
-            model = model_class(card.model).from_state(state, len(schema.classes))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            if "ensemble" in manifest:
+                return EnsemblePredictor.from_parts(manifest, arrays, blobs, path)
+            return cls.from_parts(manifest, arrays, blobs, path)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             raise ArtifactError(
                 f"the manifest of {path} is incomplete or malformed ({exc!r})",
                 "the file was altered or is damaged; re-train the model.",
@@ -125,7 +125,33 @@ class Predictor:
                 f"the manifest of {path} has invalid settings ({exc.message})",
                 "the file was altered or is damaged; re-train the model.",
             ) from None
+
+    @classmethod
+    def from_parts(
+        cls,
+        manifest: dict[str, Any],
+        arrays: dict[str, np.ndarray],
+        blobs: dict[str, bytes],
+        path: str | Path,
+    ) -> Predictor:
+        """Raises KeyError/TypeError/ValueError/ConfigError on a malformed manifest."""
+        schema = Schema.from_dict(manifest["schema"])
+        prep = Preprocessor.from_dict(manifest["preprocessor"])
+        card = ModelCard.from_manifest(manifest)
+        if card.model not in MODELS or not MODELS[card.model].trainable:
+            raise ArtifactError(
+                f"{path} holds an unknown model type {card.model!r}",
+                "upgrade nncli or re-train the model.",
+            )
+        state = ModelState(card.config, arrays, blobs)
+        model = model_class(card.model).from_state(state, len(schema.classes))
         return cls(schema, prep, model, card)
+
+
+def stamp(card: ModelCard, model: str) -> None:
+    """When and with which library versions a model file is written."""
+    card.created = datetime.now(UTC).isoformat(timespec="seconds")
+    card.versions = library_versions(model)
 
 
 def library_versions(model: str) -> dict[str, str]:

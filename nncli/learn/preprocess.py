@@ -61,6 +61,13 @@ class Preprocessor:
     scaler: str
     numeric: list[NumericState]
     categorical: list[CategoricalState]
+    max_one_hot: int | None = None  # dense: categoricals with more levels become one code
+
+    def _coded(self, cat: CategoricalState) -> bool:
+        """Whether a categorical is one integer code column (native, or many levels)."""
+        if self.layout == "native":
+            return True
+        return self.max_one_hot is not None and len(cat.levels) + 1 > self.max_one_hot
 
     @property
     def feature_names(self) -> list[str]:
@@ -70,12 +77,33 @@ class Preprocessor:
             if num.indicator and self.layout == "dense":
                 names.append(f"{num.name}=missing")
         for cat in self.categorical:
-            if self.layout == "native":
+            if self._coded(cat):
                 names.append(cat.name)
             else:
                 names.extend(f"{cat.name}={level}" for level in cat.levels)
                 names.append(f"{cat.name}=<other>")
         return names
+
+    @property
+    def numeric_indices(self) -> list[int]:
+        """Column indices of the (scaled) numeric values, indicators left out (dense)."""
+        out, i = [], 0
+        for num in self.numeric:
+            out.append(i)
+            i += 2 if num.indicator and self.layout == "dense" else 1
+        return out
+
+    @property
+    def embedded_columns(self) -> list[tuple[int, int]]:
+        """(column index, number of codes) of the categoricals coded for an embedding
+        (dense layout); the last code is the reserved unseen/rare/missing one."""
+        if self.layout != "dense":
+            return []
+        names, out = self.feature_names, []
+        for cat in self.categorical:
+            if self._coded(cat):
+                out.append((names.index(cat.name), len(cat.levels) + 1))
+        return out
 
     @property
     def categorical_indices(self) -> list[int]:
@@ -123,6 +151,8 @@ class Preprocessor:
         n_unseen = int(((codes < 0) & present).sum())
         if self.layout == "native":
             return np.where(codes < 0, np.nan, codes.astype(np.float64)), n_unseen
+        if self._coded(cat):
+            return np.where(codes < 0, len(cat.levels), codes).astype(np.float64), n_unseen
         onehot = np.zeros((len(codes), len(cat.levels) + 1))
         onehot[np.arange(len(codes)), np.where(codes < 0, len(cat.levels), codes)] = 1.0
         return onehot, n_unseen
@@ -144,6 +174,7 @@ class Preprocessor:
             scaler=data["scaler"],
             numeric=[NumericState(**n) for n in data["numeric"]],
             categorical=[CategoricalState(**c) for c in data["categorical"]],
+            max_one_hot=data.get("max_one_hot"),
         )
 
 
@@ -177,7 +208,11 @@ def category_text(values: pd.Series, boolean: bool = False) -> pd.Series:
 
 
 def fit_preprocessor(
-    frame: pd.DataFrame, schema: Schema, layout: str, scaler: str = "standard"
+    frame: pd.DataFrame,
+    schema: Schema,
+    layout: str,
+    scaler: str = "standard",
+    max_one_hot: int | None = None,
 ) -> Preprocessor:
     """Fit on ``frame`` (training rows only) for the schema's feature columns."""
     if layout not in LAYOUTS:
@@ -190,7 +225,8 @@ def fit_preprocessor(
             numeric.append(_fit_numeric(col.name, numeric_values(frame[col.name]), scaler))
         else:
             categorical.append(_fit_categorical(col.name, frame[col.name], col.role == "boolean"))
-    return Preprocessor(layout, scaler if layout == "dense" else "none", numeric, categorical)
+    scaler = scaler if layout == "dense" else "none"
+    return Preprocessor(layout, scaler, numeric, categorical, max_one_hot)
 
 
 def fit_matrix(X: np.ndarray, scaler: str) -> Preprocessor:

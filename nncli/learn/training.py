@@ -56,12 +56,35 @@ def _tensors(
 def loss_fn(
     logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor, smoothing: float
 ) -> torch.Tensor:
-    """Weighted mean cross-entropy (sigmoid for one logit, softmax for several)."""
+    """Weighted mean cross-entropy (sigmoid for one logit, softmax for several); for
+    ensemble logits [B, k, ·] the mean of the members' losses."""
+    if logits.ndim == 3:
+        k = logits.shape[1]
+        flat = logits.reshape(-1, logits.shape[2])
+        return loss_fn(flat, y.repeat_interleave(k), w.repeat_interleave(k), smoothing)
     if logits.shape[1] == 1:
         target = y * (1 - smoothing) + 0.5 * smoothing
         losses = F.binary_cross_entropy_with_logits(logits[:, 0], target, reduction="none")
     else:
         losses = F.cross_entropy(logits, y, reduction="none", label_smoothing=smoothing)
+    return (losses * w).sum() / w.sum().clamp_min(1e-12)
+
+
+def mean_proba(logits: torch.Tensor) -> torch.Tensor:
+    """Class probabilities, averaged over ensemble members when there are several:
+    [B, 1] → p(second class); [B, K] → softmax; [B, k, ·] → the members' mean."""
+    if logits.ndim == 3:
+        return torch.stack([mean_proba(logits[:, i]) for i in range(logits.shape[1])]).mean(0)
+    return torch.sigmoid(logits[:, 0]) if logits.shape[1] == 1 else torch.softmax(logits, dim=1)
+
+
+def proba_loss(proba: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Weighted log loss of probabilities (p of the second class for binary targets)."""
+    if proba.ndim == 1:
+        p = torch.where(y > 0.5, proba, 1 - proba)
+    else:
+        p = proba.gather(1, y.long().unsqueeze(1))[:, 0]
+    losses = -torch.log(p.clamp_min(1e-12))
     return (losses * w).sum() / w.sum().clamp_min(1e-12)
 
 
@@ -74,19 +97,57 @@ def make_optimizer(model: nn.Module, config: MLPConfig) -> torch.optim.Optimizer
     ]
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True)
+    betas = (0.9, config.beta2)
     if config.optimizer == "adam":  # Adam's weight decay is L2 added to the gradient
-        return torch.optim.Adam(groups, lr=config.lr)
-    return torch.optim.AdamW(groups, lr=config.lr)
+        return torch.optim.Adam(groups, lr=config.lr, betas=betas)
+    return torch.optim.AdamW(groups, lr=config.lr, betas=betas)
 
 
-def make_schedule(opt: torch.optim.Optimizer, config: MLPConfig, total_steps: int) -> Any:
-    if config.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=total_steps)
-    if config.schedule == "cosine":
-        return torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda step: 0.5 * (1 + math.cos(math.pi * min(step / total_steps, 1.0)))
+class Schedule:
+    """The learning-rate factor per step: a linear warm-up over ``warmup`` of the steps,
+    then constant, cosine decay to 0, or one cycle. ``total`` can shrink once the time
+    budget shows how many epochs fit, so the decay still ends at the last step."""
+
+    def __init__(self, opt: torch.optim.Optimizer, config: MLPConfig, total: int) -> None:
+        self.config, self.total, self.step_count = config, max(total, 1), 0
+        self.base = [g["lr"] for g in opt.param_groups]
+        self.opt = opt
+        self.onecycle = (
+            torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=self.total)
+            if config.schedule == "onecycle"
+            else None
         )
-    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+
+    def factor(self, step: int) -> float:
+        warm = self.config.warmup * self.total
+        if step < warm:
+            return (step + 1) / warm
+        if self.config.schedule == "cosine":
+            t = min((step - warm) / max(self.total - warm, 1), 1.0)
+            return 0.5 * (1 + math.cos(math.pi * t))
+        return 1.0
+
+    def fit_epochs(self, fit: int, epochs: int) -> None:
+        """Only ``fit`` of the ``epochs`` fit the time budget: end the decay there."""
+        if self.onecycle is None and 0 < fit < epochs:
+            self.total = max(self.total * fit // epochs, self.step_count + 1)
+
+    def step(self) -> None:
+        self.step_count += 1
+        if self.onecycle is not None:
+            if self.step_count <= self.total:
+                self.onecycle.step()
+            return
+        for group, base in zip(self.opt.param_groups, self.base, strict=True):
+            group["lr"] = base * self.factor(self.step_count)
+
+
+def make_schedule(opt: torch.optim.Optimizer, config: MLPConfig, total_steps: int) -> Schedule:
+    schedule = Schedule(opt, config, total_steps)
+    if schedule.onecycle is None:
+        for group, base in zip(opt.param_groups, schedule.base, strict=True):
+            group["lr"] = base * schedule.factor(0)
+    return schedule
 
 
 def train_epoch(
@@ -125,8 +186,9 @@ def evaluate_loss(model: nn.Module, data: Tensors) -> tuple[float, float]:
     """Validation loss (no smoothing) and weighted accuracy."""
     model.eval()
     logits = torch.cat([model(data.X[i : i + 65536]) for i in range(0, len(data.y), 65536)])
-    loss = float(loss_fn(logits, data.y, data.w, 0.0))
-    pred = (logits[:, 0] > 0).float() if logits.shape[1] == 1 else logits.argmax(dim=1)
+    proba = mean_proba(logits)
+    loss = float(proba_loss(proba, data.y, data.w))
+    pred = (proba > 0.5).float() if proba.ndim == 1 else proba.argmax(dim=1)
     correct = (pred == data.y).float()
     accuracy = float((correct * data.w).sum() / data.w.sum().clamp_min(1e-12))
     model.train()
@@ -172,15 +234,11 @@ def train(
                 )
             valid_loss, valid_acc = evaluate_loss(model, va)
             elapsed = time.perf_counter() - started
-            record = {
-                "epoch": epoch,
-                "epochs": config.epochs,
-                "train_loss": train_loss,
-                "valid_loss": valid_loss,
-                "valid_accuracy": valid_acc,
-                "lr": opt.param_groups[0]["lr"],
-                "seconds": elapsed,
-            }
+            if epoch == 1 and time_limit is not None:  # decay within the epochs that fit
+                schedule.fit_epochs(int(time_limit / max(elapsed, 1e-9)), config.epochs)
+            record = {"epoch": epoch, "epochs": config.epochs, "train_loss": train_loss,
+                      "valid_loss": valid_loss, "valid_accuracy": valid_acc,
+                      "lr": opt.param_groups[0]["lr"], "seconds": elapsed}  # fmt: skip
             result.history.append(record)
             if valid_loss < best_loss - 1e-7:
                 best_loss, result.best_epoch = valid_loss, epoch

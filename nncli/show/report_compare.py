@@ -128,7 +128,9 @@ def _metrics_table(comparison: Comparison, best: ModelResult | None, cv: bool) -
         show_edge=False,
         pad_edge=False,
         header_style="bold",
-        title="test metrics" + (" (mean ± std over folds)" if cv else " [95% CI]"),
+        title="test metrics"
+        + (" (mean ± std over folds)" if cv else " [95% CI]")
+        + "; ★ = the best on the validation rows",
         title_justify="left",
     )
     table.add_column("model", no_wrap=True)
@@ -138,13 +140,16 @@ def _metrics_table(comparison: Comparison, best: ModelResult | None, cv: bool) -
         spread = (" (mean ± std)" if cv else " [95% CI]") if m == metric else ""
         title = metric_short(m) + spread
         table.add_column(title, justify="right", no_wrap=True)
+        if m == metric:
+            table.add_column(f"valid {metric_short(m)}", justify="right", no_wrap=True)
     for result in _ordered(comparison):
         star = " ★" if result is best else ""
         style = "bold green" if result is best else ("dim" if not result.ok else "")
         if not result.ok:
-            table.add_row(escape(result.label), result.note, *[""] * (len(shown) - 1), style=style)
+            table.add_row(escape(result.label), result.note, *[""] * len(shown), style=style)
             continue
-        cells = [_cell(result, shown[0], cv)] + [
+        valid = result.valid.get(metric, float("nan"))
+        cells = [_cell(result, shown[0], cv), f"{valid:.4f}" if np.isfinite(valid) else "-"] + [
             f"{result.test[m]:.4f}" if np.isfinite(result.test[m]) else "-" for m in shown[1:]
         ]
         table.add_row(escape(result.label) + star, *cells, style=style)
@@ -249,6 +254,7 @@ def compare_json(comparison: Comparison) -> dict[str, Any]:
             "time_budget": comparison.budget,
             "elapsed_seconds": comparison.elapsed,
             "best": best.label if best else None,
+            "selected_on": "validation",
             "models": results,
             "paired": [paired_json(p) for p in comparison.paired],
         }

@@ -30,6 +30,7 @@ class ModelSpec:
     unit: str = "epoch"  # what one history record is: epoch or round
     packages: tuple[str, ...] = ()  # libraries whose versions go into the model card
     help: str = ""
+    trainable: bool = True  # False: built by compare from the others (the ensemble)
 
 
 #: name → spec; the order is the order ``compare`` runs them in (the rough result first).
@@ -46,9 +47,12 @@ MODELS: dict[str, ModelSpec] = {
                   help="Fisher's linear discriminant"),
         ModelSpec("mlp", "nncli.learn.models.mlp", "MLPModel", "mlp", "refine",
                   packages=("torch",), help="the torch MLP"),
+        ModelSpec("ensemble", "nncli.learn.ensemble", "EnsemblePredictor", None, "blend",
+                  trainable=False, help="greedy weighted blend of the others (compare)"),
     )
 }  # fmt: skip
-STAGES = ("rough", "refine")
+STAGES = ("rough", "refine", "blend")
+TRAINABLE = [name for name, spec in MODELS.items() if spec.trainable]
 
 
 def model_class(name: str) -> type[Model]:

@@ -28,7 +28,9 @@ class FitData:
     y_valid: np.ndarray
     w_valid: np.ndarray
     n_classes: int
-    categorical_indices: list[int] = field(default_factory=list)
+    categorical_indices: list[int] = field(default_factory=list)  # native category codes
+    numeric_indices: list[int] = field(default_factory=list)  # dense: numeric value columns
+    coded: list[tuple[int, int]] = field(default_factory=list)  # dense: (column, n codes)
 
 
 @dataclass
@@ -67,6 +69,11 @@ class Model:
     def scaler(self) -> str:
         """The input scaling this model is trained with (dense layout)."""
         return str(self.run.scaler or "standard")
+
+    @property
+    def max_one_hot(self) -> int | None:
+        """Dense layout: categoricals with more levels are one code column (embedded)."""
+        return None
 
     def fit(
         self,

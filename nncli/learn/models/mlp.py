@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,7 +15,16 @@ from torch import nn
 from nncli.config import ACTIVATION_NAMES, Config, MLPConfig, RunConfig
 from nncli.errors import ArtifactError, ConfigError
 from nncli.learn.models.base import EpochCallback, FitData, FitReport, Model, ModelState
-from nncli.learn.training import train
+from nncli.learn.models.layers import (
+    CategoricalEmbedding,
+    FrontScale,
+    MemberAdapter,
+    MemberHeads,
+    PeriodicEmbedding,
+    PiecewiseLinearEmbedding,
+    quantile_edges,
+)
+from nncli.learn.training import mean_proba, train
 
 
 class Maxout(nn.Module):
@@ -72,18 +83,94 @@ class Block(nn.Module):
         return x + h if self.residual else h
 
 
-class MLP(nn.Module):
-    """Hidden blocks, then a linear output: 1 logit (binary, sigmoid) or K (softmax)."""
+@dataclass
+class Inputs:
+    """Which columns of the model matrix are what: numeric values (embedded when the
+    config asks for numeric embeddings), category codes (embedded) and the rest."""
 
-    def __init__(self, n_in: int, n_classes: int, config: MLPConfig) -> None:
+    n_in: int
+    numeric: list[int] = field(default_factory=list)
+    coded: list[tuple[int, int]] = field(default_factory=list)  # (column, number of codes)
+    n_bins: int = 0  # ple: bins of the widest feature
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n_in": self.n_in, "numeric": self.numeric,
+                "coded": [list(c) for c in self.coded], "n_bins": self.n_bins}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Inputs:
+        coded = [(int(i), int(n)) for i, n in data.get("coded", [])]
+        return cls(int(data["n_in"]), [int(i) for i in data.get("numeric", [])], coded,
+                   int(data.get("n_bins", 0)))  # fmt: skip
+
+
+class MLP(nn.Module):
+    """Inputs (optionally scaled per feature and embedded), hidden blocks, then a linear
+    output: 1 logit (binary, sigmoid) or K (softmax); with ``ensemble_k`` > 1, k members
+    that share the blocks, each with its own adapter and head: logits [B, k, out]."""
+
+    def __init__(
+        self, n_in: int, n_classes: int, config: MLPConfig, inputs: Inputs | None = None
+    ) -> None:
         super().__init__()
-        widths = [n_in, *config.hidden]
+        inputs = inputs or Inputs(n_in)
+        self.k = config.ensemble_k
+        width = self._build_inputs(inputs, config)
+        widths = [width, *config.hidden]
         self.blocks = nn.Sequential(*(Block(a, b, config) for a, b in itertools.pairwise(widths)))
-        self.out = nn.Linear(widths[-1], 1 if n_classes == 2 else n_classes)
+        n_out = 1 if n_classes == 2 else n_classes
+        self.adapter = MemberAdapter(self.k, width) if self.k > 1 else None
+        self.out: nn.Module = (
+            MemberHeads(self.k, widths[-1], n_out) if self.k > 1 else nn.Linear(widths[-1], n_out)
+        )
         init_weights(self, config)
 
+    def _build_inputs(self, inputs: Inputs, config: MLPConfig) -> int:
+        """The input layers; returns the width the first block sees."""
+        coded = [i for i, _ in inputs.coded]
+        dense = [i for i in range(inputs.n_in) if i not in set(coded)]
+        embed = config.num_embedding != "none" and bool(inputs.numeric)
+        numeric = [dense.index(i) for i in inputs.numeric] if embed else []
+        rest = [j for j in range(len(dense)) if j not in set(numeric)]
+        for name, index in (("dense", dense), ("coded", coded), ("numeric", numeric),
+                            ("rest", rest)):  # fmt: skip
+            self.register_buffer(f"{name}_index", torch.tensor(index, dtype=torch.long),
+                                 persistent=False)  # fmt: skip
+        self.front = FrontScale(len(dense)) if config.front_scale else None
+        dim = config.embedding_dim
+        self.num_embed: nn.Module | None = None
+        if numeric and config.num_embedding == "ple":
+            self.num_embed = PiecewiseLinearEmbedding(len(numeric), inputs.n_bins, dim)
+        elif numeric:
+            self.num_embed = PeriodicEmbedding(len(numeric), dim, config.periodic_sigma)
+        self.cat_embed = (
+            CategoricalEmbedding([n for _, n in inputs.coded], dim) if inputs.coded else None
+        )
+        self.plain = not (coded or numeric or config.front_scale)
+        return len(rest) + dim * (len(numeric) + len(coded))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The vector the first block sees.  [B, n_in] → [B, width]"""
+        if self.plain:
+            return x
+        dense = x[:, self.dense_index]
+        if self.front is not None:
+            dense = self.front(dense)
+        parts = [dense[:, self.rest_index]]
+        if self.num_embed is not None:
+            parts.append(self.num_embed(dense[:, self.numeric_index]).flatten(1))
+        if self.cat_embed is not None:
+            parts.append(self.cat_embed(x[:, self.coded_index]))
+        return torch.cat(parts, dim=1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(self.blocks(x))
+        h = self.features(x)
+        if self.adapter is None:
+            return self.out(self.blocks(h))
+        members = self.adapter(h)  # [B, k, width]
+        b, k, width = members.shape
+        trunk = self.blocks(members.reshape(b * k, width))
+        return self.out(trunk.reshape(b, k, -1))
 
 
 def init_weights(model: MLP, config: MLPConfig) -> None:
@@ -95,8 +182,9 @@ def init_weights(model: MLP, config: MLPConfig) -> None:
     for module in model.blocks.modules():
         if isinstance(module, nn.Linear):
             _init_linear(module, scheme, config)
-    nn.init.zeros_(model.out.weight)  # a zero output layer starts every class equal
-    nn.init.zeros_(model.out.bias)
+    if isinstance(model.out, nn.Linear):  # MemberHeads start at zero themselves
+        nn.init.zeros_(model.out.weight)  # a zero output layer starts every class equal
+        nn.init.zeros_(model.out.bias)
 
 
 def _init_linear(layer: nn.Linear, scheme: str, config: MLPConfig) -> None:
@@ -113,13 +201,15 @@ def _init_linear(layer: nn.Linear, scheme: str, config: MLPConfig) -> None:
 
 def estimate_bytes(n_in: int, n_classes: int, config: MLPConfig, n_rows: int) -> int:
     """Memory a training run needs: weights, gradients and two Adam moments (4 copies),
-    activations of one batch (forward and backward), and the data tensors."""
+    activations of one batch (forward and backward, per ensemble member), and the data
+    tensors. Numeric embeddings widen the first layer up to ``embedding_dim`` times."""
     pieces = config.maxout_pieces if config.activation == "maxout" else 1
-    widths = [n_in, *config.hidden]
+    width = n_in * (config.embedding_dim if config.num_embedding != "none" else 1)
+    widths = [width, *config.hidden]
     weights = sum((a + 1) * b * pieces for a, b in itertools.pairwise(widths))
-    weights += (widths[-1] + 1) * (1 if n_classes == 2 else n_classes)
-    activations = config.batch_size * sum(config.hidden) * pieces * 4
-    return 4 * (4 * weights + activations + n_rows * (n_in + 2))
+    weights += (widths[-1] + 1) * (1 if n_classes == 2 else n_classes) * config.ensemble_k
+    activations = config.batch_size * (sum(config.hidden) * pieces + width) * 4
+    return 4 * (4 * weights + activations * config.ensemble_k + n_rows * (n_in + 2))
 
 
 def available_bytes() -> int:
@@ -156,11 +246,15 @@ class MLPModel(Model):
     ) -> None:
         super().__init__(n_classes, config or MLPConfig(), run)
         self.module: MLP | None = None
-        self.n_in = 0
+        self.inputs = Inputs(0)
 
     @property
     def scaler(self) -> str:
         return str(self.run.scaler or self.config.scaler)
+
+    @property
+    def max_one_hot(self) -> int | None:
+        return self.config.max_one_hot  # type: ignore[no-any-return]
 
     def fit(
         self,
@@ -171,8 +265,14 @@ class MLPModel(Model):
     ) -> FitReport:
         check_memory(data.X.shape[1], self.n_classes, self.config, len(data.y) + len(data.y_valid))
         torch.manual_seed(self.run.seed)
-        self.n_in = data.X.shape[1]
-        self.module = MLP(self.n_in, self.n_classes, self.config)
+        self.inputs = Inputs(data.X.shape[1], list(data.numeric_indices), list(data.coded))
+        edges: list[np.ndarray] = []
+        if self.config.num_embedding == "ple" and self.inputs.numeric:
+            edges = quantile_edges(data.X[:, self.inputs.numeric], self.config.n_bins)
+            self.inputs.n_bins = max(len(e) - 1 for e in edges)
+        self.module = MLP(self.inputs.n_in, self.n_classes, self.config, self.inputs)
+        if isinstance(self.module.num_embed, PiecewiseLinearEmbedding):
+            self.module.num_embed.set_edges(edges)
         return train(
             self.module, data, self.config, self.run, on_epoch=on_epoch, time_limit=time_limit
         )
@@ -185,9 +285,7 @@ class MLPModel(Model):
         parts = []
         for start in range(0, len(X), 65536):
             xb = torch.from_numpy(np.ascontiguousarray(X[start : start + 65536], dtype=np.float32))
-            z = self.module(xb.to(device)).double()
-            p = torch.sigmoid(z[:, 0]) if z.shape[1] == 1 else torch.softmax(z, dim=1)
-            parts.append(p.cpu().numpy())
+            parts.append(mean_proba(self.module(xb.to(device)).double()).cpu().numpy())
         width = () if self.n_classes == 2 else (self.n_classes,)
         p = np.concatenate(parts) if parts else np.zeros((0, *width))
         return np.column_stack([1.0 - p, p]) if self.n_classes == 2 else p
@@ -199,16 +297,18 @@ class MLPModel(Model):
     def state(self) -> ModelState:
         assert self.module is not None
         arrays = {k: v.detach().cpu().numpy() for k, v in self.module.state_dict().items()}
-        config = self.config.to_dict() | {"n_in": self.n_in}
+        config = self.config.to_dict() | self.inputs.to_dict()
         return ModelState(config, arrays)
 
     @classmethod
     def from_state(cls, state: ModelState, n_classes: int) -> MLPModel:
         config = dict(state.config)
-        n_in = int(config.pop("n_in"))
+        inputs = Inputs.from_dict(config)
+        for key in inputs.to_dict():
+            config.pop(key, None)
         model = cls(n_classes, MLPConfig(**config))
-        model.n_in = n_in
-        model.module = MLP(n_in, n_classes, model.config)
+        model.inputs = inputs
+        model.module = MLP(inputs.n_in, n_classes, model.config, inputs)
         tensors = {k: torch.from_numpy(np.array(v)) for k, v in state.arrays.items()}
         try:
             model.module.load_state_dict(tensors, strict=True)

@@ -1,0 +1,108 @@
+"""A blend of fitted models as one predictor: each member keeps its own preprocessing
+(native for the trees, dense for the linear models and MLPs) and the ensemble averages
+their probabilities with fixed weights. It is saved as one model file holding every
+member's settings, weights and trees (no pickle) and loads like any other model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nncli.errors import ArtifactError
+from nncli.io.artifacts import write_model_file
+from nncli.io.card import ModelCard
+from nncli.learn.schema import Schema
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nncli.learn.predictor import Predictor
+
+NAME = "ensemble"
+
+
+@dataclass
+class EnsemblePredictor:
+    """Weighted average of member predictors trained on the same schema."""
+
+    schema: Schema
+    members: list[Predictor]
+    labels: list[str]
+    weights: list[float]
+    card: ModelCard
+
+    @property
+    def classes(self) -> list[str]:
+        return self.schema.classes
+
+    def check_columns(self, columns: list[str]) -> None:
+        self.members[0].check_columns(columns)
+
+    def predict_proba_counted(
+        self, frame: pd.DataFrame, unseen: str = "warn"
+    ) -> tuple[np.ndarray, dict[str, int]]:
+        total, counts = None, {}
+        for member, weight in zip(self.members, self.weights, strict=True):
+            p, seen = member.predict_proba_counted(frame, unseen)
+            total = weight * p if total is None else total + weight * p
+            for name, n in seen.items():
+                counts[name] = max(counts.get(name, 0), n)
+        assert total is not None
+        return total, counts
+
+    def predict_proba(self, frame: pd.DataFrame, unseen: str = "warn") -> np.ndarray:
+        return self.predict_proba_counted(frame, unseen)[0]
+
+    def predict(self, frame: pd.DataFrame, unseen: str = "warn") -> np.ndarray:
+        proba = self.predict_proba(frame, unseen)
+        return np.asarray(self.classes, dtype=object)[proba.argmax(axis=1)]
+
+    def save(self, path: str | Path) -> None:
+        from nncli.learn.predictor import stamp
+
+        stamp(self.card, NAME)
+        arrays: dict[str, np.ndarray] = {}
+        blobs: dict[str, bytes] = {}
+        members = []
+        for i, member in enumerate(self.members):
+            manifest, member_arrays, member_blobs = member.parts()
+            arrays |= {f"m{i}/{k}": v for k, v in member_arrays.items()}
+            blobs |= {f"m{i}.{k}": v for k, v in member_blobs.items()}
+            members.append({"label": self.labels[i], "weight": self.weights[i]} | manifest)
+        manifest = self.card.to_manifest() | {
+            "schema": self.schema.to_dict(),
+            "ensemble": members,
+        }
+        write_model_file(path, manifest, arrays, blobs)
+
+    @classmethod
+    def from_parts(
+        cls,
+        manifest: dict[str, Any],
+        arrays: dict[str, np.ndarray],
+        blobs: dict[str, bytes],
+        path: str | Path,
+    ) -> EnsemblePredictor:
+        """Raises KeyError/TypeError/ValueError on a malformed manifest."""
+        from nncli.learn.predictor import Predictor
+
+        schema = Schema.from_dict(manifest["schema"])
+        members, labels, weights = [], [], []
+        for i, item in enumerate(manifest["ensemble"]):
+            prefix = f"m{i}/"
+            member_arrays = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+            member_blobs = {
+                k[len(f"m{i}.") :]: v for k, v in blobs.items() if k.startswith(f"m{i}.")
+            }
+            members.append(Predictor.from_parts(item, member_arrays, member_blobs, path))
+            labels.append(str(item["label"]))
+            weights.append(float(item["weight"]))
+        if not members or abs(sum(weights) - 1.0) > 1e-6:
+            raise ArtifactError(
+                f"the ensemble in {path} has no members or weights that do not sum to 1",
+                "the file was altered or is damaged; re-train the model.",
+            )
+        return cls(schema, members, labels, weights, ModelCard.from_manifest(manifest))
