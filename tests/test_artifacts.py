@@ -125,3 +125,29 @@ def test_writing_is_atomic(tmp_path, monkeypatch):
         artifacts.write_model_file(target, {"x": 1}, {}, {})
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.nncli"]
+
+
+def test_byte_flips_inside_compressed_members_never_show_a_traceback(model_file, tmp_path):
+    """Disk or transfer damage: every mutant is refused with a clean error, or (where
+    the flip hits bytes that carry no meaning) loads with identical predictions."""
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.read_csv(SAMPLE / "physics.csv").head(200)
+    expected = nncli.load(model_file).predict_proba(frame)
+    data = model_file.read_bytes()
+    rng = np.random.default_rng(0)
+    refused = 0
+    for i in range(120):
+        mutant = bytearray(data)
+        for position in rng.integers(30, len(data) - 30, size=rng.integers(1, 4)):
+            mutant[position] ^= 1 << int(rng.integers(0, 8))
+        path = tmp_path / f"mutant{i}.nncli"
+        path.write_bytes(bytes(mutant))
+        try:
+            loaded = nncli.load(path)
+        except ArtifactError:
+            refused += 1
+            continue
+        assert np.array_equal(loaded.predict_proba(frame), expected)
+    assert refused > 100

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 import nncli.cli
 import nncli.learn.estimator
 from nncli import api
-from nncli.assess.plan import Budget, CompareOptions, Threshold, build_entries
+from nncli.assess.plan import Budget, CompareOptions, Threshold, build_entries, seed_plan
 from nncli.config import GBT, MLP, GBTConfig, MLPConfig, RunConfig, Setting, Settings, parse_variant
 from nncli.errors import ConfigError
 from nncli.io.card import DataInfo, ModelCard
@@ -208,6 +208,14 @@ def test_the_budget_shares_time_without_a_clock():
     assert not budget.decide(["rough"], elapsed=95.0).start  # ... unless nothing is
     unlimited = Budget(None).decide(["refine"], elapsed=1e6)
     assert unlimited.start and unlimited.limit is None
+
+
+def test_the_anytime_stage_runs_another_seed_only_when_it_fits():
+    budget = Budget(100.0)  # 91.5 s to share
+    assert budget.room_for(cost=10.0, elapsed=70.0)  # 21.5 s left ≥ 1.5 × 10 s
+    assert not budget.room_for(cost=10.0, elapsed=80.0)  # 11.5 s left
+    assert not Budget(None).room_for(cost=0.1, elapsed=0.0)  # no budget: no anytime stage
+    assert seed_plan(0, 2) == [1, 2] and seed_plan(5, 0) == []
 
 
 @pytest.mark.parametrize(

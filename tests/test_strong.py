@@ -161,6 +161,8 @@ def test_compare_adds_an_ensemble_row_saved_as_one_model(invoke, tmp_path):
                 "--epochs", "8", "--out", out, "--json", *FAST]).stdout
     )  # fmt: skip
     assert payload["selected_on"] == "validation"
+    labels = [m["label"] for m in payload["models"]]
+    assert labels == ["gbt", "logreg", "mlp", "mlp[seed=1]", "mlp[seed=2]", "ensemble"]
     ensemble = next(m for m in payload["models"] if m["model"] == "ensemble")
     assert ensemble["stage"] == "blend" and ensemble["note"].startswith("weights ")
     assert {"auc", "log_loss"} <= set(ensemble["valid"]) and ensemble["test"]["auc"] > 0.9

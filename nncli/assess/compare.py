@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,7 +19,14 @@ import numpy as np
 from nncli.assess import stats
 from nncli.assess.ensemble import blend, greedy_weights
 from nncli.assess.evaluate import HIGHER_IS_BETTER, metrics
-from nncli.assess.plan import Budget, CompareOptions, Entry, Threshold, build_entries
+from nncli.assess.plan import (
+    Budget,
+    CompareOptions,
+    Entry,
+    Threshold,
+    build_entries,
+    seed_plan,
+)
 from nncli.config import Settings
 from nncli.errors import ConfigError, NncliError, did_you_mean
 from nncli.io.card import ModelCard
@@ -174,20 +181,10 @@ def run_comparison(
     signal = _signal_index(schema, options.signal)
     entries = build_entries(options, settings)
     context = _Context(frame, y, w, schema, splits, signal, options)
-    results = []
-    for i, entry in enumerate(entries):
-        stages = [e.stage for e in entries[i:]]
-        decision = budget.decide(stages, time.perf_counter() - started, len(splits))
-        if decision.start:
-            callback = on_start(entry) if on_start else None
-            result = _run_entry(entry, context, decision.limit, callback)
-        else:
-            result = ModelResult(entry.label, entry.model, entry.stage, status="skipped")
-            result.note = "skipped: the time budget was used up"
-        results.append(result)
-        if on_result:
-            on_result(result)
+    run = _Runner(context, budget, started, on_start, on_result)
+    results = [run.entry(entry, [e.stage for e in entries[i:]]) for i, entry in enumerate(entries)]
     if "ensemble" in options.models:
+        results += _extra_seeds(results, entries, run)
         results.append(_ensemble(results, context, settings.run.seed))
         if on_result:
             on_result(results[-1])
@@ -204,6 +201,55 @@ def run_comparison(
     comparison.paired = paired_comparisons(comparison)
     comparison.elapsed = time.perf_counter() - started
     return comparison
+
+
+@dataclass
+class _Runner:
+    """Runs entries one by one as the budget allows, reporting each result."""
+
+    ctx: _Context
+    budget: Budget
+    started: float
+    on_start: StartCallback | None
+    on_result: ResultCallback | None
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def entry(self, entry: Entry, stages: list[str]) -> ModelResult:
+        """Run ``entry`` (the first of ``stages`` still to run), or skip it."""
+        decision = self.budget.decide(stages, self.elapsed(), len(self.ctx.splits))
+        if decision.start:
+            callback = self.on_start(entry) if self.on_start else None
+            result = _run_entry(entry, self.ctx, decision.limit, callback)
+        else:
+            result = ModelResult(entry.label, entry.model, entry.stage, status="skipped")
+            result.note = "skipped: the time budget was used up"
+        if self.on_result:
+            self.on_result(result)
+        return result
+
+
+def _extra_seeds(
+    results: list[ModelResult], entries: list[Entry], run: _Runner
+) -> list[ModelResult]:
+    """Anytime refinement: more seeds of the best refining model, as ensemble members,
+    while the budget has room for another (each costs about what the first did)."""
+    refined = [
+        (r, e) for r, e in zip(results, entries, strict=True) if r.ok and e.stage == "refine"
+    ]
+    metric, sign = run.ctx.options.metric, 1 if HIGHER_IS_BETTER[run.ctx.options.metric] else -1
+    if not refined:
+        return []
+    best, entry = max(refined, key=lambda pair: sign * pair[0].valid[metric])
+    out: list[ModelResult] = []
+    for seed in seed_plan(entry.settings.run.seed, run.ctx.options.extra_seeds):
+        if not run.budget.room_for(best.fit_seconds, run.elapsed()):
+            break
+        settings = replace(entry.settings, run=entry.settings.run.replace(seed=seed))
+        label = f"{entry.label}[seed={seed}]"
+        out.append(run.entry(Entry(label, entry.model, settings), ["refine"]))
+    return out
 
 
 @dataclass

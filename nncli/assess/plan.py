@@ -48,6 +48,7 @@ class CompareOptions:
     bootstrap: int = 1000
     time_budget: float | None = None
     signal: str | None = None
+    extra_seeds: int = 2  # with a budget and the ensemble: more seeds of the best MLP
 
     def __post_init__(self) -> None:
         if self.metric not in METRIC_ALIASES:
@@ -139,6 +140,11 @@ class Budget:
             return left / max(refine_left, 1)
         return min(left, self.rough_share * self.total) if refine_left else left
 
+    def room_for(self, cost: float, elapsed: float) -> bool:
+        """Whether another run that costs about ``cost`` seconds fits in what is left
+        (with half of it again to spare); never without a budget (no anytime stage)."""
+        return self.total is not None and self.left(elapsed) >= 1.5 * cost
+
     def decide(self, stages: list[str], elapsed: float, folds: int = 1) -> Decision:
         """Start the first of ``stages`` or skip it, after ``elapsed`` seconds."""
         limit = self.limit(stages, elapsed)
@@ -197,3 +203,8 @@ class Threshold:
                 f"pass e.g. --fail-under {name}={(low + min(high, 1.0)) / 2:g}.",
             )
         return cls(metric, value)
+
+
+def seed_plan(seed: int, extra: int) -> list[int]:
+    """The seeds of the extra runs: the next ``extra`` after ``seed``."""
+    return [seed + i for i in range(1, extra + 1)]

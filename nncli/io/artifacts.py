@@ -23,6 +23,7 @@ import json
 import os
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,6 +41,10 @@ BLOB_NAMES = ("gbt.txt",)
 ALLOWED = {MANIFEST, WEIGHTS, *BLOB_NAMES}
 MEMBER_BLOB = re.compile(r"m\d{1,3}\.(" + "|".join(re.escape(b) for b in BLOB_NAMES) + ")")
 MAX_MEMBER_BYTES = 2 * 1024**3
+#: every way reading a damaged zip member fails: structure, CRC, zlib stream, truncation,
+#: a flipped compression-method or encryption flag
+ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError,
+              NotImplementedError, RuntimeError, UnicodeDecodeError, KeyError)  # fmt: skip
 MAX_MANIFEST_BYTES = 256 * 1024**2
 
 
@@ -118,7 +123,7 @@ def read_model_file(
     raw = path.read_bytes()
     try:
         archive = zipfile.ZipFile(io.BytesIO(raw))
-    except zipfile.BadZipFile:
+    except ZIP_ERRORS:
         raise ArtifactError(
             f"{path} is not an nncli model file (not a zip archive, or truncated)",
             "pass a file written by nncli train -o; re-train if it was damaged.",
@@ -163,7 +168,7 @@ def _read_members(archive: zipfile.ZipFile, path: Path) -> dict[str, bytes]:
         try:
             with archive.open(info) as fh:
                 data = fh.read(limit + 1)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        except ZIP_ERRORS as exc:
             raise ArtifactError(f"{path} is damaged ({exc})", "re-train the model.") from None
         if len(data) > limit:
             raise ArtifactError(
