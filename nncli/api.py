@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -25,6 +26,9 @@ from nncli.learn.fitting import (
 )
 from nncli.learn.predictor import Predictor
 from nncli.learn.schema import Schema, infer_schema
+
+#: Called once the schema is known, before any model is fitted: (schema, notes).
+SchemaCallback = Callable[[Schema, list[str]], None]
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -106,6 +110,7 @@ def train(
     settings: Settings | None = None,
     valid: str | Path | None = None,
     on_epoch: EpochCallback | None = None,
+    on_schema: SchemaCallback | None = None,
 ) -> TrainResult:
     """Fit one model on ``source`` with a validation split; returns it with its metrics.
 
@@ -124,6 +129,9 @@ def train(
     settings = (settings or Settings()).with_preset()
     table = read_table(source, read)
     schema = infer_schema(table.frame, columns)
+    notes = list(table.notes) + schema_warnings(schema)
+    if on_schema is not None:
+        on_schema(schema, notes)  # before any training: the target and the findings
     frame = labelled_rows(table.frame, schema)
     y = labels_to_index(frame[schema.target], schema.classes, str(source))
     if valid is None:
@@ -149,7 +157,6 @@ def train(
     card = fitted.predictor.card
     card.metrics = scores
     card.data = DataInfo(table.source, table.sha256, len(table.frame), len(y_train), len(y_valid))
-    notes = list(table.notes) + schema_warnings(schema)
     return TrainResult(
         fitted.predictor, scores, fitted.fit_seconds, len(y_train), len(y_valid), notes
     )
@@ -235,6 +242,7 @@ def predict(
 @dataclass
 class Evaluation:
     source: str
+    target: str
     rows: int
     classes: list[str]
     metrics: dict[str, float]
@@ -266,7 +274,7 @@ def evaluate(
     k = len(predictor.classes)
     confusion = confusion_matrix(y, proba.argmax(axis=1), k).tolist()
     return Evaluation(
-        str(source), len(y), predictor.classes, metrics(y, proba, w), confusion, counts
+        str(source), str(predictor.schema.target), len(y), predictor.classes, metrics(y, proba, w), confusion, counts
     )
 
 
@@ -299,6 +307,7 @@ def compare(
     force: bool = False,
     on_start: StartCallback | None = None,
     on_result: ResultCallback | None = None,
+    on_schema: SchemaCallback | None = None,
 ) -> CompareRun:
     """Run every model on the same split (or CV folds) of ``source`` and compare them.
 
@@ -325,6 +334,9 @@ def compare(
     table = read_table(source, read)
     schema = infer_schema(table.frame, columns)
     require_features(schema)
+    notes = list(table.notes) + schema_warnings(schema)
+    if on_schema is not None:
+        on_schema(schema, notes)  # before the first model: the target and the findings
     frame, test_rows = _compare_rows(table, schema, options, test, read)
     assert schema.target is not None
     y = labels_to_index(frame[schema.target], schema.classes, str(source))
@@ -333,7 +345,7 @@ def compare(
         frame, y, w, schema, str(source), options, settings, test_rows, on_start, on_result
     )
     comparison.sha256 = table.sha256
-    comparison.notes = list(table.notes) + schema_warnings(schema)
+    comparison.notes = notes
     run = CompareRun(comparison, frame, {})
     run.report, run.written = _write_compare_outputs(comparison, frame, out_dir, report_file)
     if threshold is not None:

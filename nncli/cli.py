@@ -291,6 +291,15 @@ def _stderr(quiet: bool) -> Any:
     return report.stderr_console(quiet)
 
 
+def _announce(console: Any, schema: Any, notes: list[str]) -> None:
+    """Before any training: which column is the target and how it was chosen, then the
+    warnings about the data (what inspect calls findings)."""
+    console.print(f"{schema.target_words}: {len(schema.classes)} classes", markup=False,
+                  highlight=False)  # fmt: skip
+    for note in notes:
+        _warn(console, note)
+
+
 def _warn(console: Any, message: str) -> None:
     console.print(f"Warning: {message}", markup=False, highlight=False)
 
@@ -359,9 +368,8 @@ def train(
             settings=settings,
             valid=valid_file,
             on_epoch=progress,
+            on_schema=lambda schema, notes: _announce(err, schema, notes),
         )
-    for note in result.notes:
-        _warn(err, note)
     if output:
         result.save(output)
     if as_json:
@@ -473,11 +481,10 @@ def compare(data: str, out_dir: str | None, report_file: str | None, **kw: Any) 
             options=options, test=kw["test_file"], out_dir=out_dir, report_file=report_file,
             fail_under=kw["fail_under"], force=kw["force"],
             on_start=display.start, on_result=display.result,
+            on_schema=lambda schema, notes: _announce(err, schema, notes),
         )  # fmt: skip
     finally:
         display.close()
-    for note in run.comparison.notes:
-        _warn(err, note)
     if kw["as_json"]:
         click.echo(report.dumps(run.report))
     else:

@@ -186,7 +186,7 @@ def test_predict_unseen_categories_policies(invoke, gbt_model, tmp_path):
 
 def test_evaluate_reports_metrics_and_confusion(invoke, gbt_model):
     out = invoke(["evaluate", gbt_model, PHYSICS]).stdout
-    assert out.startswith(f"{PHYSICS}: 4,000 labelled rows\n")
+    assert out.startswith(f"{PHYSICS}: 4,000 labelled rows; target 'label'\n")
     assert "confusion matrix (rows: true, columns: predicted)" in out
     payload = json.loads(invoke(["evaluate", gbt_model, PHYSICS, "--json"]).stdout)
     assert payload["rows"] == 4000 and payload["classes"] == ["background", "signal"]

@@ -72,6 +72,14 @@ class Schema:
     weight: str | None = None
     findings: list[Finding] = field(default_factory=list)
     version: int = SCHEMA_VERSION
+    target_source: str = "given"  # given (--target) | name (the only column named like one)
+
+    @property
+    def target_words(self) -> str:
+        """How the target was chosen, for the first line a command prints."""
+        if self.target_source == "name":
+            return f"target {self.target!r} (chosen by its name; pass --target to change)"
+        return f"target {self.target!r}"
 
     @property
     def features(self) -> list[Column]:
@@ -161,6 +169,7 @@ def infer_schema(
         id_cols=list(spec.id_cols)
         + [c.name for c in columns if c.role == "id" and c.name not in spec.id_cols],
         weight=spec.weight,
+        target_source="given" if spec.target else "name",
     )
     if target:
         _describe_target(schema, frame[target])
@@ -348,8 +357,26 @@ def _label_key(label: str) -> tuple[int, float, str]:
         return (1, 0.0, label)
 
 
+def _other_label(schema: Schema, frame: pd.DataFrame) -> Finding | None:
+    """A target picked by its name while the last column, not the target, looks like a
+    label too (a handful of distinct values): say so, naming both."""
+    last = str(frame.columns[-1])
+    if schema.target_source != "name" or schema.target is None or last == schema.target:
+        return None
+    distinct = frame[last].nunique(dropna=True)
+    if not 2 <= distinct <= 10:
+        return None
+    return Finding(
+        "other_label",
+        f"the target is {schema.target!r}, chosen by its name, but the last column "
+        f"{last!r} also looks like a label ({distinct} distinct values); pass --target "
+        f"{last} if that is what you want to predict",
+        last,
+    )
+
+
 def _findings(schema: Schema, frame: pd.DataFrame) -> list[Finding]:
-    out: list[Finding] = []
+    out: list[Finding] = [f for f in [_other_label(schema, frame)] if f]
     if schema.n_missing_target:
         out.append(
             Finding(

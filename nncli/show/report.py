@@ -278,7 +278,7 @@ def finite(value: Any) -> Any:
 
 
 def evaluation_renderable(ev: Any) -> Group:
-    head = Text(f"{ev.source}: {ev.rows:,} labelled rows")
+    head = Text(f"{ev.source}: {ev.rows:,} labelled rows; target {ev.target!r}")
     confusion = Table(
         title="confusion matrix (rows: true, columns: predicted)",
         title_justify="left",
@@ -299,6 +299,7 @@ def evaluation_json(ev: Any) -> dict[str, Any]:
         "format_version": JSON_FORMAT_VERSION,
         "command": "evaluate",
         "source": ev.source,
+        "target": ev.target,
         "rows": ev.rows,
         "classes": ev.classes,
         "metrics": finite(ev.metrics),

@@ -95,7 +95,8 @@ def compare_renderable(comparison: Comparison) -> Group:
     budget = f" of a {comparison.budget:.0f} s budget" if comparison.budget else ""
     head = Text.assemble(
         ("compare", "bold"),
-        f" {comparison.source}: {rows['total']:,} rows ({split}); seed {comparison.seed}; "
+        f" {comparison.source}: {rows['total']:,} rows ({split}); target "
+        f"{comparison.schema.target!r}; seed {comparison.seed}; "
         f"ranked by {metric_label(options.metric)}; "
         + (
             "mean ± std over folds"

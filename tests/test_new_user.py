@@ -1,0 +1,47 @@
+"""What a new user trips over (issue 12): each behaviour through the real entry point."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from tests.conftest import SAMPLE
+
+PHYSICS = SAMPLE / "physics.csv"
+
+
+def _passengers(path):
+    rows = []
+    for i in range(300):
+        cls = ("1st", "2nd", "3rd")[i % 3]
+        sex = "f" if i % 2 else "m"
+        rows.append({"class": cls, "age": 20 + i % 50, "sex": sex, "survived": int(i % 4 == 1)})
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_the_target_is_named_first_and_a_likelier_label_is_pointed_out(invoke, tmp_path):
+    data = _passengers(tmp_path / "passengers.csv")
+    for command in (["train", data], ["compare", data, "--models", "majority,logreg"]):
+        err = invoke([*command, "--bootstrap", "50"] if command[0] == "compare" else command)
+        lines = err.stderr.splitlines()
+        assert lines[0] == (
+            "target 'class' (chosen by its name; pass --target to change): 3 classes"
+        )
+        assert lines[1] == (
+            "Warning: the target is 'class', chosen by its name, but the last column "
+            "'survived' also looks like a label (2 distinct values); pass --target survived "
+            "if that is what you want to predict"
+        )
+    given = invoke(["train", data, "--target", "survived"]).stderr.splitlines()
+    assert given[0] == "target 'survived': 2 classes" and not given[1:]
+
+
+def test_warnings_come_before_the_first_model(invoke, tmp_path):
+    frame = pd.read_csv(PHYSICS)
+    frame.insert(0, "event_id", range(len(frame)))
+    frame.to_csv(tmp_path / "ids.csv", index=False)
+    err = invoke(["compare", tmp_path / "ids.csv", "--models", "majority,logreg",
+                  "--bootstrap", "50"]).stderr.splitlines()  # fmt: skip
+    warning = next(i for i, line in enumerate(err) if "'event_id' looks like an ID" in line)
+    first_model = next(i for i, line in enumerate(err) if line.strip().startswith("rough"))
+    assert err[0].startswith("target 'label' (chosen by its name") and warning < first_model
