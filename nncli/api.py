@@ -273,9 +273,9 @@ def evaluate(
     w = row_weights(frame, predictor.schema) if predictor.schema.weight in frame.columns else None
     k = len(predictor.classes)
     confusion = confusion_matrix(y, proba.argmax(axis=1), k).tolist()
-    return Evaluation(
-        str(source), str(predictor.schema.target), len(y), predictor.classes, metrics(y, proba, w), confusion, counts
-    )
+    scores = metrics(y, proba, w)
+    target = str(predictor.schema.target)
+    return Evaluation(str(source), target, len(y), predictor.classes, scores, confusion, counts)
 
 
 # ------------------------------------------------------------------------ compare
