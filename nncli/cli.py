@@ -32,6 +32,18 @@ class NncliGroup(click.Group):
             ctx.exit(int(exc.exit_code))
         except KeyboardInterrupt:
             _interrupted()
+        except BrokenPipeError:
+            _closed_pipe()
+
+
+def _closed_pipe() -> None:
+    """The reader of stdout went away (``| head``): stop quietly with 141, as a program
+    killed by SIGPIPE would; stdout goes to /dev/null so the exit cannot fail again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(int(ExitCode.CLOSED_PIPE))
 
 
 def _apply(fn: F, options: list[Callable[[F], F]]) -> F:
@@ -110,7 +122,7 @@ def cli() -> None:
 
     Results go to stdout; progress, warnings and errors to stderr.
     Exit codes: 0 ok, 1 data or model error, 2 usage error, 3 threshold not met,
-    130 interrupted.
+    130 interrupted, 141 stdout closed early (e.g. piped into head).
     """
 
 

@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad command line or option values (click uses 2 as well)
     THRESHOLD = 3  # a --fail-under threshold was not met
     INTERRUPTED = 130  # Ctrl-C / SIGINT
+    CLOSED_PIPE = 141  # stdout closed early (`nncli predict … | head`): 128 + SIGPIPE
 
 
 class NncliError(Exception):

@@ -45,3 +45,25 @@ def test_warnings_come_before_the_first_model(invoke, tmp_path):
     warning = next(i for i, line in enumerate(err) if "'event_id' looks like an ID" in line)
     first_model = next(i for i, line in enumerate(err) if line.strip().startswith("rough"))
     assert err[0].startswith("target 'label' (chosen by its name") and warning < first_model
+
+
+def test_a_closed_pipe_stops_quietly_with_141(tmp_path):
+    import subprocess
+    import sys
+
+    model = tmp_path / "m.nncli"
+    subprocess.run([sys.executable, "-m", "nncli", "train", str(PHYSICS), "-m", "logreg", "-o",
+                    str(model), "-q"], check=True)  # fmt: skip
+    big = tmp_path / "big.csv"
+    frame = pd.read_csv(PHYSICS)
+    pd.concat([frame] * 25).to_csv(big, index=False)  # 100,000 rows: more than a pipe holds
+    predict = subprocess.Popen(
+        [sys.executable, "-m", "nncli", "predict", str(model), str(big)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    head = predict.stdout.readline() + predict.stdout.readline()
+    predict.stdout.close()  # what `| head -2` does once it has its lines
+    err = predict.stderr.read()
+    predict.stderr.close()
+    assert predict.wait(timeout=120) == 141
+    assert head.startswith(b"prediction\n") and err == b""
