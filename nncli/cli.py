@@ -435,10 +435,11 @@ def train(
 )
 @click.option(
     "--bootstrap",
-    type=click.IntRange(min=50),
+    type=click.IntRange(min=0),
     default=1000,
     show_default=True,
-    help="Bootstrap resamples for the intervals and paired tests.",
+    help="Bootstrap resamples for the intervals and paired tests (at least 50); 0: no "
+    "intervals, and paired tests only where they need none (DeLong, McNemar).",
 )
 @click.option(
     "--signal",

@@ -67,3 +67,19 @@ def test_a_closed_pipe_stops_quietly_with_141(tmp_path):
     predict.stderr.close()
     assert predict.wait(timeout=120) == 141
     assert head.startswith(b"prediction\n") and err == b""
+
+
+def test_bootstrap_0_turns_intervals_off(invoke):
+    import json
+
+    payload = json.loads(invoke(["compare", SAMPLE / "segment.csv", "--models", "logreg,fisher",
+                                 "--bootstrap", "0", "--json", "-q"]).stdout)  # fmt: skip
+    assert payload["evaluation"]["bootstrap"] == 0
+    assert all(m["interval"] == {} for m in payload["models"])
+    (paired,) = payload["paired"]
+    assert paired["p_value"] is None and "not tested (--bootstrap 0" in paired["verdict"]
+    text = invoke(["compare", PHYSICS, "--models", "logreg,fisher", "--bootstrap", "0"]).stdout
+    assert "no intervals (--bootstrap 0)" in text and "[95% CI]" not in text
+    assert "(DeLong)" in text  # binary AUC needs no resamples
+    error = invoke(["compare", PHYSICS, "--bootstrap", "20"], exit_code=2).stderr
+    assert error.startswith("Error: --bootstrap needs 0 (no intervals) or at least 50")

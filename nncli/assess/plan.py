@@ -68,6 +68,12 @@ class CompareOptions:
                 raise ConfigError(f"{name} has no settings to vary", "leave out --" + name + ".")
             for text in texts:
                 parse_variant(text, TABLES[table or "run"])  # bad variants fail before any work
+        if 0 < self.bootstrap < 50:
+            raise ConfigError(
+                f"--bootstrap needs 0 (no intervals) or at least 50 resamples, got "
+                f"{self.bootstrap}",
+                "pass e.g. --bootstrap 1000, or --bootstrap 0 to turn intervals off.",
+            )
         if self.cv is not None and self.cv < 2:
             raise ConfigError(f"--cv needs at least 2 folds, got {self.cv}", "pass e.g. --cv 5.")
 

@@ -39,7 +39,10 @@ def bootstrap_weights(y: np.ndarray, w: np.ndarray, n_boot: int, seed: int) -> I
 def bootstrap_metrics(
     y: np.ndarray, proba: np.ndarray, w: np.ndarray, n_boot: int, seed: int
 ) -> dict[str, np.ndarray]:
-    """Each metric over ``n_boot`` stratified resamples of the rows (same seed → same rows)."""
+    """Each metric over ``n_boot`` stratified resamples of the rows (same seed → same rows);
+    none (an empty dict) for ``n_boot`` 0."""
+    if n_boot <= 0:
+        return {}
     parts = [batch_metrics(y, proba, W) for W in bootstrap_weights(y, w, n_boot, seed)]
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 

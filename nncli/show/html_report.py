@@ -325,11 +325,13 @@ def _table(data: ReportData) -> str:
             )
             continue
         t = m["test"]
-        main = (
-            f"{t[metric]:.4f} ± {m['std'][metric]:.4f}"
-            if cv
-            else f"{t[metric]:.4f} [{m['interval'][metric][0]:.4f}, {m['interval'][metric][1]:.4f}]"
-        )
+        if cv:
+            main = f"{t[metric]:.4f} ± {m['std'][metric]:.4f}"
+        elif metric in m["interval"]:
+            low, high = m["interval"][metric]
+            main = f"{t[metric]:.4f} [{low:.4f}, {high:.4f}]"
+        else:  # --bootstrap 0
+            main = f"{t[metric]:.4f}"
         best = " class='best'" if m["label"] == data.payload["best"] else ""
         cells = (
             [html.escape(m["label"]) + (" ★" if best else ""), main]

@@ -66,6 +66,11 @@ def format_p(p: float, floor: float = 0.0) -> str:
 def verdict(test: stats.PairedTest, a: str, b: str) -> str:
     """A paired test in one sentence: the difference, its interval, p and the verdict."""
     better = (test.difference > 0) == HIGHER_IS_BETTER[test.metric]
+    if not np.isfinite(test.p_value) and test.method.startswith("none"):
+        return (
+            f"{a} vs {b}: {metric_words(test.metric)} {test.difference:+.4f}; not tested "
+            "(--bootstrap 0: no resamples for this metric)"
+        )
     if not test.significant:
         words = "no significant difference"
     else:

@@ -55,13 +55,14 @@ def row_line(result: ModelResult, metric: str) -> str:
     head = f"{result.stage:>6}  {result.label:<14}"
     if not result.ok:
         return f"{head} {result.note}"
-    spread = (
-        f"± {result.std[metric]:.4f}"
-        if result.std  # --cv: as in the final table
-        else f"[{result.low[metric]:.4f}, {result.high[metric]:.4f}]"
-    )
+    if result.std:  # --cv: as in the final table
+        spread = f" ± {result.std[metric]:.4f}"
+    elif metric in result.low:
+        spread = f" [{result.low[metric]:.4f}, {result.high[metric]:.4f}]"
+    else:  # --bootstrap 0
+        spread = ""
     return (
-        f"{head} {metric_label(metric)} {result.test[metric]:.4f} {spread}  "
+        f"{head} {metric_label(metric)} {result.test[metric]:.4f}{spread}  "
         f"fit {result.fit_seconds:.2f} s" + (f"  ({result.note})" if result.note else "")
     )
 
@@ -72,6 +73,8 @@ def _cell(result: ModelResult, metric: str, cv: bool) -> str:
         return "-"
     if cv:
         return f"{value:.4f} ± {result.std[metric]:.4f}"
+    if metric not in result.low:  # --bootstrap 0
+        return f"{value:.4f}"
     return f"{value:.4f} [{result.low[metric]:.3f}, {result.high[metric]:.3f}]"
 
 
@@ -102,6 +105,8 @@ def compare_renderable(comparison: Comparison) -> Group:
             "mean ± std over folds"
             if cv
             else f"95% intervals from {options.bootstrap:,} bootstrap resamples"
+            if options.bootstrap
+            else "no intervals (--bootstrap 0)"
         )
         + f"; {comparison.elapsed:.1f} s{budget}",
     )
@@ -125,12 +130,13 @@ def compare_renderable(comparison: Comparison) -> Group:
 
 
 def _metrics_table(comparison: Comparison, best: ModelResult | None, cv: bool) -> Table:
+    boot = comparison.options.bootstrap > 0
     table = Table(
         show_edge=False,
         pad_edge=False,
         header_style="bold",
         title="test metrics"
-        + (" (mean ± std over folds)" if cv else " [95% CI]")
+        + (" (mean ± std over folds)" if cv else " [95% CI]" if boot else "")
         + "; ★ = the best on the validation rows",
         title_justify="left",
     )
@@ -138,7 +144,7 @@ def _metrics_table(comparison: Comparison, best: ModelResult | None, cv: bool) -
     metric = comparison.options.metric
     shown = [metric] + [m for m in tuple(METRICS) if m != metric]
     for m in shown:
-        spread = (" (mean ± std)" if cv else " [95% CI]") if m == metric else ""
+        spread = (" (mean ± std)" if cv else " [95% CI]" if boot else "") if m == metric else ""
         title = metric_short(m) + spread
         table.add_column(title, justify="right", no_wrap=True)
         if m == metric:
