@@ -303,6 +303,11 @@ def _stderr(quiet: bool) -> Any:
     return report.stderr_console(quiet)
 
 
+def _confirm(console: Any, path: Any, what: str) -> None:
+    """Every file a command writes is confirmed once, on stderr, in these words."""
+    console.print(f"wrote {what} to {path}", markup=False, highlight=False)
+
+
 def _announce(console: Any, schema: Any, notes: list[str]) -> None:
     """Before any training: which column is the target and how it was chosen, then the
     warnings about the data (what inspect calls findings)."""
@@ -384,6 +389,7 @@ def train(
         )
     if output:
         result.save(output)
+        _confirm(err, output, "the model")
     if as_json:
         click.echo(report.dumps(report.train_json(result, output)))
     else:
@@ -498,6 +504,10 @@ def compare(data: str, out_dir: str | None, report_file: str | None, **kw: Any) 
         )  # fmt: skip
     finally:
         display.close()
+    if out_dir:
+        _confirm(err, out_dir, f"the run folder ({len(run.written) - bool(report_file)} files)")
+    if report_file:
+        _confirm(err, report_file, "the HTML report")
     if kw["as_json"]:
         click.echo(report.dumps(run.report))
     else:
@@ -563,7 +573,7 @@ def report_command(run_dir: str, output: str, force: bool) -> None:
     page = api.render_report(run_dir)
     with atomic_output(output) as fh:
         fh.write(page)
-    click.echo(f"report written to {output}", err=True)
+    _confirm(_stderr(False), output, "the HTML report")
 
 
 def _unseen_option(fn: F) -> F:
@@ -632,7 +642,7 @@ def predict(
     err = _stderr(quiet)
     _report_unseen(err, summary.unseen, unseen)
     if output and not quiet:
-        err.print(f"{summary.rows:,} predictions written to {output}", markup=False)
+        _confirm(err, output, f"{summary.rows:,} predictions")
 
 
 @cli.command()

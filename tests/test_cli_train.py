@@ -36,7 +36,9 @@ def test_train_prints_metrics_and_writes_model(invoke, tmp_path):
     assert lines[0].startswith(f"logreg on {PHYSICS}: 3,200 training rows, 800 validation rows;")
     assert lines[1].split() == ["metric", "┃", "train", "┃", "valid"]
     assert lines[3].startswith("ROC AUC")
-    assert lines[-1] == f"model written to {out}"
+    assert lines[-1].startswith("Brier") and result.stderr.splitlines()[-1] == (
+        f"wrote the model to {out}"
+    )
     assert zipfile.ZipFile(out).namelist() == ["manifest.json", "weights.safetensors"]
 
 
@@ -142,7 +144,7 @@ def test_predict_passes_id_columns_and_ignores_column_order(invoke, gbt_model, t
     data.write_text("\n".join(shuffled) + "\n")
     out = tmp_path / "pred.csv"
     result = invoke(["predict", gbt_model, data, "--id-col", "event", "-o", out])
-    assert result.stderr == f"199 predictions written to {out}\n"
+    assert result.stderr == f"wrote 199 predictions to {out}\n"
     with out.open() as fh:
         got = list(csv.DictReader(fh))
     plain = list(csv.DictReader(io.StringIO(invoke(["predict", gbt_model, PHYSICS]).stdout)))

@@ -83,3 +83,15 @@ def test_bootstrap_0_turns_intervals_off(invoke):
     assert "(DeLong)" in text  # binary AUC needs no resamples
     error = invoke(["compare", PHYSICS, "--bootstrap", "20"], exit_code=2).stderr
     assert error.startswith("Error: --bootstrap needs 0 (no intervals) or at least 50")
+
+
+def test_every_written_file_is_confirmed_once_on_stderr(invoke, tmp_path):
+    result = invoke(["compare", PHYSICS, "--models", "logreg,fisher", "--bootstrap", "50",
+                     "--out", tmp_path / "run", "--report", tmp_path / "r.html"])  # fmt: skip
+    confirmations = [line for line in result.stderr.splitlines() if line.startswith("wrote ")]
+    assert confirmations == [
+        f"wrote the run folder (5 files) to {tmp_path / 'run'}",
+        f"wrote the HTML report to {tmp_path / 'r.html'}",
+    ]
+    assert "wrote" not in result.stdout
+    assert len(list((tmp_path / "run").iterdir())) == 5

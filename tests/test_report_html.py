@@ -53,7 +53,7 @@ def test_report_from_a_run_folder_matches(invoke, tmp_path):
     run = tmp_path / "run"
     invoke(["compare", SAMPLE / "physics.csv", "--models", "logreg,gbt", "--out", run, *FAST])
     result = invoke(["report", run, "-o", tmp_path / "r.html"])
-    assert result.stderr == f"report written to {tmp_path / 'r.html'}\n"
+    assert result.stderr == f"wrote the HTML report to {tmp_path / 'r.html'}\n"
     page = (tmp_path / "r.html").read_text()
     assert "id='roc'" in page and "id='overtraining'" in page
     assert "id='learning'" not in page  # no MLP was run: the section is left out

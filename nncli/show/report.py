@@ -241,10 +241,7 @@ def train_renderable(result: Any, output: str | None) -> Group:
         f"{result.n_valid:,} validation rows; {card.n_params:,} parameters; "
         f"fit {result.fit_seconds:.2f} s{best}",
     )
-    parts: list[Any] = [head, metrics_table(result.metrics)]
-    if output:
-        parts.append(Text(f"model written to {output}", style="dim"))
-    return Group(*parts)
+    return Group(head, metrics_table(result.metrics))
 
 
 def train_json(result: Any, output: str | None) -> dict[str, Any]:
