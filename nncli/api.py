@@ -15,7 +15,7 @@ import numpy as np
 from nncli.config import ColumnSpec, Settings
 from nncli.errors import ConfigError, DataError, SchemaError, did_you_mean
 from nncli.io.card import DataInfo
-from nncli.io.data import ReadOptions, Table, iter_frames, read_table
+from nncli.io.data import ReadOptions, Table, is_frame, iter_frames, read_table
 from nncli.learn.fitting import (
     fit_model,
     labelled_rows,
@@ -53,7 +53,7 @@ class Inspection:
 
 
 def inspect(
-    source: str | Path,
+    source: str | Path | pd.DataFrame,
     *,
     read: ReadOptions | None = None,
     columns: ColumnSpec | None = None,
@@ -97,14 +97,21 @@ class TrainResult:
     n_valid: int
     notes: list[str] = field(default_factory=list)
 
-    def save(self, path: str | Path) -> None:
+    def save(self, path: str | Path, overwrite: bool = False) -> None:
+        """Write the model file; an existing file is kept unless ``overwrite``."""
+        if Path(path).exists() and not overwrite:
+            raise ConfigError(f"{path} already exists", "pass overwrite=True to replace it.")
         self.predictor.save(path)
 
 
 def train(
-    source: str | Path,
+    source: str | Path | pd.DataFrame,
     *,
     model: str | None = None,
+    target: str | None = None,
+    id_cols: tuple[str, ...] = (),
+    weight: str | None = None,
+    drop: tuple[str, ...] = (),
     read: ReadOptions | None = None,
     columns: ColumnSpec | None = None,
     settings: Settings | None = None,
@@ -119,11 +126,19 @@ def train(
     >>> result = train("sample_data/physics.csv", model="logreg")
     >>> round(result.metrics["valid"]["auc"], 2) > 0.85
     True
+
+    A DataFrame works as well, and the columns' parts are keywords:
+
+    >>> import pandas as pd
+    >>> frame = pd.read_csv("sample_data/credit_g.csv")
+    >>> train(frame, model="logreg", target="class", drop=("foreign_worker",)).predictor.classes
+    ['bad', 'good']
     """
     from nncli.assess.evaluate import metrics
     from nncli.learn.models import TRAINABLE, baseline
 
     model = model or baseline()  # the rough result: gbt
+    columns = columns or ColumnSpec(target, tuple(id_cols), weight, tuple(drop))
     if model not in TRAINABLE:
         raise ConfigError(f"unknown model {model!r}", did_you_mean(model, TRAINABLE, "model"))
     settings = (settings or Settings()).with_preset()
@@ -133,7 +148,7 @@ def train(
     if on_schema is not None:
         on_schema(schema, notes)  # before any training: the target and the findings
     frame = labelled_rows(table.frame, schema)
-    y = labels_to_index(frame[schema.target], schema.classes, str(source))
+    y = labels_to_index(frame[schema.target], schema.classes, table.source)
     if valid is None:
         tr, va = stratified_split(y, settings.run.valid_size, settings.run.seed)
         train_frame, valid_frame = frame.iloc[tr], frame.iloc[va]
@@ -201,7 +216,7 @@ def _id_columns(predictor: Predictor, columns: list[str], requested: tuple[str, 
 
 def predict(
     model: str | Path | Predictor | EnsemblePredictor,
-    source: str | Path,
+    source: str | Path | pd.DataFrame,
     output: TextIO,
     *,
     proba: bool = False,
@@ -235,7 +250,8 @@ def predict(
         for name, n in counts.items():
             unseen_total[name] = unseen_total.get(name, 0) + n
     if header is None:
-        raise DataError(f"{source} has a header but no data rows", "pass a file with data rows.")
+        name = "<DataFrame>" if is_frame(source) else source
+        raise DataError(f"{name} has a header but no data rows", "pass a file with data rows.")
     return PredictSummary(rows, header, unseen_total)
 
 
@@ -252,7 +268,7 @@ class Evaluation:
 
 def evaluate(
     model: str | Path | Predictor | EnsemblePredictor,
-    source: str | Path,
+    source: str | Path | pd.DataFrame,
     *,
     unseen: str = "warn",
     read: ReadOptions | None = None,
@@ -265,17 +281,17 @@ def evaluate(
     frame = labelled_rows(table.frame, predictor.schema)
     if frame.empty:
         raise DataError(
-            f"{source} has no rows with a target value",
+            f"{table.source} has no rows with a target value",
             f"fill in the {predictor.schema.target!r} column.",
         )
-    y = labels_to_index(frame[predictor.schema.target], predictor.classes, str(source))
+    y = labels_to_index(frame[predictor.schema.target], predictor.classes, table.source)
     proba, counts = predictor.predict_proba_counted(frame, unseen)
     w = row_weights(frame, predictor.schema) if predictor.schema.weight in frame.columns else None
     k = len(predictor.classes)
     confusion = confusion_matrix(y, proba.argmax(axis=1), k).tolist()
     scores = metrics(y, proba, w)
     target = str(predictor.schema.target)
-    return Evaluation(str(source), target, len(y), predictor.classes, scores, confusion, counts)
+    return Evaluation(table.source, target, len(y), predictor.classes, scores, confusion, counts)
 
 
 # ------------------------------------------------------------------------ compare
@@ -294,8 +310,12 @@ class CompareRun:
 
 
 def compare(
-    source: str | Path,
+    source: str | Path | pd.DataFrame,
     *,
+    target: str | None = None,
+    id_cols: tuple[str, ...] = (),
+    weight: str | None = None,
+    drop: tuple[str, ...] = (),
     read: ReadOptions | None = None,
     columns: ColumnSpec | None = None,
     settings: Settings | None = None,
@@ -329,6 +349,7 @@ def compare(
 
     settings = settings or Settings()
     options = options or CompareOptions()
+    columns = columns or ColumnSpec(target, tuple(id_cols), weight, tuple(drop))
     threshold = Threshold.parse(fail_under) if fail_under else None
     _check_compare_outputs(source, out_dir, report_file, force)
     table = read_table(source, read)
@@ -339,10 +360,10 @@ def compare(
         on_schema(schema, notes)  # before the first model: the target and the findings
     frame, test_rows = _compare_rows(table, schema, options, test, read)
     assert schema.target is not None
-    y = labels_to_index(frame[schema.target], schema.classes, str(source))
+    y = labels_to_index(frame[schema.target], schema.classes, table.source)
     w = row_weights(frame, schema)
     comparison = run_comparison(
-        frame, y, w, schema, str(source), options, settings, test_rows, on_start, on_result
+        frame, y, w, schema, table.source, options, settings, test_rows, on_start, on_result
     )
     comparison.sha256 = table.sha256
     comparison.notes = notes
@@ -389,7 +410,7 @@ def _check_compare_outputs(
             "pass --force to write into it, or choose another --out.",
         )
     if report_file:
-        check_output(report_file, [source], force)
+        check_output(report_file, [] if is_frame(source) else [source], force)
 
 
 def _write_compare_outputs(

@@ -95,3 +95,33 @@ def test_every_written_file_is_confirmed_once_on_stderr(invoke, tmp_path):
     ]
     assert "wrote" not in result.stdout
     assert len(list((tmp_path / "run").iterdir())) == 5
+
+
+def test_the_python_api_takes_keywords_and_dataframes(tmp_path):
+    import io
+
+    import pytest
+
+    import nncli
+    from nncli.errors import ConfigError
+
+    frame = pd.read_csv(PHYSICS)
+    result = nncli.train(frame, model="logreg", target="label", drop=("channel",))
+    assert result.predictor.card.data.source == "<DataFrame>"
+    assert len(result.predictor.card.data.sha256) == 64
+    assert "channel" not in result.predictor.feature_columns
+    path = tmp_path / "m.nncli"
+    result.save(path)
+    with pytest.raises(ConfigError, match="already exists") as error:
+        result.save(path)
+    assert error.value.hint == "pass overwrite=True to replace it."
+    result.save(path, overwrite=True)
+    model = nncli.load(path)
+    assert nncli.evaluate(model, frame).metrics["auc"] > 0.85
+    out = io.StringIO()
+    assert nncli.predict(model, frame, out).rows == 4000
+    from nncli.assess.plan import CompareOptions
+
+    options = CompareOptions(models=("logreg",), bootstrap=50)
+    run = nncli.compare(frame, target="label", options=options, report_file=tmp_path / "r.html")
+    assert run.comparison.source == "<DataFrame>" and (tmp_path / "r.html").is_file()

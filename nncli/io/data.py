@@ -72,8 +72,27 @@ class Table:
     notes: list[str] = field(default_factory=list)
 
 
-def read_table(source: str | Path, options: ReadOptions | None = None) -> Table:
-    """Read ``source`` (a path, or ``-`` for stdin) into a :class:`Table`."""
+def is_frame(source: object) -> bool:
+    """Whether ``source`` is a pandas DataFrame (accepted wherever a path is)."""
+    return hasattr(source, "columns") and hasattr(source, "iloc")
+
+
+def frame_table(frame: pd.DataFrame) -> Table:
+    """A DataFrame given in Python, as if read from a file (its SHA-256 is of its values)."""
+    import pandas as pd
+
+    frame = frame.reset_index(drop=True)
+    frame.columns = [str(c) for c in frame.columns]
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
+    digest = hashlib.sha256(hashed).hexdigest()
+    size = int(frame.memory_usage(deep=False).sum())
+    return _finish(Table(frame, "<DataFrame>", None, "", size, digest))
+
+
+def read_table(source: str | Path | pd.DataFrame, options: ReadOptions | None = None) -> Table:
+    """Read ``source`` (a path, ``-`` for stdin, or a DataFrame) into a :class:`Table`."""
+    if is_frame(source):
+        return frame_table(source)  # type: ignore[arg-type]
     options = options or ReadOptions()
     name = str(source)
     raw = _read_bytes(name)
@@ -309,7 +328,9 @@ def _finish(table: Table) -> Table:
 
 
 def iter_frames(
-    source: str | Path, options: ReadOptions | None = None, chunk_rows: int = 100_000
+    source: str | Path | pd.DataFrame,
+    options: ReadOptions | None = None,
+    chunk_rows: int = 100_000,
 ) -> Iterator[pd.DataFrame]:
     """Yield the rows of ``source`` in chunks with every column read as text.
 
@@ -318,6 +339,11 @@ def iter_frames(
     Text columns are what prediction needs: the model's preprocessing converts them,
     exactly as it converted the training file.
     """
+    if is_frame(source):  # a DataFrame from Python: its own dtypes, cut into chunks
+        frame = frame_table(source).frame  # type: ignore[arg-type]
+        for start in range(0, len(frame), chunk_rows):
+            yield frame.iloc[start : start + chunk_rows]
+        return
     options = options or ReadOptions()
     name = str(source)
     kind = _peek_kind(name)
