@@ -48,3 +48,22 @@ def test_mlp_classifier_scales_its_inputs_like_the_cli():
     assert scaled.preprocessor_.scaler == "robust"
     raw = MLPClassifier(hidden=(32,), epochs=40, scaler="none").fit(X, y)
     assert raw.preprocessor_.scaler == "none"
+
+
+def test_mlp_classifier_imputes_and_encodes_like_the_cli():
+    import numpy as np
+    import pandas as pd
+
+    from tests.conftest import SAMPLE
+
+    frame = pd.read_csv(SAMPLE / "physics.csv")  # jet2_pt has 38% missing; channel is text
+    X, y = frame.drop(columns=["label"]), frame["label"]
+    clf = MLPClassifier(hidden=(64,), epochs=15).fit(X.iloc[:3000], y.iloc[:3000])
+    assert list(clf.feature_names_in_) == list(X.columns)
+    assert {c.name for c in clf.preprocessor_.categorical} == {"channel"}
+    assert any(n.indicator for n in clf.preprocessor_.numeric)  # jet2_pt=missing
+    assert clf.score(X.iloc[3000:], y.iloc[3000:]) > 0.85
+    numeric = X.drop(columns=["channel"]).to_numpy()
+    assert np.isnan(numeric).any()
+    raw = MLPClassifier(hidden=(64,), epochs=15).fit(numeric[:3000], y.iloc[:3000])
+    assert raw.score(numeric[3000:], y.iloc[3000:]) > 0.8

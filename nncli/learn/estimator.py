@@ -44,8 +44,13 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     ``optimizer``, ``momentum``, ``lr``, ``weight_decay``, ``schedule``, ``epochs``,
     ``batch_size``, ``patience``, ``label_smoothing``, ``leaky_slope``, ``elu_alpha``,
     ``maxout_pieces``, ``scaler`` (numeric scaling fitted on the training rows, robust by
-    default as in the CLI) and ``restore_best``. A stratified ``validation_fraction`` of
-    the rows selects the best epoch.
+    default as in the CLI), ``restore_best`` and the strong preset's ingredients. A
+    stratified ``validation_fraction`` of the rows selects the best epoch.
+
+    Like the CLI's MLP it preprocesses its inputs: missing numbers are replaced by the
+    training median with a 0/1 missing indicator, numbers are scaled (``scaler``), and a
+    DataFrame's text, categorical and boolean columns are one-hot encoded (or embedded
+    above ``max_one_hot`` levels).
 
     Examples
     --------
@@ -68,14 +73,22 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def _config(self) -> MLPConfig:
         return MLPConfig(**{row.name: getattr(self, row.name) for row in MLP})
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # imputed with the median and a missing indicator
+        return tags
+
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:
         from nncli.learn.fitting import stratified_split
         from nncli.learn.models.base import FitData
         from nncli.learn.models.mlp import MLPModel
-        from nncli.learn.preprocess import fit_matrix
 
         config = self._config()  # checks every setting before any work
-        X, y = validate_data(self, X, y, dtype=np.float32)
+        if _has_text(X):
+            X = X.reset_index(drop=True)
+            y = np.asarray(y)
+        else:
+            X, y = validate_data(self, X, y, dtype=np.float32, ensure_all_finite="allow-nan")
         check_classification_targets(y)
         self.classes_, y_index = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2 or len(y) < 2:
@@ -83,27 +96,58 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 f"MLPClassifier needs at least 2 classes and 2 samples; got "
                 f"{len(self.classes_)} class(es) and n_samples = {len(y)}"
             )
-        w = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        w = _check_sample_weight(sample_weight, np.empty((len(y), 0)), dtype=np.float64)
         if not np.any(w > 0):
             raise ValueError("sample_weight is zero (or negative) for every sample")
         train, valid = stratified_split(y_index, self.validation_fraction, self.random_state)
         if valid.size == 0:  # too few rows to hold any out: select the epoch on training rows
             valid = train
-        self.preprocessor_ = fit_matrix(X[train], config.scaler)
-        Xs = self.preprocessor_.transform_matrix(X)
+        Xs = self._fit_inputs(X, train, config)
+        prep = self.preprocessor_
         run = RunConfig(seed=self.random_state, device=self.device)
         model = MLPModel(len(self.classes_), config, run)
-        k = len(self.classes_)
-        data = FitData(Xs[train], y_index[train], w[train], Xs[valid], y_index[valid], w[valid], k)
+        data = FitData(
+            Xs[train], y_index[train], w[train], Xs[valid], y_index[valid], w[valid],
+            len(self.classes_), numeric_indices=prep.numeric_indices,
+            coded=prep.embedded_columns,
+        )  # fmt: skip
         self.history_ = model.fit(data).history
         self.model_ = model
         return self
 
+    def _fit_inputs(self, X: Any, train: np.ndarray, config: MLPConfig) -> np.ndarray:
+        """Fit the preprocessing on the training rows; the whole model matrix."""
+        from nncli.learn.preprocess import fit_frame, fit_matrix
+
+        if _has_text(X):
+            self.n_features_in_ = X.shape[1]
+            self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+            frame = X.set_axis(list(self.feature_names_in_), axis=1)
+            self.preprocessor_ = fit_frame(frame.iloc[train], config.scaler, config.max_one_hot)
+            return self.preprocessor_.transform(frame)[0]
+        self.preprocessor_ = fit_matrix(X[train], config.scaler)
+        return self.preprocessor_.transform_matrix(X)
+
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "model_")
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        if self.preprocessor_.categorical:
+            frame = X.set_axis([str(c) for c in X.columns], axis=1)
+            return self.model_.predict_proba(self.preprocessor_.transform(frame)[0])
+        X = validate_data(self, X, dtype=np.float32, reset=False, ensure_all_finite="allow-nan")
         return self.model_.predict_proba(self.preprocessor_.transform_matrix(X))
 
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "model_")
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+def _has_text(X: Any) -> bool:
+    """A DataFrame with a non-numeric column (text, categories, booleans)."""
+    import pandas as pd
+
+    if not isinstance(X, pd.DataFrame):
+        return False
+    return any(
+        not pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c])
+        for c in X.columns
+    )

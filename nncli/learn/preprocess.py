@@ -238,6 +238,25 @@ def fit_matrix(X: np.ndarray, scaler: str) -> Preprocessor:
     return Preprocessor("dense", scaler, numeric, [])
 
 
+def fit_frame(frame: pd.DataFrame, scaler: str, max_one_hot: int | None = None) -> Preprocessor:
+    """Dense preprocessing of every column of a DataFrame given in Python: numeric dtypes
+    are numbers (median-imputed with a missing indicator, scaled), the rest categories
+    (one-hot, or one code column above ``max_one_hot`` levels)."""
+    import pandas as pd
+
+    if scaler not in SCALERS:
+        raise ConfigError(f"unknown scaler {scaler!r}", f"use one of {', '.join(SCALERS)}.")
+    numeric, categorical = [], []
+    for name in frame.columns:
+        values = frame[name]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            numeric.append(_fit_numeric(str(name), numeric_values(values), scaler))
+        else:
+            boolean = pd.api.types.is_bool_dtype(values)
+            categorical.append(_fit_categorical(str(name), values, boolean))
+    return Preprocessor("dense", scaler, numeric, categorical, max_one_hot)
+
+
 def _fit_numeric(name: str, x: np.ndarray, scaler: str) -> NumericState:
     present = x[~np.isnan(x)]
     if present.size == 0:
