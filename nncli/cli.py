@@ -512,6 +512,9 @@ def compare(data: str, out_dir: str | None, report_file: str | None, **kw: Any) 
         click.echo(report.dumps(run.report))
     else:
         report.stdout_console().print(report_compare.compare_renderable(run.comparison))
+    if run.comparison.interrupted:
+        click.echo("Interrupted: the report shows the models that finished.", err=True)
+        sys.exit(int(ExitCode.INTERRUPTED))
     _exit_on_threshold(run.threshold)
 
 

@@ -3,6 +3,7 @@ never a traceback; interrupted runs leave complete files or none; same seed, sam
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -285,14 +286,21 @@ def test_fuzz_read_schema_preprocess_predict(tmp_path, data):
 
 
 def _start(args: list[str], tmp_path: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "nncli", *args],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ | {"PYTHONPATH": str(ROOT)},
-    )
+    """The CLI in a process; its stderr goes to a file beside ``tmp_path`` (see _lines)."""
+    with open(tmp_path.parent / f"{tmp_path.name}.err", "w") as err:
+        return subprocess.Popen(
+            [sys.executable, "-m", "nncli", *args],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            env=os.environ | {"PYTHONPATH": str(ROOT)},
+        )
+
+
+def _lines(tmp_path: Path) -> list[str]:
+    """What the process has written to stderr so far."""
+    return (tmp_path.parent / f"{tmp_path.name}.err").read_text().splitlines()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -316,7 +324,8 @@ def test_interrupted_train_leaves_a_complete_file_or_none(tmp_path, sig):
     )
     time.sleep(6)
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
+    proc.communicate(timeout=60)
+    err = "\n".join(_lines(tmp_path))
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "Interrupted" in err
     files = sorted(p.name for p in tmp_path.iterdir())
@@ -325,27 +334,36 @@ def test_interrupted_train_leaves_a_complete_file_or_none(tmp_path, sig):
         assert nncli.load(tmp_path / "m.nncli").classes == ["background", "signal"]
 
 
-def test_interrupted_compare_writes_nothing(tmp_path):
+def test_interrupted_compare_keeps_the_models_that_finished(tmp_path):
+    """Ctrl-C while the MLP trains: the table of the finished models is printed, marked
+    as interrupted, --out and --report are written for them (atomically), exit 130."""
     proc = _start(
-        [
-            "compare",
-            str(PHYSICS),
-            "--models",
-            "gbt,mlp",
-            "--epochs",
-            "100000",
-            "--patience",
-            "100000",
-            "--out",
-            "run",
-        ],
+        ["compare", str(PHYSICS), "--models", "gbt,mlp", "--epochs", "100000", "--patience",
+         "100000", "--out", "run", "--report", "r.html", "--bootstrap", "100"],
         tmp_path,
-    )
-    time.sleep(7)
+    )  # fmt: skip
+    deadline = time.time() + 60
+    while time.time() < deadline and not any("refine" in line for line in _lines(tmp_path)):
+        time.sleep(0.2)  # until the MLP has started
+    time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "Interrupted." in err and out == ""
-    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
+    out, _ = proc.communicate(timeout=60)
+    err = "\n".join(_lines(tmp_path))
+    assert proc.returncode == 130, err
+    assert (
+        "Traceback" not in err and "Interrupted: the report shows the models that finished" in err
+    )
+    assert "interrupted: the models that finished" in out and "gbt ★" in out
+    run = tmp_path / "run"
+    assert sorted(p.name for p in run.iterdir()) == [
+        "gbt.nncli", "report.json", "test_predictions.csv", "train_predictions.csv",
+    ]  # fmt: skip
+    report = json.loads((run / "report.json").read_text())
+    assert report["interrupted"] is True
+    mlp = next(m for m in report["models"] if m["model"] == "mlp")
+    assert mlp["status"] == "skipped" and mlp["note"] == "interrupted"
+    assert (tmp_path / "r.html").is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files
 
 
 @pytest.mark.parametrize("model", ["logreg", "gbt", "mlp"])

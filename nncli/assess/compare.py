@@ -101,6 +101,7 @@ class Comparison:
     signal: int | None
     paired: list[Paired] = field(default_factory=list)
     sha256: str = ""  # of the data file, for the model cards
+    interrupted: bool = False  # stopped by Ctrl-C: the results are those that finished
     notes: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     budget: float | None = None
@@ -183,8 +184,9 @@ def run_comparison(
     context = _Context(frame, y, w, schema, splits, signal, options)
     run = _Runner(context, budget, started, on_start, on_result)
     results = [run.entry(entry, [e.stage for e in entries[i:]]) for i, entry in enumerate(entries)]
-    if "ensemble" in options.models:
+    if "ensemble" in options.models and not run.interrupted:
         results += _extra_seeds(results, entries, run)
+    if "ensemble" in options.models and not run.interrupted:
         results.append(_ensemble(results, context, settings.run.seed))
         if on_result:
             on_result(results[-1])
@@ -198,6 +200,7 @@ def run_comparison(
         source, schema, options, settings.run.seed, rows, results,
         y[test_index], w[test_index], test_index, signal, budget=options.time_budget,
     )  # fmt: skip
+    comparison.interrupted = run.interrupted
     comparison.paired = paired_comparisons(comparison)
     comparison.elapsed = time.perf_counter() - started
     return comparison
@@ -212,19 +215,27 @@ class _Runner:
     started: float
     on_start: StartCallback | None
     on_result: ResultCallback | None
+    interrupted: bool = False  # Ctrl-C: what finished is kept, nothing more starts
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
 
     def entry(self, entry: Entry, stages: list[str]) -> ModelResult:
         """Run ``entry`` (the first of ``stages`` still to run), or skip it."""
+        result = ModelResult(entry.label, entry.model, entry.stage, status="skipped")
         decision = self.budget.decide(stages, self.elapsed(), len(self.ctx.splits))
-        if decision.start:
-            callback = self.on_start(entry) if self.on_start else None
-            result = _run_entry(entry, self.ctx, decision.limit, callback)
-        else:
-            result = ModelResult(entry.label, entry.model, entry.stage, status="skipped")
+        if self.interrupted:
+            result.note = "not run: interrupted"
+            return result
+        if not decision.start:
             result.note = "skipped: the time budget was used up"
+        else:
+            try:
+                callback = self.on_start(entry) if self.on_start else None
+                result = _run_entry(entry, self.ctx, decision.limit, callback)
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop, keep what finished
+                self.interrupted = True
+                result.note = "interrupted"
         if self.on_result:
             self.on_result(result)
         return result
@@ -244,7 +255,7 @@ def _extra_seeds(
     best, entry = max(refined, key=lambda pair: sign * pair[0].valid[metric])
     out: list[ModelResult] = []
     for seed in seed_plan(entry.settings.run.seed, run.ctx.options.extra_seeds):
-        if not run.budget.room_for(best.fit_seconds, run.elapsed()):
+        if run.interrupted or not run.budget.room_for(best.fit_seconds, run.elapsed()):
             break
         settings = replace(entry.settings, run=entry.settings.run.replace(seed=seed))
         label = f"{entry.label}[seed={seed}]"

@@ -108,7 +108,8 @@ def compare_renderable(comparison: Comparison) -> Group:
             if options.bootstrap
             else "no intervals (--bootstrap 0)"
         )
-        + f"; {comparison.elapsed:.1f} s{budget}",
+        + f"; {comparison.elapsed:.1f} s{budget}"
+        + ("; interrupted: the models that finished" if comparison.interrupted else ""),
     )
     best = comparison.best
     parts: list[Any] = [head, _metrics_table(comparison, best, cv), _cost_table(comparison, best)]
@@ -262,6 +263,7 @@ def compare_json(comparison: Comparison) -> dict[str, Any]:
             "elapsed_seconds": comparison.elapsed,
             "best": best.label if best else None,
             "selected_on": "validation",
+            "interrupted": comparison.interrupted,
             "models": results,
             "paired": [paired_json(p) for p in comparison.paired],
         }
