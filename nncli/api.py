@@ -264,6 +264,7 @@ class Evaluation:
     metrics: dict[str, float]
     confusion: list[list[int]]
     unseen: dict[str, int]
+    notes: list[str] = field(default_factory=list)
 
 
 def evaluate(
@@ -291,7 +292,14 @@ def evaluate(
     confusion = confusion_matrix(y, proba.argmax(axis=1), k).tolist()
     scores = metrics(y, proba, w)
     target = str(predictor.schema.target)
-    return Evaluation(table.source, target, len(y), predictor.classes, scores, confusion, counts)
+    ev = Evaluation(table.source, target, len(y), predictor.classes, scores, confusion, counts)
+    if predictor.card.data.sha256 and predictor.card.data.sha256 == table.sha256:
+        ev.notes.append(
+            f"{table.source} is the file the model was trained on (the same SHA-256): its "
+            "training rows are among these, so the metrics are optimistic; evaluate on data "
+            "the model has not seen"
+        )
+    return ev
 
 
 # ------------------------------------------------------------------------ compare

@@ -667,6 +667,8 @@ def evaluate(model: str, data: str, unseen: str, as_json: bool, quiet: bool, **k
 
     read = _read_options(kw)
     result = api.evaluate(model, data, unseen=unseen, read=read)
+    for note in result.notes:
+        _warn(_stderr(quiet), note)
     _report_unseen(_stderr(quiet), result.unseen, unseen)
     if as_json:
         click.echo(report.dumps(report.evaluation_json(result)))

@@ -125,3 +125,25 @@ def test_the_python_api_takes_keywords_and_dataframes(tmp_path):
     options = CompareOptions(models=("logreg",), bootstrap=50)
     run = nncli.compare(frame, target="label", options=options, report_file=tmp_path / "r.html")
     assert run.comparison.source == "<DataFrame>" and (tmp_path / "r.html").is_file()
+
+
+def test_evaluate_on_the_training_file_warns(invoke, tmp_path):
+    model = tmp_path / "m.nncli"
+    invoke(["train", PHYSICS, "-m", "logreg", "-o", model, "-q"])
+    err = invoke(["evaluate", model, PHYSICS]).stderr
+    assert err.startswith(f"Warning: {PHYSICS} is the file the model was trained on")
+    other = tmp_path / "other.csv"
+    pd.read_csv(PHYSICS).iloc[::2].to_csv(other, index=False)
+    assert invoke(["evaluate", model, other]).stderr == ""
+
+
+def test_fail_under_is_checked_before_anything_is_read(invoke):
+    for text, error in [
+        ("accuracy=1.5", "Error: --fail-under: accuracy must be between 0 and 1, got 1.5"),
+        ("acurracy=0.5", "Error: --fail-under: unknown metric 'acurracy'"),
+    ]:
+        err = invoke(["compare", "no-such.csv", "--fail-under", text], exit_code=2).stderr
+        assert err.startswith(error)
+    result = invoke(["compare", PHYSICS, "--models", "logreg", "--bootstrap", "50",
+                     "--fail-under", "f1=0.99"], exit_code=3)  # fmt: skip
+    assert "has macro_f1" in result.stderr

@@ -302,6 +302,7 @@ def evaluation_json(ev: Any) -> dict[str, Any]:
         "metrics": finite(ev.metrics),
         "confusion": ev.confusion,
         "unseen": ev.unseen,
+        "notes": ev.notes,
     }
 
 
