@@ -369,6 +369,7 @@ def train(
     from nncli import api
     from nncli.config import Settings
     from nncli.io.artifacts import check_output
+    from nncli.learn.models import ignored_settings
     from nncli.show import report
 
     if output:
@@ -376,6 +377,7 @@ def train(
     read, columns = _read_and_columns(kw)
     settings = Settings.from_options(kw)
     err = _stderr(quiet)
+    ignored = ignored_settings(settings, [model])
     with report.ProgressDisplay(err, model) as progress:
         result = api.train(
             data,
@@ -385,7 +387,7 @@ def train(
             settings=settings,
             valid=valid_file,
             on_epoch=progress,
-            on_schema=lambda schema, notes: _announce(err, schema, notes),
+            on_schema=lambda schema, notes: _announce(err, schema, ignored + notes),
         )
     if output:
         result.save(output)
@@ -427,9 +429,7 @@ def train(
 @click.option(
     "--test-size",
     type=click.FloatRange(0.05, 0.9),
-    default=0.2,
-    show_default=True,
-    help="Share of rows held out for testing.",
+    help="Share of rows held out for testing [default: 0.2].",
 )
 @click.option("--test", "test_file", metavar="FILE", help="Test on this file instead.")
 @click.option(
@@ -486,21 +486,25 @@ def compare(data: str, out_dir: str | None, report_file: str | None, **kw: Any) 
     from nncli import api
     from nncli.assess.plan import ignored_variants
     from nncli.config import Settings
+    from nncli.learn.models import ignored_settings
     from nncli.show import report, report_compare
 
     options = _compare_options(kw)
     read, columns = _read_and_columns(kw)
     err = _stderr(kw["quiet"])
-    for note in ignored_variants(options):
-        _warn(err, note)
+    settings = Settings.from_options(kw)
+    ignored = ignored_variants(options) + ignored_settings(settings, list(options.models))
+    if kw["test_size"] is not None and (options.cv or kw["test_file"]):
+        why = "with --cv every fold is the test set once" if options.cv else "--test is"
+        ignored.append(f"--test-size ignored: {why}")
     display = report_compare.CompareDisplay(err, options.metric)
     try:
         run = api.compare(
-            data, read=read, columns=columns, settings=Settings.from_options(kw),
+            data, read=read, columns=columns, settings=settings,
             options=options, test=kw["test_file"], out_dir=out_dir, report_file=report_file,
             fail_under=kw["fail_under"], force=kw["force"],
             on_start=display.start, on_result=display.result,
-            on_schema=lambda schema, notes: _announce(err, schema, notes),
+            on_schema=lambda schema, notes: _announce(err, schema, ignored + notes),
         )  # fmt: skip
     finally:
         display.close()
@@ -531,7 +535,7 @@ def _compare_options(kw: dict[str, Any]) -> Any:
         models=tuple(m.strip() for m in kw["models"].split(",") if m.strip()),
         variants=variants,
         metric=kw["metric"],
-        test_size=kw["test_size"],
+        test_size=kw["test_size"] if kw["test_size"] is not None else 0.2,
         cv=kw["cv"],
         bootstrap=kw["bootstrap"],
         time_budget=parse_duration(kw["time_budget"]),

@@ -147,3 +147,19 @@ def test_fail_under_is_checked_before_anything_is_read(invoke):
     result = invoke(["compare", PHYSICS, "--models", "logreg", "--bootstrap", "50",
                      "--fail-under", "f1=0.99"], exit_code=3)  # fmt: skip
     assert "has macro_f1" in result.stderr
+
+
+def test_options_that_are_ignored_say_so(invoke):
+    err = invoke(["train", PHYSICS, "--hidden", "64", "--gbt-num-leaves", "7"]).stderr
+    assert err.splitlines()[:2] == [
+        "target 'label' (chosen by its name; pass --target to change): 2 classes",
+        "Warning: --hidden ignored: it is mlp setting(s) and no mlp model is trained here (gbt)",
+    ]
+    err = invoke(["train", PHYSICS, "-m", "mlp", "--epochs", "1", "--hidden", "32,16",
+                  "--residual", "--leaky-slope", "0.2"]).stderr  # fmt: skip
+    assert "Warning: --leaky-slope ignored: it is for --activation leaky_relu, not relu" in err
+    assert "Warning: --residual adds skip connections only across layers of equal width" in err
+    err = invoke(["compare", PHYSICS, "--models", "gbt", "--mlp", "activation=tanh", "--cv",
+                  "3", "--test-size", "0.3", "--bootstrap", "50"]).stderr  # fmt: skip
+    assert "Warning: --mlp variants are ignored: mlp is not in --models" in err
+    assert "Warning: --test-size ignored: with --cv every fold is the test set once" in err

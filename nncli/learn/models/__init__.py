@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from nncli.config import Settings
+    from nncli.config import Config, Settings
     from nncli.learn.models.base import Model
 
 
@@ -70,3 +70,52 @@ def make_model(name: str, n_classes: int, settings: Settings) -> Model:
 def baseline() -> str:
     """The model whose result is the rough one (gbt)."""
     return next(name for name, spec in MODELS.items() if spec.baseline)
+
+
+#: MLP settings that only matter with another setting's value: (setting, needs, values)
+_DEPENDS = (
+    ("leaky_slope", "activation", ("leaky_relu",)),
+    ("elu_alpha", "activation", ("elu",)),
+    ("maxout_pieces", "activation", ("maxout",)),
+    ("momentum", "optimizer", ("sgd",)),
+    ("n_bins", "num_embedding", ("ple",)),
+    ("periodic_sigma", "num_embedding", ("periodic",)),
+)
+
+
+def ignored_settings(settings: Settings, models: list[str]) -> list[str]:
+    """One warning per setting the user gave that no model of this run will use."""
+    from nncli.config import TABLES
+
+    used = {MODELS[m].config for m in models if m in MODELS}
+    notes = []
+    for name in ("mlp", "gbt", "linear"):
+        given = sorted(settings.table(name).given)
+        if given and name not in used:
+            flags = ", ".join(TABLES[name].flag(TABLES[name].rows[g]) for g in given)
+            notes.append(
+                f"{flags} ignored: {'it is' if len(given) == 1 else 'they are'} {name} "
+                f"setting(s) and no {name} model is trained here ({', '.join(models)})"
+            )
+    if "mlp" in used:
+        notes += _ignored_mlp(settings.mlp)
+    return notes
+
+
+def _ignored_mlp(config: Config) -> list[str]:
+    from nncli.config import MLP
+
+    notes = []
+    for name, needs, values in _DEPENDS:
+        if name in config.given and getattr(config, needs) not in values:
+            notes.append(
+                f"{MLP.flag(MLP.rows[name])} ignored: it is for --{needs.replace('_', '-')} "
+                f"{' or '.join(values)}, not {getattr(config, needs)}"
+            )
+    widths = config.hidden
+    if config.residual and len(set(widths)) > 1:
+        notes.append(
+            "--residual adds skip connections only across layers of equal width: with "
+            f"--hidden {','.join(map(str, widths))} the blocks that change width have none"
+        )
+    return notes
