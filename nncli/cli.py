@@ -61,6 +61,12 @@ def data_options(fn: F) -> F:
             click.option("--sep", help="Field delimiter (default: sniffed). Use 'tab' for TSV."),
             click.option("--encoding", help="Text encoding (default: UTF-8, BOM honoured)."),
             click.option(
+                "--decimal",
+                type=click.Choice([".", ","]),
+                help="Decimal mark (default: ',' when a ;-separated file's numbers use "
+                "commas, said in a warning; else '.').",
+            ),
+            click.option(
                 "--na-values",
                 multiple=True,
                 metavar="TOKEN",
@@ -98,7 +104,12 @@ def column_options(fn: F) -> F:
 def _read_options(kw: dict[str, Any]) -> Any:
     from nncli.io.data import ReadOptions
 
-    return ReadOptions(sep=kw["sep"], encoding=kw["encoding"], na_values=tuple(kw["na_values"]))
+    return ReadOptions(
+        sep=kw["sep"],
+        encoding=kw["encoding"],
+        na_values=tuple(kw["na_values"]),
+        decimal=kw["decimal"],
+    )
 
 
 def _read_and_columns(kw: dict[str, Any]) -> tuple[Any, Any]:

@@ -163,3 +163,24 @@ def test_options_that_are_ignored_say_so(invoke):
                   "3", "--test-size", "0.3", "--bootstrap", "50"]).stderr  # fmt: skip
     assert "Warning: --mlp variants are ignored: mlp is not in --models" in err
     assert "Warning: --test-size ignored: with --cv every fold is the test set once" in err
+
+
+def test_decimal_commas_are_detected_said_and_honoured_by_predict(invoke, tmp_path):
+    euro = tmp_path / "euro.csv"
+    pd.read_csv(PHYSICS).head(400).to_csv(euro, sep=";", decimal=",", index=False)
+    result = invoke(["inspect", euro, "--json"])
+    assert result.stderr.startswith("Warning: decimal commas detected (3,14 read as 3.14)")
+    import json
+
+    roles = {c["name"]: c["role"] for c in json.loads(result.stdout)["schema"]["columns"]}
+    assert roles["lep_pt"] == roles["m_jj"] == "numeric"
+    model = tmp_path / "m.nncli"
+    invoke(["train", euro, "-m", "logreg", "-o", model, "-q"])
+    lines = invoke(["predict", model, euro, "--proba"]).stdout.splitlines()
+    assert len(lines) == 401
+    plain = tmp_path / "plain.csv"
+    pd.read_csv(PHYSICS).head(400).to_csv(plain, index=False)
+    same = invoke(["predict", model, plain, "--proba"]).stdout.splitlines()
+    assert same == lines  # the same numbers, whichever decimal mark they were written with
+    forced = invoke(["inspect", euro, "--decimal", ".", "--json"]).stdout
+    assert json.loads(forced)["schema"]["columns"][0]["role"] != "numeric"

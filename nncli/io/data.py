@@ -47,8 +47,14 @@ class ReadOptions:
     sep: str | None = None
     encoding: str | None = None
     na_values: tuple[str, ...] = ()
+    decimal: str | None = None  # "." or ","; None: "," when a ;-file's numbers use commas
 
     def __post_init__(self) -> None:
+        if self.decimal not in (None, ".", ","):
+            raise ConfigError(
+                f"--decimal must be '.' or ',', got {self.decimal!r}",
+                "pass --decimal , for numbers written 3,14.",
+            )
         if self.sep is not None:
             sep = SEP_ALIASES.get(self.sep.lower(), self.sep)
             if len(sep) != 1:
@@ -247,6 +253,27 @@ def _check_header(names: list[str], name: str, sep: str = ",") -> list[str]:
     return notes
 
 
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
+
+
+def decimal_mark(sample: str, sep: str, given: str | None) -> str:
+    """``,`` when a ``;``-separated sample has a column whose values are almost all
+    ``digits,digits`` (spreadsheet exports in many European locales), else ``.``."""
+    if given is not None:
+        return given
+    if sep != ";":
+        return "."
+    rows = [line.split(sep) for line in sample.splitlines()[1:-1] if line.strip()]
+    if not rows:
+        return "."
+    for column in zip(*[r for r in rows if len(r) == len(rows[0])], strict=False):
+        values = [v.strip().strip('"') for v in column if v.strip().strip('"')]
+        commas = sum(bool(_DECIMAL_COMMA.match(v)) for v in values)
+        if len(values) >= 3 and commas >= 0.9 * len(values):
+            return ","
+    return "."
+
+
 def _read_csv_bytes(raw: bytes, name: str, options: ReadOptions, digest: str) -> Table:
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -259,12 +286,19 @@ def _read_csv_bytes(raw: bytes, name: str, options: ReadOptions, digest: str) ->
     names = _header(sample, sep)
     notes = _check_header(names, name, sep)
     names = [n or f"column_{i + 1}" for i, n in enumerate(names)]
+    decimal = decimal_mark(sample, sep, options.decimal)
+    if decimal == "," and options.decimal is None:
+        notes.append(
+            "decimal commas detected (3,14 read as 3.14); pass --decimal . if the commas "
+            "are not decimal marks"
+        )
     read_opts = pacsv.ReadOptions(encoding=encoding, column_names=names, skip_rows=1)
     parse_opts = pacsv.ParseOptions(delimiter=sep, newlines_in_values=b'"' in raw)
     convert_opts = pacsv.ConvertOptions(
         null_values=list(NA_VALUES + tuple(options.na_values)),
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
+        decimal_point=decimal,
     )
     try:
         table = pacsv.read_csv(pa.BufferReader(raw), read_opts, parse_opts, convert_opts)
@@ -390,11 +424,14 @@ def _stream_csv(name: str, options: ReadOptions, chunk_rows: int) -> Iterator[pd
         quoted_strings_can_be_null=True,
         column_types={n: pa.string() for n in names},
     )
+    comma = decimal_mark(sample, sep, options.decimal) == ","
     try:
         with pa.input_stream(name, compression="detect") as stream:
             reader = pacsv.open_csv(stream, read_opts, parse_opts, convert_opts)
             for batch in reader:
                 frame = batch.to_pandas()
+                if comma:  # text columns: 3,14 → 3.14 where a cell is a decimal-comma number
+                    frame = frame.replace(r"^([+-]?\d+),(\d+)$", r"\1.\2", regex=True)
                 for start in range(0, len(frame), chunk_rows):
                     yield frame.iloc[start : start + chunk_rows]
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
