@@ -38,6 +38,7 @@ class Setting:
     presets: Mapping[str, Any] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
     flag: str | None = None  # overrides the table's flag naming
+    synonyms: Mapping[str, str] = field(default_factory=dict)  # other names of a choice
 
     def parse(self, text: str, table: SettingsTable) -> Any:
         """A value from text: a variant string, a flag or a TOML string."""
@@ -83,10 +84,16 @@ class Setting:
 
     def error(self, table: SettingsTable, got: str) -> ConfigError:
         """The one wording for a bad value, whether from a flag, --config or a variant."""
+        known = self.synonyms.get(got.strip("'\""))
+        hint = (
+            f"{got} is called {known} here: pass {table.flag(self)} {known}."
+            if known
+            else f"pass e.g. {table.flag(self)} {self.example()}."
+        )
         return ConfigError(
             f"{table.name} setting {self.name!r} ({table.flag(self)}) must be "
             f"{self.describe()}, got {got}",
-            f"pass e.g. {table.flag(self)} {self.example()}.",
+            hint,
         )
 
     def _in_range(self, value: Any) -> bool:
@@ -293,7 +300,19 @@ MLP = SettingsTable(
             low=1,
             presets={"quick": (128, 128)},
         ),
-        Setting("activation", str, "relu", "Hidden activation.", choices=ACTIVATION_NAMES),
+        Setting(
+            "activation",
+            str,
+            "relu",
+            "Hidden activation.",
+            choices=ACTIVATION_NAMES,
+            synonyms={
+                "swish": "silu",
+                "lrelu": "leaky_relu",
+                "linear": "identity",
+                "logistic": "sigmoid",
+            },  # fmt: skip
+        ),
         Setting("leaky_slope", float, 0.1, "leaky_relu negative slope.", low=0.0, high=1.0),
         Setting("elu_alpha", float, 1.0, "elu alpha.", low=0.0),
         Setting("maxout_pieces", int, 2, "maxout: affine pieces per unit.", low=2),

@@ -184,3 +184,23 @@ def test_decimal_commas_are_detected_said_and_honoured_by_predict(invoke, tmp_pa
     assert same == lines  # the same numbers, whichever decimal mark they were written with
     forced = invoke(["inspect", euro, "--decimal", ".", "--json"]).stdout
     assert json.loads(forced)["schema"]["columns"][0]["role"] != "numeric"
+
+
+def test_small_things(invoke, tmp_path):
+    model = tmp_path / "m.nncli"
+    invoke(["train", PHYSICS, "-m", "logreg", "-o", model, "-q"])
+    info = invoke(["info", model]).stdout
+    assert all(line == line.rstrip() for line in info.splitlines()[:9])  # no padding
+    import nncli
+    from nncli.show.report import _range
+
+    schema = nncli.inspect(SAMPLE / "credit_g.csv").schema
+    assert _range(schema.column("purpose")) == "radio/tv, new car, furniture/equipment, …"
+    assert _range(schema.column("housing")) == "own, rent, for free"  # all 3 shown
+    assert invoke(["inspect", tmp_path / "physcs.csv"], exit_code=1).stderr.endswith(
+        "Hint: check the path.\n"
+    )
+    err = invoke(["train", PHYSICS, "--activation", "swish"], exit_code=2).stderr
+    assert err.endswith("Hint: swish is called silu here: pass --activation silu.\n")
+    err = invoke(["train", PHYSICS, "-m", "mlp", "--hidden", "0"], exit_code=2).stderr
+    assert "got 0\n" in err and "(" not in err.split("got")[1]

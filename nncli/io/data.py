@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bz2
 import csv
+import difflib
 import gzip
 import hashlib
 import io
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nncli.errors import ConfigError, DataError, did_you_mean, short_list
+from nncli.errors import ConfigError, DataError, short_list
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -118,7 +119,12 @@ def _read_bytes(name: str) -> bytes:
     path = Path(name)
     if not path.exists():
         siblings = [p.name for p in path.parent.glob("*")] if path.parent.is_dir() else []
-        hint = did_you_mean(path.name, siblings, "file") if siblings else "check the path."
+        close = difflib.get_close_matches(path.name, siblings, n=3, cutoff=0.6)
+        hint = (
+            "did you mean " + " or ".join(repr(c) for c in close) + "?"
+            if close
+            else "check the path."
+        )  # only close matches: other files in that folder are no help
         raise DataError(f"file not found: {name}", hint)
     if path.is_dir():
         raise DataError(f"{name} is a directory, not a data file", "pass a CSV or Parquet file.")

@@ -33,7 +33,17 @@ def stdout_console() -> Console:
 
 
 def stderr_console(quiet: bool = False) -> Console:
-    return Console(file=sys.stderr, highlight=False, quiet=quiet, soft_wrap=True)
+    """Progress and warnings; in a terminal, as wide as stderr's own terminal (rich would
+    ask stdin/stdout first, and fall back to 80 columns when those are redirected)."""
+    import os
+
+    width = None
+    if "COLUMNS" not in os.environ and sys.stderr.isatty():
+        try:
+            width = os.get_terminal_size(sys.stderr.fileno()).columns
+        except OSError:  # pragma: no cover - not a real terminal after all
+            width = None
+    return Console(file=sys.stderr, highlight=False, quiet=quiet, soft_wrap=True, width=width)
 
 
 def dumps(payload: dict[str, Any]) -> str:
@@ -43,7 +53,8 @@ def dumps(payload: dict[str, Any]) -> str:
 def _range(col: Column) -> str:
     if col.stats and col.stats.get("min") is not None and col.role in ("numeric", "weight"):
         return f"{col.stats['min']:.6g} … {col.stats['max']:.6g}"
-    return ", ".join(col.examples)
+    more = ", …" if col.n_unique > len(col.examples) else ""  # the most frequent values first
+    return ", ".join(col.examples) + more
 
 
 def _share(part: int, whole: int) -> str:
@@ -308,9 +319,6 @@ def evaluation_json(ev: Any) -> dict[str, Any]:
 
 def info_renderable(predictor: Any) -> Group:
     card, schema = predictor.card, predictor.schema
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column()
     features, versions = schema.features, card.versions.items()
     rows = [
         ("model", f"{card.model} ({card.n_params:,} parameters)"),
@@ -333,9 +341,9 @@ def info_renderable(predictor: Any) -> Group:
         ("settings", ", ".join(f"{k}={v}" for k, v in card.config.items())),
         ("stopped", stop_words(card.stop_reason)),
     ]
-    for key, value in rows:
-        grid.add_row(key, value)
-    return Group(grid, metrics_table(card.metrics))
+    width = max(len(key) for key, _ in rows) + 2
+    lines = [Text.assemble((key.ljust(width), "bold"), value) for key, value in rows]
+    return Group(*lines, metrics_table(card.metrics))  # lines, not a grid: no padding
 
 
 def info_json(predictor: Any) -> dict[str, Any]:
