@@ -36,6 +36,13 @@ PALETTE = [
     "#bcbd22",
     "#7f7f7f",
 ]
+#: line styles and markers per model, so that models with the same curve stay visible
+STYLES = ["-", "--", "-.", ":"]
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
+#: colours for classes in the overtraining plots: never a model's colour
+CLASS_COLOURS = ["#4d4d4d", "#e0a000", "#6a3d9a", "#00a087"]
+FONT = {"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "xtick.labelsize": 9,
+        "ytick.labelsize": 9, "legend.fontsize": 9}  # fmt: skip
 
 
 @dataclass
@@ -77,7 +84,13 @@ def _figure(width: float = 6.4, height: float = 4.6) -> tuple[Any, Any]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    plt.rcParams.update(FONT)  # readable at the page's width (≈ 10 px text)
     return plt.subplots(figsize=(width, height))
+
+
+def _legend(ax: Any) -> None:
+    """Beside the plot, never over the data."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
 
 
 # ------------------------------------------------------------------------ plots
@@ -90,11 +103,11 @@ def roc_plot(data: ReportData) -> str:
     binary = len(classes) == 2
     signal = classes.index(data.payload["signal"]) if binary else None
     fig, ax = _figure()
-    for frame, style, part in ((data.test, "-", "test"), (data.train, "--", "train")):
+    for frame, part in ((data.test, "test"), (data.train, "train")):
         if frame is None:
             continue
         y = _truth(frame, classes)
-        for model in _ok_models(data):
+        for i, model in enumerate(_ok_models(data)):
             if MODELS[model["model"]].floor:
                 continue
             p = _proba(frame, model["label"], classes)
@@ -104,12 +117,17 @@ def roc_plot(data: ReportData) -> str:
                 positive, score = (np.eye(len(classes))[y] == 1).ravel(), p.ravel()
             fpr, tpr = roc_curve(positive, score, np.ones(len(score)))
             auc = model["test"]["auc"] if part == "test" else model["train"]["auc"]
+            test = part == "test"
             ax.plot(
                 fpr,
                 tpr,
-                style,
+                STYLES[i % len(STYLES)],
                 color=colours[model["label"]],
-                lw=1.6 if part == "test" else 1,
+                lw=1.8 if test else 1.0,
+                alpha=1.0 if test else 0.45,
+                marker=MARKERS[i % len(MARKERS)] if test else None,
+                markevery=max(len(fpr) // 8, 1),
+                ms=5,
                 label=f"{model['label']} ({part}, AUC {auc:.3f})",
             )
     ax.plot([0, 1], [0, 1], ":", color="grey", lw=0.8)
@@ -117,9 +135,9 @@ def roc_plot(data: ReportData) -> str:
     ax.set(
         xlabel="background efficiency (false positive rate)",
         ylabel="signal efficiency (true positive rate)",
-        title=f"ROC curves, test (solid) and train (dashed); {what}",
+        title=f"ROC curves, test (bold, marked) and train (faint); {what}",
     )
-    ax.legend(fontsize=7, loc="lower right")
+    _legend(ax)
     return _png(fig)
 
 
@@ -154,7 +172,7 @@ def overtraining_plot(data: ReportData, model: dict[str, Any]) -> str | None:
         worst = min((v for v in ks.values() if v == v), default=float("nan"))
         groups = [("all classes", own_tr, own_te, f"smallest per-class KS p = {worst:.2g}")]
     for i, (name, train_values, test_values, note) in enumerate(groups):
-        colour = PALETTE[i % len(PALETTE)]
+        colour = CLASS_COLOURS[i % len(CLASS_COLOURS)]
         ax.hist(
             train_values, bins=bins, density=True, alpha=0.3, color=colour, label=f"{name} train"
         )
@@ -167,7 +185,7 @@ def overtraining_plot(data: ReportData, model: dict[str, Any]) -> str | None:
         yscale="log",
         title=f"{model['label']}: training vs test outputs",
     )
-    ax.legend(fontsize=7)
+    _legend(ax)
     return _png(fig)
 
 
@@ -194,7 +212,7 @@ def learning_plot(data: ReportData) -> str | None:
             label=f"{m['label']} validation",
         )
     ax.set(xlabel="epoch", ylabel="loss (cross-entropy)", title="MLP learning curves")
-    ax.legend(fontsize=7)
+    _legend(ax)
     return _png(fig)
 
 
@@ -209,8 +227,13 @@ def confusion_plot(data: ReportData, model: dict[str, Any]) -> str:
     size = min(3.2 + 0.32 * len(classes), 10)
     fig, ax = _figure(size, size * 0.9)
     image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
-    ax.set_yticks(range(len(classes)), classes, fontsize=7)
+    longest = max(len(c) for c in classes)
+    rotation = 0 if longest * len(classes) <= 40 else 35
+    ax.set_xticks(
+        range(len(classes)), classes, rotation=rotation, ha="right" if rotation else "center",
+        rotation_mode="anchor",
+    )  # fmt: skip
+    ax.set_yticks(range(len(classes)), classes)
     if len(classes) <= 12:
         for (i, j), n in np.ndenumerate(matrix):
             ax.text(
@@ -219,7 +242,7 @@ def confusion_plot(data: ReportData, model: dict[str, Any]) -> str:
                 f"{n:,}",
                 ha="center",
                 va="center",
-                fontsize=7,
+                fontsize=9,
                 color="white" if share[i, j] > 0.5 else "black",
             )
     ax.set(
@@ -257,7 +280,7 @@ def calibration_plot(data: ReportData) -> str:
         ylabel="observed frequency" if binary else "accuracy",
         title="calibration (reliability) on the test rows",
     )
-    ax.legend(fontsize=7)
+    _legend(ax)
     return _png(fig)
 
 
@@ -272,7 +295,7 @@ def importance_plot(data: ReportData) -> str | None:
         xlabel=f"drop in test {info['metric']} when the column is shuffled",
         title=f"variable ranking: permutation importance ({info['model']})",
     )
-    ax.tick_params(axis="y", labelsize=7)
+    ax.tick_params(axis="y", labelsize=9)
     return _png(fig)
 
 
@@ -287,8 +310,10 @@ def correlation_plots(data: ReportData) -> list[tuple[str, str]]:
         size = min(3.5 + 0.25 * len(names), 10)
         fig, ax = _figure(size, size * 0.9)
         image = ax.imshow(values, cmap="RdBu_r", vmin=-1, vmax=1)
-        ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
-        ax.set_yticks(range(len(names)), names, fontsize=6)
+        ax.set_xticks(
+            range(len(names)), names, rotation=45, ha="right", rotation_mode="anchor", fontsize=8
+        )
+        ax.set_yticks(range(len(names)), names, fontsize=8)
         ax.set_title(f"input correlations ({name})")
         fig.colorbar(image, ax=ax, fraction=0.046)
         out.append((name, _png(fig)))
