@@ -262,7 +262,8 @@ RUN = SettingsTable(
             str,
             "default",
             "Recipe for the settings not given: quick (a 128,128 MLP, 20 epochs), default, or "
-            "strong (numeric embeddings, front scaling, an ensemble of MLP members).",
+            "strong (numeric embeddings, front scaling, an ensemble of MLP members) "
+            "[default: default for train, strong for compare].",
             choices=PRESETS,
         ),
         Setting(
@@ -408,7 +409,6 @@ MLP = SettingsTable(
             "one-hot [default: one-hot always].",
             low=2,
             optional=True,
-            presets={"strong": 8},
         ),
         Setting(
             "front_scale",
@@ -435,7 +435,6 @@ MLP = SettingsTable(
             low=0.0,
             high=1.0,
             low_open=True,
-            presets={"strong": 0.95},
         ),
         Setting(
             "warmup",
@@ -444,7 +443,6 @@ MLP = SettingsTable(
             "Share of the steps with a linear learning-rate warm-up.",
             low=0.0,
             high=0.5,
-            presets={"strong": 0.05},
         ),
     ],
 )

@@ -111,7 +111,9 @@ def test_the_strong_network_end_to_end():
 
 
 def test_strong_mlp_round_trip_and_streaming_predict(tmp_path):
-    settings = Settings(run=RunConfig(preset="strong"), mlp=MLPConfig(epochs=4, hidden=(32,)))
+    settings = Settings(
+        run=RunConfig(preset="strong"), mlp=MLPConfig(epochs=4, hidden=(32,), max_one_hot=8)
+    )
     result = nncli.train(CREDIT, model="mlp", settings=settings)
     model = result.predictor.model
     assert model.config.num_embedding == "ple" and model.config.ensemble_k == 4

@@ -13,6 +13,8 @@ from nncli.config import TABLES, Settings, parse_variant
 from nncli.errors import ConfigError, did_you_mean
 from nncli.learn.models import MODELS
 
+COMPARE_PRESET = "strong"  # compare's preset when none is given (train's is "default")
+
 #: ``--metric`` names and aliases → metric keys of nncli.assess.evaluate.metrics
 METRIC_ALIASES = {"auc": "auc", "accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy",
                   "logloss": "log_loss", "log_loss": "log_loss"}  # fmt: skip
@@ -80,7 +82,10 @@ class CompareOptions:
 
 def build_entries(options: CompareOptions, settings: Settings) -> list[Entry]:
     """The models to run in registry order (rough result first), each variant its own
-    entry, with the run's preset applied to every setting the user did not give."""
+    entry, with the run's preset applied to every setting the user did not give; compare's
+    preset is ``strong`` unless one is given (the refine stage refines)."""
+    if "preset" not in settings.run.given:
+        settings = replace(settings, run=settings.run.replace(preset=COMPARE_PRESET))
     settings = settings.with_preset()
     entries = []
     trainable = [name for name in options.models if MODELS[name].trainable]
