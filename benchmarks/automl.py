@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 START, END = "<!-- automl:start -->", "<!-- automl:end -->"
+MIN_CLASS_ROWS = 5  # smaller classes cannot be split into training, validation and test rows
 
 AG_RUNNER = """
 import json, sys
@@ -59,19 +60,37 @@ def split(path: Path, target: str, folder: Path) -> tuple[Path, Path, list[str]]
     table = read_table(path)
     schema = infer_schema(table.frame, ColumnSpec(target=target))
     frame = labelled_rows(table.frame, schema).reset_index(drop=True)
-    y = frame[target].map(class_label).map({c: i for i, c in enumerate(schema.classes)})
+    labels = frame[target].map(class_label)
+    counts = labels.value_counts()
+    frame = frame[labels.isin(counts[counts >= MIN_CLASS_ROWS].index).to_numpy()]
+    frame = frame.reset_index(drop=True)  # a class too small to be in both parts is left out
+    classes = [c for c in schema.classes if counts.get(c, 0) >= MIN_CLASS_ROWS]
+    y = frame[target].map(class_label).map({c: i for i, c in enumerate(classes)})
     rest, test = stratified_split(y.to_numpy(), 0.2, 0)
     frame[target] = frame[target].map(class_label)
     train_path, test_path = folder / "train.csv", folder / "test.csv"
     frame.iloc[rest].to_csv(train_path, index=False)
     frame.iloc[test].to_csv(test_path, index=False)
-    return train_path, test_path, schema.classes
+    return train_path, test_path, classes
 
 
-def run_nncli(train: Path, test: Path, target: str, budget: float, preset: str) -> dict:
-    command = [sys.executable, "-m", "nncli", "compare", str(train), "--test", str(test),
-               "--target", target, "--time-budget", f"{budget:g}s", "--preset", preset,
-               "--json", "--quiet"]  # fmt: skip
+def run_nncli(train: Path, test: Path, target: str, budget: float, preset: str | None) -> dict:
+    command = [
+        sys.executable,
+        "-m",
+        "nncli",
+        "compare",
+        str(train),
+        "--test",
+        str(test),
+        "--target",
+        target,
+        "--time-budget",
+        f"{budget:g}s",
+        "--json",
+        "--quiet",
+    ]
+    command += ["--preset", preset] if preset else []  # fmt: skip
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     wall = time.perf_counter() - started
@@ -155,7 +174,7 @@ def main() -> None:
     parser.add_argument("--datasets", help="comma-separated names (default: all)")
     parser.add_argument("--ag-python", required=True, help="python of the AutoGluon venv")
     parser.add_argument("--budget", type=float, default=180.0, help="seconds, both tools")
-    parser.add_argument("--preset", default="default", help="nncli's --preset")
+    parser.add_argument("--preset", help="nncli's --preset (default: compare's own, strong)")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "automl.json")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args()
