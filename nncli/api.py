@@ -142,32 +142,19 @@ def train(
     if model not in TRAINABLE:
         raise ConfigError(f"unknown model {model!r}", did_you_mean(model, TRAINABLE, "model"))
     settings = (settings or Settings()).with_preset()
-    table = read_table(source, read)
-    schema = infer_schema(table.frame, columns)
-    notes = list(table.notes) + schema_warnings(schema)
-    if on_schema is not None:
-        on_schema(schema, notes)  # before any training: the target and the findings
+    table, schema, notes = _read_schema(source, read, columns, on_schema)
     frame = labelled_rows(table.frame, schema)
     y = labels_to_index(frame[schema.target], schema.classes, table.source)
-    if valid is None:
-        tr, va = stratified_split(y, settings.run.valid_size, settings.run.seed)
-        train_frame, valid_frame = frame.iloc[tr], frame.iloc[va]
-        y_train, y_valid = y[tr], y[va]
-    else:
-        valid_table = read_table(valid, read)
-        valid_frame = labelled_rows(valid_table.frame, schema)
-        train_frame, y_train = frame, y
-        y_valid = labels_to_index(valid_frame[schema.target], schema.classes, str(valid))
+    train_frame, y_train, valid_frame, y_valid = _train_valid(
+        frame, y, schema, settings, valid, read
+    )
     fitted = fit_model(
         model, schema, train_frame, y_train, valid_frame, y_valid, settings, on_epoch
     )
+    predict = fitted.predictor.predict_proba_matrix
     scores = {
-        "train": metrics(
-            y_train, fitted.predictor.predict_proba_matrix(fitted.X_train), fitted.w_train
-        ),
-        "valid": metrics(
-            y_valid, fitted.predictor.predict_proba_matrix(fitted.X_valid), fitted.w_valid
-        ),
+        "train": metrics(y_train, predict(fitted.X_train), fitted.w_train),
+        "valid": metrics(y_valid, predict(fitted.X_valid), fitted.w_valid),
     }
     card = fitted.predictor.card
     card.metrics = scores
@@ -175,6 +162,39 @@ def train(
     return TrainResult(
         fitted.predictor, scores, fitted.fit_seconds, len(y_train), len(y_valid), notes
     )
+
+
+def _read_schema(
+    source: str | Path | pd.DataFrame,
+    read: ReadOptions | None,
+    columns: ColumnSpec,
+    on_schema: SchemaCallback | None,
+) -> tuple[Table, Schema, list[str]]:
+    """Read, infer the schema, and say the target and findings before any training."""
+    table = read_table(source, read)
+    schema = infer_schema(table.frame, columns)
+    require_features(schema)  # an unusable file is one error line, nothing before it
+    notes = list(table.notes) + schema_warnings(schema)
+    if on_schema is not None:
+        on_schema(schema, notes)
+    return table, schema, notes
+
+
+def _train_valid(
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    schema: Schema,
+    settings: Settings,
+    valid: str | Path | None,
+    read: ReadOptions | None,
+) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray]:
+    """Training and validation rows: a stratified split, or all rows and a --valid file."""
+    if valid is None:
+        tr, va = stratified_split(y, settings.run.valid_size, settings.run.seed)
+        return frame.iloc[tr], y[tr], frame.iloc[va], y[va]
+    valid_frame = labelled_rows(read_table(valid, read).frame, schema)
+    y_valid = labels_to_index(valid_frame[schema.target], schema.classes, str(valid))
+    return frame, y, valid_frame, y_valid
 
 
 def schema_warnings(schema: Schema) -> list[str]:
@@ -360,12 +380,7 @@ def compare(
     columns = columns or ColumnSpec(target, tuple(id_cols), weight, tuple(drop))
     threshold = Threshold.parse(fail_under) if fail_under else None
     _check_compare_outputs(source, out_dir, report_file, force)
-    table = read_table(source, read)
-    schema = infer_schema(table.frame, columns)
-    require_features(schema)
-    notes = list(table.notes) + schema_warnings(schema)
-    if on_schema is not None:
-        on_schema(schema, notes)  # before the first model: the target and the findings
+    table, schema, notes = _read_schema(source, read, columns, on_schema)
     frame, test_rows = _compare_rows(table, schema, options, test, read)
     assert schema.target is not None
     y = labels_to_index(frame[schema.target], schema.classes, table.source)

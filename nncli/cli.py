@@ -401,7 +401,7 @@ def train(
             on_schema=lambda schema, notes: _announce(err, schema, ignored + notes),
         )
     if output:
-        result.save(output)
+        result.save(output, overwrite=True)  # check_output has applied --force already
         _confirm(err, output, "the model")
     if as_json:
         click.echo(report.dumps(report.train_json(result, output)))

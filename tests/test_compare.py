@@ -140,13 +140,14 @@ def test_compare_table_on_stdout_and_rows_on_stderr(invoke):
     out, err = result.stdout, result.stderr
     assert out.startswith(
         f"compare {PHYSICS}: 4,000 rows (2,560 train, 640 validation, 800 test "
-        "rows); seed 0; ranked by ROC AUC; 95% intervals from 200 bootstrap"
+        "rows); target 'label'; seed 0; ranked by ROC AUC; 95% intervals from 200 bootstrap"
     )
     assert "gbt ★" in out
     assert "gbt: train AUC" in out and "KS p" in out
     assert "logreg vs gbt: AUC" in out and "(DeLong)" in out
     assert "signal efficiency at fixed background efficiency (signal: 'signal')" in out
     assert [line.split()[:2] for line in err.splitlines()] == [
+        ["target", "'label'"],
         ["rough", "majority"],
         ["rough", "gbt"],
         ["rough", "logreg"],
@@ -163,6 +164,8 @@ def test_compare_json_and_out_dir(invoke, tmp_path):
                 "--models",
                 "logreg,gbt,mlp",
                 *SMALL_MLP,
+                "--preset",
+                "default",  # the plain network, whose size this test counts
                 "--mlp",
                 "activation=tanh",
                 "--mlp",
