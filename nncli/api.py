@@ -204,7 +204,9 @@ def schema_warnings(schema: Schema) -> list[str]:
 
 def load(path: str | Path) -> Predictor | EnsemblePredictor:
     """Load a model file written by :func:`train` (``nncli train -o``)."""
-    return Predictor.load(path)
+    from nncli.learn.ensemble import load as load_any
+
+    return load_any(path)
 
 
 # ------------------------------------------------------------------ predict/evaluate

@@ -12,14 +12,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nncli.errors import ArtifactError
-from nncli.io.artifacts import write_model_file
+from nncli.io.artifacts import read_model_file, write_model_file
 from nncli.io.card import ModelCard
+from nncli.learn.predictor import Predictor, guarded, stamp
 from nncli.learn.schema import Schema
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from nncli.learn.predictor import Predictor
 
 NAME = "ensemble"
 
@@ -61,8 +60,6 @@ class EnsemblePredictor:
         return np.asarray(self.classes, dtype=object)[proba.argmax(axis=1)]
 
     def save(self, path: str | Path) -> None:
-        from nncli.learn.predictor import stamp
-
         stamp(self.card, NAME)
         arrays: dict[str, np.ndarray] = {}
         blobs: dict[str, bytes] = {}
@@ -87,8 +84,6 @@ class EnsemblePredictor:
         path: str | Path,
     ) -> EnsemblePredictor:
         """Raises KeyError/TypeError/ValueError on a malformed manifest."""
-        from nncli.learn.predictor import Predictor
-
         schema = Schema.from_dict(manifest["schema"])
         members, labels, weights = [], [], []
         for i, item in enumerate(manifest["ensemble"]):
@@ -106,3 +101,11 @@ class EnsemblePredictor:
                 "the file was altered or is damaged; re-train the model.",
             )
         return cls(schema, members, labels, weights, ModelCard.from_manifest(manifest))
+
+
+def load(path: str | Path) -> Predictor | EnsemblePredictor:
+    """Any model file: one model, or an ensemble of them (``compare --out``)."""
+    manifest, arrays, blobs = read_model_file(path)
+    if "ensemble" in manifest:
+        return guarded(path, lambda: EnsemblePredictor.from_parts(manifest, arrays, blobs, path))
+    return guarded(path, lambda: Predictor.from_parts(manifest, arrays, blobs, path))

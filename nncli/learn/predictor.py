@@ -4,10 +4,11 @@ and the model-file round trip."""
 from __future__ import annotations
 
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -23,10 +24,10 @@ from nncli.learn.schema import Schema
 if TYPE_CHECKING:
     import pandas as pd
 
-    from nncli.learn.ensemble import EnsemblePredictor
     from nncli.learn.models.base import Model
 
 UNSEEN_POLICIES = ("error", "warn", "ignore")
+T = TypeVar("T")
 
 
 @dataclass
@@ -106,25 +107,14 @@ class Predictor:
         write_model_file(path, *self.parts())
 
     @classmethod
-    def load(cls, path: str | Path) -> Predictor | EnsemblePredictor:
-        """A model file: one model, or an ensemble of them (``compare --out``)."""
-        from nncli.learn.ensemble import EnsemblePredictor
-
+    def load(cls, path: str | Path) -> Predictor:
+        """A model file of one model (``nncli.load`` also reads ensembles)."""
         manifest, arrays, blobs = read_model_file(path)
-        try:
-            if "ensemble" in manifest:
-                return EnsemblePredictor.from_parts(manifest, arrays, blobs, path)
-            return cls.from_parts(manifest, arrays, blobs, path)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        if "ensemble" in manifest:
             raise ArtifactError(
-                f"the manifest of {path} is incomplete or malformed ({exc!r})",
-                "the file was altered or is damaged; re-train the model.",
-            ) from None
-        except ConfigError as exc:
-            raise ArtifactError(
-                f"the manifest of {path} has invalid settings ({exc.message})",
-                "the file was altered or is damaged; re-train the model.",
-            ) from None
+                f"{path} holds an ensemble of models", "load it with nncli.load(path)."
+            )
+        return guarded(path, lambda: cls.from_parts(manifest, arrays, blobs, path))
 
     @classmethod
     def from_parts(
@@ -146,6 +136,22 @@ class Predictor:
         state = ModelState(card.config, arrays, blobs)
         model = model_class(card.model).from_state(state, len(schema.classes))
         return cls(schema, prep, model, card)
+
+
+def guarded(path: str | Path, build: Callable[[], T]) -> T:
+    """``build()``, with a malformed manifest turned into one clean ArtifactError."""
+    try:
+        return build()
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise ArtifactError(
+            f"the manifest of {path} is incomplete or malformed ({exc!r})",
+            "the file was altered or is damaged; re-train the model.",
+        ) from None
+    except ConfigError as exc:
+        raise ArtifactError(
+            f"the manifest of {path} has invalid settings ({exc.message})",
+            "the file was altered or is damaged; re-train the model.",
+        ) from None
 
 
 def stamp(card: ModelCard, model: str) -> None:

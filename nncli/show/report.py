@@ -15,7 +15,6 @@ from nncli.learn.models import MODELS
 from nncli.show.labels import METRICS, metric_label, stop_words
 
 if TYPE_CHECKING:
-    from nncli.api import Inspection
     from nncli.learn.schema import Column
 
 JSON_FORMAT_VERSION = 1
@@ -64,7 +63,7 @@ def _share(part: int, whole: int) -> str:
     return "<0.1%" if share < 0.001 else f"{share:.1%}"
 
 
-def inspect_renderable(result: Inspection) -> Group:
+def inspect_renderable(result: Any) -> Group:  # an api.Inspection
     schema = result.schema
     sep = _SEP_NAMES.get(result.sep or "", result.sep or "parquet")
     head = Text.assemble(
@@ -121,7 +120,7 @@ def inspect_renderable(result: Inspection) -> Group:
     return Group(*parts)
 
 
-def _class_table(result: Inspection) -> Table:
+def _class_table(result: Any) -> Table:
     schema = result.schema
     total = sum(schema.class_counts)
     table = Table(
@@ -141,7 +140,7 @@ def _class_table(result: Inspection) -> Table:
     return table
 
 
-def inspect_json(result: Inspection) -> dict[str, Any]:
+def inspect_json(result: Any) -> dict[str, Any]:
     return {
         "format_version": JSON_FORMAT_VERSION,
         "command": "inspect",
