@@ -28,9 +28,30 @@ _LAZY = {
 __all__ = ["ExitCode", "NncliError", "__version__", *_LAZY]
 
 
+#: the functions whose errors speak Python here (the CLI calls nncli.api directly)
+_PYTHON_PHRASED = {"inspect", "train", "load", "predict", "evaluate", "compare"}
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        return _python_errors(value) if name in _PYTHON_PHRASED else value
     raise AttributeError(f"module 'nncli' has no attribute {name!r}")
+
+
+def _python_errors(function: Any) -> Any:
+    """``function`` with its errors' hints phrased for Python (``target=``, not --target)."""
+    import functools
+
+    from nncli.errors import for_python
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except NncliError as exc:
+            raise for_python(exc) from None
+
+    return wrapper

@@ -77,3 +77,34 @@ def short_list(items: Iterable[str], limit: int = 12) -> str:
     if len(items) > limit:
         shown += f", … ({len(items) - limit} more)"
     return shown
+
+
+#: command-line words in messages and hints → what a Python caller passes instead
+PYTHON_WORDS = (
+    ("pass --target NAME", "pass target='NAME'"),
+    ("--target", "target="),
+    ("--id-col", "id_cols="),
+    ("--weight", "weight="),
+    ("--drop", "drop="),
+    ("pass --force to overwrite it", "pass overwrite=True to replace it"),
+    ("pass --sep", "pass read=ReadOptions(sep=…)"),
+    ("pass --encoding", "pass read=ReadOptions(encoding=…)"),
+    ("pass --decimal", "pass read=ReadOptions(decimal=…)"),
+    ("--unseen", "unseen="),
+)
+
+
+def for_python(exc: NncliError) -> NncliError:
+    """The same error, its message and hint phrased for a Python caller (keywords, not
+    command-line flags)."""
+
+    def phrase(text: str | None) -> str | None:
+        if text is None:
+            return None
+        for cli_words, python_words in PYTHON_WORDS:
+            text = text.replace(cli_words, python_words)
+        return text
+
+    out = type(exc)(phrase(exc.message) or exc.message, phrase(exc.hint))
+    out.exit_code = exc.exit_code
+    return out

@@ -204,3 +204,17 @@ def test_small_things(invoke, tmp_path):
     assert err.endswith("Hint: swish is called silu here: pass --activation silu.\n")
     err = invoke(["train", PHYSICS, "-m", "mlp", "--hidden", "0"], exit_code=2).stderr
     assert "got 0\n" in err and "(" not in err.split("got")[1]
+
+
+def test_python_callers_get_python_hints(invoke, tmp_path):
+    import pytest
+
+    import nncli
+
+    frame = pd.read_csv(PHYSICS).rename(columns={"label": "outcome"})
+    with pytest.raises(nncli.NncliError) as error:
+        nncli.train(frame)
+    assert error.value.hint.startswith("pass target='NAME'; the columns are lep_pt")
+    frame.to_csv(tmp_path / "outcome.csv", index=False)
+    cli = invoke(["train", tmp_path / "outcome.csv"], exit_code=1).stderr
+    assert "Hint: pass --target NAME; the columns are" in cli  # the CLI keeps its flags
