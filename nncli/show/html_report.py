@@ -88,8 +88,11 @@ def _figure(width: float = 6.4, height: float = 4.6) -> tuple[Any, Any]:
     return plt.subplots(figsize=(width, height))
 
 
-def _legend(ax: Any) -> None:
-    """Beside the plot, never over the data."""
+def _legend(ax: Any, below: bool = False) -> None:
+    """Beside the plot (or below it, for plots shown two to a row), never over the data."""
+    if below:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
+        return
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
 
 
@@ -185,7 +188,7 @@ def overtraining_plot(data: ReportData, model: dict[str, Any]) -> str | None:
         yscale="log",
         title=f"{model['label']}: training vs test outputs",
     )
-    _legend(ax)
+    _legend(ax, below=True)
     return _png(fig)
 
 
@@ -335,6 +338,7 @@ def _table(data: ReportData) -> str:
     head = [
         "model",
         name + (" (mean ± std)" if cv else " [95% CI]"),
+        f"valid {name}",
         *(metric_label(k) for k in others),
         f"train {name}",
         "fit s",
@@ -358,8 +362,13 @@ def _table(data: ReportData) -> str:
         else:  # --bootstrap 0
             main = f"{t[metric]:.4f}"
         best = " class='best'" if m["label"] == data.payload["best"] else ""
+        valid = m.get("valid", {}).get(metric)
         cells = (
-            [html.escape(m["label"]) + (" ★" if best else ""), main]
+            [
+                html.escape(m["label"]) + (" ★" if best else ""),
+                main,
+                "-" if valid is None else f"{valid:.4f}",
+            ]
             + ["-" if t[k] is None else f"{t[k]:.4f}" for k in others]
             + [
                 f"{m['train'][metric]:.4f}",
