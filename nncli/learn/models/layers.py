@@ -87,14 +87,18 @@ class PiecewiseLinearEmbedding(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The piecewise-linear encoding.  [B, N] → [B, N, bins]"""
         t = (x.unsqueeze(-1) - self.left) / self.width
-        n_bins = t.shape[-1]
-        lower = torch.zeros_like(t)
-        lower[..., 0] = -math.inf  # the first bin is open to the left
-        upper = torch.ones_like(t)
-        last = self.mask.sum(dim=1).long().clamp_min(1) - 1  # the last real bin per feature
-        open_right = torch.arange(n_bins, device=x.device) == last.unsqueeze(-1)
-        upper = torch.where(open_right, torch.full_like(t, math.inf), upper)
+        lower, upper = self._bounds()
         return torch.minimum(torch.maximum(t, lower), upper) * self.mask
+
+    def _bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per feature and bin [N, bins], broadcast over the batch: 0..1, except the first
+        bin (open to the left) and each feature's last real bin (open to the right)."""
+        lower = torch.zeros_like(self.mask)
+        lower[:, 0] = -math.inf
+        last = self.mask.sum(dim=1).long().clamp_min(1) - 1
+        open_right = torch.arange(self.mask.shape[1], device=self.mask.device) == last[:, None]
+        upper = torch.where(open_right, math.inf, 1.0).to(self.mask.dtype)
+        return lower, upper
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         linear = x.unsqueeze(-1) * self.linear_weight + self.linear_bias
