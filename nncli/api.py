@@ -16,6 +16,7 @@ from nncli.config import ColumnSpec, Settings
 from nncli.errors import ConfigError, DataError, SchemaError, did_you_mean
 from nncli.io.card import DataInfo
 from nncli.io.data import ReadOptions, Table, is_frame, iter_frames, read_table
+from nncli.learn import distributed
 from nncli.learn.fitting import (
     fit_model,
     labelled_rows,
@@ -135,12 +136,11 @@ def train(
     ['bad', 'good']
     """
     from nncli.assess.evaluate import metrics
-    from nncli.learn.models import TRAINABLE, baseline
+    from nncli.learn.models import baseline
 
     model = model or baseline()  # the rough result: gbt
     columns = columns or ColumnSpec(target, tuple(id_cols), weight, tuple(drop))
-    if model not in TRAINABLE:
-        raise ConfigError(f"unknown model {model!r}", did_you_mean(model, TRAINABLE, "model"))
+    _check_model(model)
     settings = (settings or Settings()).with_preset()
     table, schema, notes = _read_schema(source, read, columns, on_schema)
     frame = labelled_rows(table.frame, schema)
@@ -153,7 +153,7 @@ def train(
     )
     predict = fitted.predictor.predict_proba_matrix
     scores = {
-        "train": metrics(y_train, predict(fitted.X_train), fitted.w_train),
+        "train": metrics(fitted.y_train, predict(fitted.X_train), fitted.w_train),
         "valid": metrics(y_valid, predict(fitted.X_valid), fitted.w_valid),
     }
     card = fitted.predictor.card
@@ -162,6 +162,20 @@ def train(
     return TrainResult(
         fitted.predictor, scores, fitted.fit_seconds, len(y_train), len(y_valid), notes
     )
+
+
+def _check_model(model: str) -> None:
+    """A model ``train`` knows, and one that can train under torchrun when started so."""
+    from nncli.learn.models import TRAINABLE
+
+    if model not in TRAINABLE:
+        raise ConfigError(f"unknown model {model!r}", did_you_mean(model, TRAINABLE, "model"))
+    if distributed.active() and model != "mlp":
+        raise ConfigError(
+            f"under torchrun only the MLP trains data-parallel, not {model}",
+            f"run -m {model} without torchrun"
+            + (", or on a Dask cluster with --dask." if model == "gbt" else "."),
+        )
 
 
 def _read_schema(
@@ -175,6 +189,8 @@ def _read_schema(
     schema = infer_schema(table.frame, columns)
     require_features(schema)  # an unusable file is one error line, nothing before it
     notes = list(table.notes) + schema_warnings(schema)
+    if distributed.active():
+        notes.append(distributed.describe())
     if on_schema is not None:
         on_schema(schema, notes)
     return table, schema, notes

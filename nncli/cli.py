@@ -309,9 +309,10 @@ _VARIANT_EXAMPLES = {"mlp": "activation=maxout,hidden=128,128", "gbt": "num_leav
 
 
 def _stderr(quiet: bool) -> Any:
+    from nncli.learn import distributed
     from nncli.show import report
 
-    return report.stderr_console(quiet)
+    return report.stderr_console(quiet or not distributed.is_main())  # torchrun: rank 0
 
 
 def _confirm(console: Any, path: Any, what: str) -> None:
@@ -380,6 +381,7 @@ def train(
     from nncli import api
     from nncli.config import Settings
     from nncli.io.artifacts import check_output
+    from nncli.learn import distributed
     from nncli.learn.models import ignored_settings
     from nncli.show import report
 
@@ -400,6 +402,8 @@ def train(
             on_epoch=progress,
             on_schema=lambda schema, notes: _announce(err, schema, ignored + notes),
         )
+    if not distributed.is_main():
+        return  # under torchrun rank 0 alone writes and prints
     if output:
         result.save(output, overwrite=True)  # check_output has applied --force already
         _confirm(err, output, "the model")
@@ -497,6 +501,7 @@ def compare(data: str, out_dir: str | None, report_file: str | None, **kw: Any) 
     from nncli import api
     from nncli.assess.plan import ignored_variants
     from nncli.config import Settings
+    from nncli.learn import distributed
     from nncli.learn.models import ignored_settings
     from nncli.show import report, report_compare
 
@@ -509,6 +514,8 @@ def compare(data: str, out_dir: str | None, report_file: str | None, **kw: Any) 
         why = "with --cv every fold is the test set once" if options.cv else "--test is"
         ignored.append(f"--test-size ignored: {why}")
     display = report_compare.CompareDisplay(err, options.metric)
+    if not distributed.is_main():  # under torchrun rank 0 alone writes and prints
+        out_dir = report_file = None
     try:
         run = api.compare(
             data, read=read, columns=columns, settings=settings,
@@ -519,6 +526,8 @@ def compare(data: str, out_dir: str | None, report_file: str | None, **kw: Any) 
         )  # fmt: skip
     finally:
         display.close()
+    if not distributed.is_main():
+        return
     if out_dir:
         _confirm(err, out_dir, f"the run folder ({len(run.written) - bool(report_file)} files)")
     if report_file:

@@ -286,6 +286,14 @@ RUN = SettingsTable(
             choices=("none", "balanced"),
         ),
         Setting("device", str, "auto", "MLP device.", choices=("auto", "cpu", "cuda")),
+        Setting(
+            "precision",
+            str,
+            "fp32",
+            "MLP arithmetic on a GPU: fp32, or bf16/fp16 mixed precision (weights stay "
+            "float32); the CPU always trains in float32.",
+            choices=("fp32", "bf16", "fp16"),
+        ),
         Setting("threads", int, None, "CPU threads [default: all cores].", low=1, optional=True),
     ],
 )

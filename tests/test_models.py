@@ -12,7 +12,7 @@ from nncli.config import ACTIVATION_NAMES, MLPConfig, RunConfig, Settings
 from nncli.errors import TrainingError
 from nncli.learn.models.base import FitData
 from nncli.learn.models.mlp import MLP, Maxout, MLPModel
-from nncli.learn.training import Tensors, evaluate_loss, train_epoch
+from nncli.learn.training import Step, Tensors, evaluate_loss, train_epoch
 from tests.conftest import SAMPLE
 
 PHYSICS = SAMPLE / "physics.csv"
@@ -125,7 +125,7 @@ def test_gradient_clipping_bounds_the_gradient_norm(clip):
     data = Tensors(torch.randn(64, 4) * 5, (torch.rand(64) > 0.5).float(), torch.ones(64))
     opt = RecordingSGD(net.parameters())
     schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
-    train_epoch(net, data, opt, schedule, config, torch.Generator().manual_seed(0))
+    train_epoch(Step(net, opt, schedule, config), data, torch.Generator().manual_seed(0))
     if clip is None:
         assert max(opt.norms) > 0.05  # so the clipped case is a real test
     else:

@@ -30,7 +30,8 @@ from nncli.assess.plan import (
 from nncli.config import Settings
 from nncli.errors import ConfigError, NncliError, did_you_mean
 from nncli.io.card import ModelCard
-from nncli.learn.fitting import fit_model, stratified_folds, stratified_split
+from nncli.learn import distributed
+from nncli.learn.fitting import fit_model, start_group, stratified_folds, stratified_split
 from nncli.learn.models import MODELS
 
 if TYPE_CHECKING:
@@ -176,6 +177,8 @@ def run_comparison(
 ) -> Comparison:
     """Fit and score every entry of the plan; the budget decides what starts."""
     started = time.perf_counter()
+    if distributed.active():
+        start_group(settings)
     budget = Budget(options.time_budget)
     splits = make_splits(y, options, settings.run.seed, settings.run.valid_size, test_rows)
     test_index = np.concatenate([s.test for s in splits])
@@ -217,8 +220,8 @@ class _Runner:
     on_result: ResultCallback | None
     interrupted: bool = False  # Ctrl-C: what finished is kept, nothing more starts
 
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.started
+    def elapsed(self) -> float:  # under torchrun rank 0's clock, so every rank decides alike
+        return distributed.main_value(time.perf_counter() - self.started)
 
     def entry(self, entry: Entry, stages: list[str]) -> ModelResult:
         """Run ``entry`` (the first of ``stages`` still to run), or skip it."""
@@ -309,7 +312,12 @@ def _run_entry(
             result.predict_seconds += time.perf_counter() - t0
             result.fit_seconds += fitted.fit_seconds
             predict = fitted.predictor.predict_proba_matrix
-            result.folds.append(FoldOutput(predict(fitted.X_valid), proba, predict(fitted.X_train)))
+            p_train = (  # under torchrun the MLP saw its shard: score all training rows
+                predict(fitted.X_train)
+                if len(fitted.y_train) == len(split.train)
+                else fitted.predictor.predict_proba(frame.iloc[split.train], unseen="ignore")
+            )
+            result.folds.append(FoldOutput(predict(fitted.X_valid), proba, p_train))
     except NncliError as exc:  # a model that fails (a diverging MLP, say) is reported, not fatal
         result.status, result.note = "failed", f"failed: {exc.message}"
         return result

@@ -12,6 +12,7 @@ import numpy as np
 from nncli.config import RunConfig, Settings
 from nncli.errors import DataError, SchemaError, did_you_mean, short_list
 from nncli.io.card import DataInfo, ModelCard
+from nncli.learn import distributed
 from nncli.learn.models.base import FitData, FitReport
 from nncli.learn.predictor import Predictor
 from nncli.learn.schema import Schema
@@ -19,7 +20,8 @@ from nncli.learn.schema import Schema
 if TYPE_CHECKING:
     import pandas as pd
 
-    from nncli.learn.models.base import EpochCallback
+    from nncli.learn.models.base import EpochCallback, Model
+    from nncli.learn.preprocess import Preprocessor
 
 
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -123,10 +125,36 @@ class Fitted:
     predictor: Predictor
     report: FitReport
     X_train: np.ndarray
+    y_train: np.ndarray  # the rows this process trained on (its shard under torchrun)
     X_valid: np.ndarray
     w_train: np.ndarray
     w_valid: np.ndarray
     fit_seconds: float
+
+
+def start_group(settings: Settings) -> None:
+    """Join torchrun's process group: NCCL when the MLP runs on a GPU, else gloo."""
+    from nncli.learn.training import resolve_device
+
+    distributed.init(resolve_device(settings.run.device).type == "cuda")
+
+
+def _distributed_rows(
+    name: str, schema: Schema, model: Model, train: pd.DataFrame, y: np.ndarray,
+    settings: Settings,
+) -> tuple[Preprocessor, pd.DataFrame, np.ndarray]:  # fmt: skip
+    """Under torchrun: rank 0 fits the preprocessing on all training rows and shares it;
+    each rank keeps its own shard of the rows (see :mod:`nncli.learn.distributed`)."""
+    from nncli.learn.preprocess import fit_preprocessor
+
+    start_group(settings)
+    prep = distributed.broadcast(
+        fit_preprocessor(train, schema, model.layout, model.scaler, model.max_one_hot)
+        if distributed.is_main()
+        else None
+    )
+    rows = distributed.shard(len(train))
+    return prep, train.iloc[rows], y[rows]
 
 
 def fit_model(
@@ -147,7 +175,10 @@ def fit_model(
     require_features(schema)
     k = len(schema.classes)
     model = make_model(name, k, settings)
-    prep = fit_preprocessor(train, schema, model.layout, model.scaler, model.max_one_hot)
+    if distributed.active() and name == "mlp":  # torchrun: rank 0 fits, each rank a shard
+        prep, train, y_train = _distributed_rows(name, schema, model, train, y_train, settings)
+    else:
+        prep = fit_preprocessor(train, schema, model.layout, model.scaler, model.max_one_hot)
     X_train, _ = prep.transform(train)
     X_valid, _ = prep.transform(valid)
     w_train, w_valid = row_weights(train, schema), row_weights(valid, schema)
@@ -177,4 +208,4 @@ def fit_model(
         fit_seconds=fit_seconds,
     )
     predictor = Predictor(schema, prep, model, card)
-    return Fitted(predictor, report, X_train, X_valid, w_train, w_valid, fit_seconds)
+    return Fitted(predictor, report, X_train, y_train, X_valid, w_train, w_valid, fit_seconds)

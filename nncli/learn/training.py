@@ -20,18 +20,29 @@ from torch import nn
 
 from nncli.config import MLPConfig, RunConfig
 from nncli.errors import ConfigError, TrainingError
+from nncli.learn import distributed
 from nncli.learn.models.base import EpochCallback, FitData, FitReport
 
 
 def resolve_device(name: str) -> torch.device:
-    """auto → CUDA when a GPU is there, else the CPU; cuda without a GPU is an error."""
+    """auto → CUDA when a GPU is there, else the CPU; cuda without a GPU is an error.
+    Under torchrun each rank takes the GPU of its LOCAL_RANK."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError(
             "--device cuda was asked for but no CUDA GPU is available",
             "use --device cpu or --device auto.",
         )
+    if name == "cuda" and distributed.active():
+        procs, gpus = distributed.local_world(), torch.cuda.device_count()
+        if procs > gpus:
+            raise ConfigError(
+                f"torchrun started {procs} processes on this machine but it has {gpus} "
+                "GPU(s); NCCL needs one GPU per process",
+                f"pass --nproc-per-node {gpus}, or --device cpu to train on the CPU (gloo).",
+            )
+        return torch.device("cuda", distributed.local_rank())
     return torch.device(name)
 
 
@@ -150,14 +161,54 @@ def make_schedule(opt: torch.optim.Optimizer, config: MLPConfig, total_steps: in
     return schedule
 
 
-def train_epoch(
-    model: nn.Module,
-    data: Tensors,
-    opt: torch.optim.Optimizer,
-    schedule: Any,
-    config: MLPConfig,
-    generator: torch.Generator,
-) -> float:
+@dataclass
+class Step:
+    """One optimiser step's arithmetic: autocast to bf16/fp16 on a GPU when asked (fp16
+    with a gradient scaler), float32 otherwise."""
+
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    schedule: Any
+    config: MLPConfig
+    dtype: torch.dtype | None = None
+    scaler: torch.amp.GradScaler | None = None
+
+    def __call__(self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(X.device.type, self.dtype or torch.float32, self.dtype is not None):
+            logits = self.model(X)
+        loss = loss_fn(logits.float(), y, w, self.config.label_smoothing)
+        self.opt.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.opt)
+        else:
+            loss.backward()
+        if self.config.clip_grad is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad)
+        if self.scaler is not None:
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            self.opt.step()
+        self.schedule.step()
+        return loss.detach()
+
+
+def make_step(
+    model: nn.Module, opt: torch.optim.Optimizer, schedule: Any, config: MLPConfig,
+    run: RunConfig, device: torch.device,
+) -> Step:  # fmt: skip
+    if device.type != "cuda" or run.precision == "fp32":
+        return Step(model, opt, schedule, config)
+    if run.precision == "bf16":
+        return Step(model, opt, schedule, config, torch.bfloat16)
+    return Step(model, opt, schedule, config, torch.float16, torch.amp.GradScaler("cuda"))
+
+
+def train_epoch(step: Step, data: Tensors, generator: torch.Generator) -> float:
+    """One pass over shuffled contiguous batches. The loss is summed on the device and
+    read once at the end (no host sync per step); a non-finite loss gives NaN."""
+    model, config = step.model, step.config
     model.train()
     n = len(data.y)
     perm = torch.randperm(n, generator=generator).to(data.X.device)
@@ -166,18 +217,11 @@ def train_epoch(
     total, weight = torch.zeros((), device=X.device), torch.zeros((), device=X.device)
     for start in range(0, stop, config.batch_size):
         end = min(start + config.batch_size, stop)
-        loss = loss_fn(model(X[start:end]), y[start:end], w[start:end], config.label_smoothing)
-        if not torch.isfinite(loss.detach()):
-            return float("nan")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.clip_grad is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
-        opt.step()
-        schedule.step()
+        loss = step(X[start:end], y[start:end], w[start:end])
         batch_w = w[start:end].sum()
-        total += loss.detach() * batch_w
+        total += loss * batch_w
         weight += batch_w
+    total, weight = distributed.summed(total, weight)  # every rank's rows (torchrun)
     return float(total / weight.clamp_min(1e-12))
 
 
@@ -197,8 +241,9 @@ def evaluate_loss(model: nn.Module, data: Tensors) -> tuple[float, float]:
 
 def _prepare(
     model: nn.Module, data: FitData, config: MLPConfig, run: RunConfig
-) -> tuple[Tensors, Tensors, torch.optim.Optimizer, Any]:
-    """Threads, device, tensors, optimiser and a schedule sized to the epochs."""
+) -> tuple[Tensors, Tensors, Step]:
+    """Threads, device, tensors, optimiser, a schedule sized to the epochs, and the
+    network wrapped for data-parallel training under torchrun."""
     if run.threads:
         torch.set_num_threads(run.threads)
     device = resolve_device(run.device)
@@ -206,9 +251,13 @@ def _prepare(
     binary = data.n_classes == 2
     tr = _tensors(data.X, data.y, data.w, binary, device)
     va = _tensors(data.X_valid, data.y_valid, data.w_valid, binary, device)
+    net = distributed.wrap(model, device)
+    if distributed.active():  # dropout masks differ between ranks, as their rows do
+        torch.manual_seed(run.seed + distributed.world()[0])
     opt = make_optimizer(model, config)
     steps = config.epochs * max(1, math.ceil(len(tr.y) / config.batch_size))
-    return tr, va, opt, make_schedule(opt, config, steps)
+    schedule = make_schedule(opt, config, steps)
+    return tr, va, make_step(net, opt, schedule, config, run, device)
 
 
 def train(
@@ -220,20 +269,22 @@ def train(
     time_limit: float | None = None,
 ) -> FitReport:
     """Fit ``model`` in place; the weights of the best validation epoch are restored."""
-    tr, va, opt, schedule = _prepare(model, data, config, run)
-    generator = torch.Generator().manual_seed(run.seed)
+    tr, va, step = _prepare(model, data, config, run)
+    opt, schedule = step.opt, step.schedule
+    generator = torch.Generator().manual_seed(run.seed + distributed.world()[0])
     result, best_loss, best_state = FitReport(), math.inf, None
     started = time.perf_counter()
     try:
         for epoch in range(1, config.epochs + 1):
-            train_loss = train_epoch(model, tr, opt, schedule, config, generator)
+            train_loss = train_epoch(step, tr, generator)
             if not math.isfinite(train_loss):
                 raise TrainingError(
                     f"training diverged: the loss became non-finite in epoch {epoch}",
                     f"lower --lr (now {config.lr:g}) or pass --clip-grad 1.0.",
                 )
             valid_loss, valid_acc = evaluate_loss(model, va)
-            elapsed = time.perf_counter() - started
+            valid_loss = distributed.main_value(valid_loss)  # one decision
+            elapsed = distributed.main_value(time.perf_counter() - started)
             if epoch == 1 and time_limit is not None:  # decay within the epochs that fit
                 schedule.fit_epochs(int(time_limit / max(elapsed, 1e-9)), config.epochs)
             record = {"epoch": epoch, "epochs": config.epochs, "train_loss": train_loss,

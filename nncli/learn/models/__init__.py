@@ -99,7 +99,20 @@ def ignored_settings(settings: Settings, models: list[str]) -> list[str]:
             )
     if "mlp" in used:
         notes += _ignored_mlp(settings.mlp)
+        notes += _ignored_precision(settings)
     return notes
+
+
+def _ignored_precision(settings: Settings) -> list[str]:
+    """bf16/fp16 apply on a GPU only; say so when the MLP will train on the CPU."""
+    run = settings.run
+    if run.precision == "fp32" or run.device == "cuda":
+        return []
+    import torch
+
+    if run.device == "auto" and torch.cuda.is_available():
+        return []
+    return [f"--precision {run.precision} ignored: the MLP trains on the CPU, in float32"]
 
 
 def _ignored_mlp(config: Config) -> list[str]:
