@@ -117,10 +117,13 @@ def train(
     columns: ColumnSpec | None = None,
     settings: Settings | None = None,
     valid: str | Path | None = None,
+    dask: str | None = None,
     on_epoch: EpochCallback | None = None,
     on_schema: SchemaCallback | None = None,
 ) -> TrainResult:
     """Fit one model on ``source`` with a validation split; returns it with its metrics.
+    With ``dask`` (a scheduler address, or ``local:N``) the GBT trains on a Dask cluster
+    over the partitions of ``source`` (CSV/Parquet files, a glob allowed).
 
     Examples
     --------
@@ -142,6 +145,8 @@ def train(
     columns = columns or ColumnSpec(target, tuple(id_cols), weight, tuple(drop))
     _check_model(model)
     settings = (settings or Settings()).with_preset()
+    if dask is not None:
+        return _train_on_dask(source, model, columns, settings, dask, valid, on_schema)
     table, schema, notes = _read_schema(source, read, columns, on_schema)
     frame = labelled_rows(table.frame, schema)
     y = labels_to_index(frame[schema.target], schema.classes, table.source)
@@ -162,6 +167,31 @@ def train(
     return TrainResult(
         fitted.predictor, scores, fitted.fit_seconds, len(y_train), len(y_valid), notes
     )
+
+
+def _train_on_dask(
+    source: str | Path | pd.DataFrame, model: str, columns: ColumnSpec, settings: Settings,
+    address: str, valid: str | Path | None, on_schema: SchemaCallback | None,
+) -> TrainResult:  # fmt: skip
+    """``train(..., dask=ADDRESS)``: the GBT on a Dask cluster (:mod:`nncli.learn.dask_gbt`);
+    the metrics are those of samples of the training and validation rows."""
+    from nncli.assess.evaluate import metrics
+    from nncli.learn import dask_gbt
+
+    if model != "gbt" or is_frame(source) or valid is not None:
+        what = f"-m {model}" if model != "gbt" else ("a DataFrame" if valid is None else "--valid")
+        raise ConfigError(
+            f"--dask trains the gbt model on files; not with {what}",
+            "pass -m gbt and a CSV/Parquet path or glob (the validation rows are split off).",
+        )
+    fit = dask_gbt.train_gbt(str(source), columns, settings, address, on_schema)
+    predict = fit.predictor.predict_proba_matrix
+    scores = {
+        name: metrics(y, predict(X), w)
+        for name, (X, y, w) in (("train", fit.train_sample), ("valid", fit.valid_sample))
+    }
+    fit.predictor.card.metrics = scores
+    return TrainResult(fit.predictor, scores, fit.fit_seconds, fit.n_train, fit.n_valid, fit.notes)
 
 
 def _check_model(model: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from nncli import __version__
-from nncli.errors import ExitCode, NncliError
+from nncli.errors import ExitCode, Info, NncliError
 from nncli.learn.models import MODELS, TRAINABLE, baseline
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -326,7 +326,10 @@ def _announce(console: Any, schema: Any, notes: list[str]) -> None:
     console.print(f"{schema.target_words}: {len(schema.classes)} classes", markup=False,
                   highlight=False)  # fmt: skip
     for note in notes:
-        _warn(console, note)
+        if isinstance(note, Info):
+            console.print(note, markup=False, highlight=False)
+        else:
+            _warn(console, note)
 
 
 def _warn(console: Any, message: str) -> None:
@@ -360,6 +363,13 @@ def _report_unseen(console: Any, unseen: dict[str, int], policy: str) -> None:
     metavar="FILE",
     help="Validate on this file instead of a split of DATA.",
 )
+@click.option(
+    "--dask",
+    metavar="ADDRESS",
+    help="Train -m gbt with LightGBM on a Dask cluster: a scheduler address "
+    "(tcp://host:8786) or local:N for N local workers; DATA may be a glob of CSV/Parquet "
+    "files. Needs pip install 'nncli[dask]'.",
+)
 @fitting_options
 def train(
     data: str,
@@ -367,6 +377,7 @@ def train(
     output: str | None,
     force: bool,
     valid_file: str | None,
+    dask: str | None,
     as_json: bool,
     quiet: bool,
     **kw: Any,
@@ -399,6 +410,7 @@ def train(
             columns=columns,
             settings=settings,
             valid=valid_file,
+            dask=dask,
             on_epoch=progress,
             on_schema=lambda schema, notes: _announce(err, schema, ignored + notes),
         )

@@ -59,6 +59,10 @@ class TrainingError(NncliError):
     """Training failed in a way the user can act on (diverged loss, say)."""
 
 
+class Info(str):
+    """A note for stderr that informs (how the work is spread, say) rather than warns."""
+
+
 def did_you_mean(name: str, choices: Iterable[str], what: str = "column") -> str:
     """A hint naming close matches of ``name`` among ``choices``, else listing them."""
     options = [str(c) for c in choices]

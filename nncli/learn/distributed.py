@@ -19,9 +19,12 @@ Without torchrun (no ``WORLD_SIZE`` or ``WORLD_SIZE=1``) every function here is 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from nncli.errors import Info
 
 
 def world() -> tuple[int, int]:
@@ -40,10 +43,12 @@ def is_main() -> bool:
     return world()[0] == 0
 
 
-def describe() -> str:
+def describe() -> Info:
     """What the user reads on stderr when torchrun started this process."""
+    from nncli.errors import Info
+
     size = world()[1]
-    return (
+    return Info(
         f"data-parallel under torchrun: {size} processes; each MLP trains on its 1/{size} of "
         f"the training rows (global batch {size} × --batch-size); other models and scoring "
         "run alike in every process, and rank 0 alone prints and writes files"

@@ -268,7 +268,8 @@ def train(
     on_epoch: EpochCallback | None = None,
     time_limit: float | None = None,
 ) -> FitReport:
-    """Fit ``model`` in place; the weights of the best validation epoch are restored."""
+    """Fit ``model`` in place; the weights of the best validation epoch are restored and
+    the network is returned on the CPU."""
     tr, va, step = _prepare(model, data, config, run)
     opt, schedule = step.opt, step.schedule
     generator = torch.Generator().manual_seed(run.seed + distributed.world()[0])
@@ -306,7 +307,7 @@ def train(
         result.stop_reason = "interrupted"
     if best_state is not None and (config.restore_best or result.stop_reason == "interrupted"):
         model.load_state_dict(best_state)
-    model.eval()
+    model.cpu().eval()  # a GPU-trained net predicts as its reloaded file will: on the CPU
     if result.stop_reason == "interrupted" and best_state is None:
         raise KeyboardInterrupt
     return result
