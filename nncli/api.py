@@ -18,6 +18,7 @@ from nncli.io.card import DataInfo
 from nncli.io.data import ReadOptions, Table, is_frame, iter_frames, read_table
 from nncli.learn import distributed
 from nncli.learn.fitting import (
+    SampledFit,
     fit_model,
     labelled_rows,
     labels_to_index,
@@ -58,8 +59,10 @@ def inspect(
     *,
     read: ReadOptions | None = None,
     columns: ColumnSpec | None = None,
+    stream: bool | None = None,
 ) -> Inspection:
-    """Read ``source`` and infer its schema; the target is optional here.
+    """Read ``source`` and infer its schema; the target is optional here. ``stream``
+    (default: when the file would not fit in memory) reads it in one bounded pass.
 
     Examples
     --------
@@ -67,6 +70,15 @@ def inspect(
     >>> result.schema.target, result.schema.classes
     ('label', ['background', 'signal'])
     """
+    from nncli.learn import streaming
+
+    why = "--stream" if stream else ("" if stream is False else streaming.too_big(source))
+    if why:
+        if is_frame(source) or str(source) == "-":
+            raise ConfigError("--stream reads a file", "pass the path of a CSV file.")
+        st = streaming.inspect_stream(str(source), why, read, columns)
+        return Inspection(str(source), st.sep, st.encoding, st.n_bytes, st.sha256, st.schema,
+                          st.notes)  # fmt: skip
     table = read_table(source, read)
     schema = infer_schema(table.frame, columns, require_target=False)
     return _inspection(table, schema)
@@ -147,6 +159,20 @@ def train(
     settings = (settings or Settings()).with_preset()
     if dask is not None:
         return _train_on_dask(source, model, columns, settings, dask, valid, on_schema)
+    from nncli.learn import streaming
+
+    stream, why = streaming.should_stream(source, model, settings)
+    if stream:
+        if is_frame(source) or valid is not None:
+            raise ConfigError(
+                "--stream reads a file in passes; not a DataFrame or --valid",
+                "pass the path of a CSV file, without --valid (the validation rows are "
+                "split off by a hash).",
+            )
+        fit = streaming.train_stream(
+            str(source), model, columns, settings, why, read, on_schema, on_epoch
+        )
+        return _sampled_result(fit)
     table, schema, notes = _read_schema(source, read, columns, on_schema)
     frame = labelled_rows(table.frame, schema)
     y = labels_to_index(frame[schema.target], schema.classes, table.source)
@@ -175,7 +201,6 @@ def _train_on_dask(
 ) -> TrainResult:  # fmt: skip
     """``train(..., dask=ADDRESS)``: the GBT on a Dask cluster (:mod:`nncli.learn.dask_gbt`);
     the metrics are those of samples of the training and validation rows."""
-    from nncli.assess.evaluate import metrics
     from nncli.learn import dask_gbt
 
     if model != "gbt" or is_frame(source) or valid is not None:
@@ -184,7 +209,13 @@ def _train_on_dask(
             f"--dask trains the gbt model on files; not with {what}",
             "pass -m gbt and a CSV/Parquet path or glob (the validation rows are split off).",
         )
-    fit = dask_gbt.train_gbt(str(source), columns, settings, address, on_schema)
+    return _sampled_result(dask_gbt.train_gbt(str(source), columns, settings, address, on_schema))
+
+
+def _sampled_result(fit: SampledFit) -> TrainResult:
+    """Metrics of a streamed or Dask fit: on its samples of training and validation rows."""
+    from nncli.assess.evaluate import metrics
+
     predict = fit.predictor.predict_proba_matrix
     scores = {
         name: metrics(y, predict(X), w)
@@ -427,6 +458,11 @@ def compare(
     options = options or CompareOptions()
     columns = columns or ColumnSpec(target, tuple(id_cols), weight, tuple(drop))
     threshold = Threshold.parse(fail_under) if fail_under else None
+    if settings.run.stream:
+        raise ConfigError(
+            "compare holds the data in memory; --stream is for train and inspect",
+            "compare on a sample of the file, then train the chosen model with --stream.",
+        )
     _check_compare_outputs(source, out_dir, report_file, force)
     table, schema, notes = _read_schema(source, read, columns, on_schema)
     frame, test_rows = _compare_rows(table, schema, options, test, read)

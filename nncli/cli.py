@@ -142,7 +142,13 @@ def cli() -> None:
 @data_options
 @column_options
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report (docs/json.md).")
-def inspect(data: str, as_json: bool, **kw: Any) -> None:
+@click.option(
+    "--stream/--no-stream",
+    default=None,
+    help="Read DATA in one pass with bounded memory (exact counts and ranges; distinct "
+    "counts capped, the rest from a sample) [default: when it would not fit in memory].",
+)
+def inspect(data: str, as_json: bool, stream: bool | None, **kw: Any) -> None:
     """Show column roles, missing values, class balance and warnings for DATA.
 
     DATA is a CSV/TSV file (optionally .gz/.bz2/.xz/.zip), a Parquet file, or - for stdin.
@@ -156,9 +162,9 @@ def inspect(data: str, as_json: bool, **kw: Any) -> None:
     from nncli.show import report
 
     read, columns = _read_and_columns(kw)
-    result = api.inspect(data, read=read, columns=columns)
+    result = api.inspect(data, read=read, columns=columns, stream=stream)
     for note in result.notes:
-        click.echo(f"Warning: {note}", err=True)
+        click.echo(note if isinstance(note, Info) else f"Warning: {note}", err=True)
     if as_json:
         click.echo(report.dumps(report.inspect_json(result)))
     else:

@@ -295,6 +295,21 @@ RUN = SettingsTable(
             choices=("fp32", "bf16", "fp16"),
         ),
         Setting("threads", int, None, "CPU threads [default: all cores].", low=1, optional=True),
+        Setting(
+            "stream",
+            bool,
+            None,
+            "Train the MLP or logreg in passes over the file, holding only --stream-buffer "
+            "rows in memory [default: when the file would not fit in memory].",
+            optional=True,
+        ),
+        Setting(
+            "stream_buffer",
+            int,
+            200_000,
+            "Streaming: training rows held (and shuffled) in memory at once.",
+            low=1_000,
+        ),
     ],
 )
 

@@ -61,7 +61,7 @@ def test_without_dask_installed_the_error_says_what_to_install(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["-m", "mlp", "--dask", "local:2"], "--dask trains the gbt model on files; not with -m mlp"),
+        (["-m", "mlp", "--dask", "local:2"], "--dask trains the gbt model on files; not with -m"),
         (["-m", "gbt", "--dask", "local:x"], "the number of local workers must be a whole number"),
     ],
 )

@@ -125,7 +125,7 @@ def test_gradient_clipping_bounds_the_gradient_norm(clip):
     data = Tensors(torch.randn(64, 4) * 5, (torch.rand(64) > 0.5).float(), torch.ones(64))
     opt = RecordingSGD(net.parameters())
     schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
-    train_epoch(Step(net, opt, schedule, config), data, torch.Generator().manual_seed(0))
+    train_epoch(Step(net, opt, schedule, config), [data], torch.Generator().manual_seed(0))
     if clip is None:
         assert max(opt.norms) > 0.05  # so the clipped case is a real test
     else:

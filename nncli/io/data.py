@@ -406,10 +406,12 @@ def _peek_kind(name: str) -> str | None:
     return _container_kind(name, head) if head else None
 
 
-def _stream_csv(name: str, options: ReadOptions, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def dialect(name: str, options: ReadOptions | None = None) -> tuple[str, str, list[str], str]:
+    """(encoding, delimiter, column names, first bytes as text) of a CSV file, read from
+    its first bytes (through gzip/bz2), as the streaming reader sees it."""
     import pyarrow as pa
-    import pyarrow.csv as pacsv
 
+    options = options or ReadOptions()
     with pa.input_stream(name, compression="detect") as stream:
         head = stream.read(SNIFF_BYTES)
     if not head.strip():
@@ -419,9 +421,25 @@ def _stream_csv(name: str, options: ReadOptions, chunk_rows: int) -> Iterator[pd
     sep = options.sep or sniff_delimiter(sample)
     names = _header(sample, sep)
     _check_header(names, name, sep)
-    names = [n or f"column_{i + 1}" for i, n in enumerate(names)]
+    return encoding, sep, [n or f"column_{i + 1}" for i, n in enumerate(names)], sample
+
+
+def file_sha256(name: str) -> str:
+    """SHA-256 of a file's bytes, read in blocks (memory stays flat)."""
+    digest = hashlib.sha256()
+    with open(name, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _stream_csv(name: str, options: ReadOptions, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    encoding, sep, names, sample = dialect(name, options)
     read_opts = pacsv.ReadOptions(
-        encoding=encoding, column_names=names, skip_rows=1, block_size=8 << 20
+        encoding=encoding, column_names=names, skip_rows=1, block_size=1 << 20, use_threads=False
     )
     parse_opts = pacsv.ParseOptions(delimiter=sep, newlines_in_values=True)
     convert_opts = pacsv.ConvertOptions(

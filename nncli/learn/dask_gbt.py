@@ -28,7 +28,6 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +36,7 @@ import numpy as np
 from nncli.config import ColumnSpec, Settings
 from nncli.errors import ConfigError, DataError, Info
 from nncli.io.card import DataInfo, ModelCard
-from nncli.learn.fitting import labels_to_index, require_features, row_weights
+from nncli.learn.fitting import SampledFit, labels_to_index, require_features, row_weights
 from nncli.learn.models.base import FitReport
 from nncli.learn.predictor import Predictor
 from nncli.learn.schema import Schema, infer_schema
@@ -124,27 +123,13 @@ def read_dask(files: list[str], workers: int) -> Any:
     return dd.read_csv(files, assume_missing=True, blocksize=blocksize)
 
 
-@dataclass
-class DaskFit:
-    """The fitted model, with samples of its training and validation rows to score."""
-
-    predictor: Predictor
-    report: FitReport
-    fit_seconds: float
-    n_train: int
-    n_valid: int
-    train_sample: tuple[np.ndarray, np.ndarray, np.ndarray]  # X, y, w
-    valid_sample: tuple[np.ndarray, np.ndarray, np.ndarray]
-    notes: list[str]
-
-
 def train_gbt(
     source: str,
     columns: ColumnSpec,
     settings: Settings,
     address: str,
     on_schema: SchemaCallback | None = None,
-) -> DaskFit:
+) -> SampledFit:
     """Fit the GBT over the partitions of ``source`` on the Dask cluster at ``address``."""
     from nncli.learn.models.gbt import GBTModel
 
@@ -183,7 +168,7 @@ def train_gbt(
         data=DataInfo(source, "", n_rows, n_train, n_valid), fit_seconds=fit_seconds,
     )  # fmt: skip
     predictor = Predictor(schema, prep, model, card)
-    return DaskFit(predictor, report, fit_seconds, n_train, n_valid, train, valid, notes)
+    return SampledFit(predictor, report, fit_seconds, n_train, n_valid, train, valid, notes)
 
 
 def _fit_prep(sample: pd.DataFrame, schema: Schema) -> Preprocessor:

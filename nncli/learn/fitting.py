@@ -119,6 +119,21 @@ def require_features(schema: Schema) -> None:
 
 
 @dataclass
+class SampledFit:
+    """A model fitted where not every row fits in memory (streamed, or on a Dask
+    cluster), with samples of its training and validation rows to score it on."""
+
+    predictor: Predictor
+    report: FitReport
+    fit_seconds: float
+    n_train: int
+    n_valid: int
+    train_sample: tuple[np.ndarray, np.ndarray, np.ndarray]  # X, y, w
+    valid_sample: tuple[np.ndarray, np.ndarray, np.ndarray]
+    notes: list[str]
+
+
+@dataclass
 class Fitted:
     """A fitted model with the matrices it saw, for scoring without re-transforming."""
 

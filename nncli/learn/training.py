@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -205,9 +206,11 @@ def make_step(
     return Step(model, opt, schedule, config, torch.float16, torch.amp.GradScaler("cuda"))
 
 
-def train_epoch(step: Step, data: Tensors, generator: torch.Generator) -> float:
-    """One pass over shuffled contiguous batches. The loss is summed on the device and
-    read once at the end (no host sync per step); a non-finite loss gives NaN."""
+def epoch_sums(
+    step: Step, data: Tensors, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One pass over ``data`` in shuffled contiguous batches: the weighted sum of the
+    losses and of the weights, kept on the device (no host sync per step)."""
     model, config = step.model, step.config
     model.train()
     n = len(data.y)
@@ -221,7 +224,17 @@ def train_epoch(step: Step, data: Tensors, generator: torch.Generator) -> float:
         batch_w = w[start:end].sum()
         total += loss * batch_w
         weight += batch_w
-    total, weight = distributed.summed(total, weight)  # every rank's rows (torchrun)
+    return total, weight
+
+
+def train_epoch(step: Step, parts: Iterable[Tensors], generator: torch.Generator) -> float:
+    """One epoch over the training rows (one block in memory, or the blocks of a
+    stream); a non-finite loss gives NaN. Under torchrun every rank's rows count."""
+    total = weight = torch.zeros(())
+    for part in parts:
+        t, w = epoch_sums(step, part, generator)
+        total, weight = total.to(t.device) + t, weight.to(w.device) + w
+    total, weight = distributed.summed(total, weight)
     return float(total / weight.clamp_min(1e-12))
 
 
@@ -255,9 +268,19 @@ def _prepare(
     if distributed.active():  # dropout masks differ between ranks, as their rows do
         torch.manual_seed(run.seed + distributed.world()[0])
     opt = make_optimizer(model, config)
-    steps = config.epochs * max(1, math.ceil(len(tr.y) / config.batch_size))
+    n_rows = data.n_stream if data.stream is not None else len(tr.y)
+    steps = config.epochs * max(1, math.ceil(n_rows / config.batch_size))
     schedule = make_schedule(opt, config, steps)
     return tr, va, make_step(net, opt, schedule, config, run, device)
+
+
+def _parts(data: FitData, tr: Tensors) -> Callable[[], Iterator[Tensors]]:
+    """The training rows of one epoch: the tensors in memory, or the stream's blocks."""
+    stream = data.stream
+    if stream is None:
+        return lambda: iter([tr])
+    binary, device = data.n_classes == 2, tr.X.device
+    return lambda: (_tensors(X, y, w, binary, device) for X, y, w in stream())
 
 
 def train(
@@ -271,13 +294,13 @@ def train(
     """Fit ``model`` in place; the weights of the best validation epoch are restored and
     the network is returned on the CPU."""
     tr, va, step = _prepare(model, data, config, run)
-    opt, schedule = step.opt, step.schedule
+    opt, schedule, parts = step.opt, step.schedule, _parts(data, tr)
     generator = torch.Generator().manual_seed(run.seed + distributed.world()[0])
     result, best_loss, best_state = FitReport(), math.inf, None
     started = time.perf_counter()
     try:
         for epoch in range(1, config.epochs + 1):
-            train_loss = train_epoch(step, tr, generator)
+            train_loss = train_epoch(step, parts(), generator)
             if not math.isfinite(train_loss):
                 raise TrainingError(
                     f"training diverged: the loss became non-finite in epoch {epoch}",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -31,6 +31,10 @@ class FitData:
     categorical_indices: list[int] = field(default_factory=list)  # native category codes
     numeric_indices: list[int] = field(default_factory=list)  # dense: numeric value columns
     coded: list[tuple[int, int]] = field(default_factory=list)  # dense: (column, n codes)
+    # streaming (files larger than memory): X, y, w above are a sample (for shapes and
+    # quantiles); each call of ``stream`` yields the training rows as shuffled blocks
+    stream: Callable[[], Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]] | None = None
+    n_stream: int = 0  # training rows per pass of the stream
 
 
 @dataclass
@@ -110,3 +114,17 @@ def logits_to_proba(z: np.ndarray) -> np.ndarray:
         p = 0.5 * (1.0 + np.tanh(0.5 * z[:, 0]))  # the sigmoid, without overflow
         return np.column_stack([1.0 - p, p])
     return softmax(z)
+
+
+def available_bytes() -> int:
+    """MemAvailable from /proc/meminfo, else physical memory."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    import os
+
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))

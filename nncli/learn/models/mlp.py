@@ -14,7 +14,14 @@ from torch import nn
 
 from nncli.config import ACTIVATION_NAMES, Config, MLPConfig, RunConfig
 from nncli.errors import ArtifactError, ConfigError
-from nncli.learn.models.base import EpochCallback, FitData, FitReport, Model, ModelState
+from nncli.learn.models.base import (
+    EpochCallback,
+    FitData,
+    FitReport,
+    Model,
+    ModelState,
+    available_bytes,
+)
 from nncli.learn.models.layers import (
     CategoricalEmbedding,
     FrontScale,
@@ -210,20 +217,6 @@ def estimate_bytes(n_in: int, n_classes: int, config: MLPConfig, n_rows: int) ->
     weights += (widths[-1] + 1) * (1 if n_classes == 2 else n_classes) * config.ensemble_k
     activations = config.batch_size * (sum(config.hidden) * pieces + width) * 4
     return 4 * (4 * weights + activations * config.ensemble_k + n_rows * (n_in + 2))
-
-
-def available_bytes() -> int:
-    """MemAvailable from /proc/meminfo, else physical memory."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:  # pragma: no cover - not Linux
-        pass
-    import os
-
-    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
 def check_memory(n_in: int, n_classes: int, config: MLPConfig, n_rows: int) -> None:

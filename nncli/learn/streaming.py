@@ -1,0 +1,409 @@
+"""Files larger than memory: training and inspecting in passes over the file's record
+batches (pyarrow's streaming CSV reader, via :func:`nncli.io.data.iter_frames`).
+
+Training (``train -m mlp|logreg --stream``, or automatically when the file would not fit):
+
+1. one pass counts the rows, the missing cells per column and the target's classes
+   exactly, and keeps two uniform random samples (reservoirs): ``SAMPLE_ROWS`` rows for
+   the schema and the preprocessing statistics (medians, quantiles, category levels; said
+   in the model card), and up to ``VALID_ROWS`` of the validation rows;
+2. a row is a validation row when a seeded hash of its cells falls under --valid-size,
+   so every pass agrees without an index;
+3. each epoch is one more pass: every chunk's training rows are transformed and gathered
+   into a block of --stream-buffer rows, which is shuffled and trained on, then dropped.
+
+Memory is bounded by the block, the samples and one chunk, whatever the file size.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nncli.config import ColumnSpec, Settings
+from nncli.errors import ConfigError, DataError, Info
+from nncli.io.card import DataInfo, ModelCard
+from nncli.io.data import ReadOptions, iter_frames
+from nncli.learn.fitting import (
+    SampledFit,
+    labels_to_index,
+    require_features,
+    row_weights,
+    training_weights,
+)
+from nncli.learn.models.base import FitData
+from nncli.learn.predictor import Predictor
+from nncli.learn.schema import Schema, class_label, infer_schema
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SAMPLE_ROWS = 100_000
+VALID_ROWS = 50_000
+CHUNK_ROWS = 50_000
+#: a CSV's pandas frame takes about this many times its size on disk
+MEMORY_PER_BYTE = 6.0
+
+
+class Reservoir:
+    """A uniform random sample of at most ``k`` rows of a stream of frames: every row
+    draws a random key and the ``k`` smallest keys are kept (a bottom-k sample, the
+    same as reservoir sampling). Rows stay in stream order and in their own compact
+    column types; a chunk costs one filter once the sample is full."""
+
+    def __init__(self, k: int, seed: int) -> None:
+        self.k, self.rng = k, np.random.default_rng(seed)
+        self.rows: pd.DataFrame | None = None
+        self.keys = np.zeros(0)
+
+    def add(self, frame: pd.DataFrame) -> None:
+        import pandas as pd
+
+        keys = self.rng.random(len(frame))
+        if len(self.keys) >= self.k:  # only rows that beat the k-th smallest key get in
+            better = keys < self.keys.max()
+            frame, keys = frame[better], keys[better]
+        if frame.empty:
+            return
+        rows = frame if self.rows is None else pd.concat([self.rows, frame], ignore_index=True)
+        keys = np.concatenate([self.keys, keys])
+        if len(keys) > self.k:
+            kept = np.sort(np.argpartition(keys, self.k - 1)[: self.k])
+            rows, keys = rows.iloc[kept], keys[kept]
+        self.rows, self.keys = rows.reset_index(drop=True), keys
+
+    def frame(self) -> pd.DataFrame:
+        assert self.rows is not None
+        return self.rows
+
+
+def valid_rows(frame: pd.DataFrame, seed: int, valid_size: float) -> np.ndarray:
+    """True for the validation rows: a seeded hash of each row's cells (every pass and
+    every process agrees, whatever the chunking)."""
+    import pandas as pd
+
+    key = f"nncli{seed:011d}"[-16:]
+    hashed = pd.util.hash_pandas_object(frame, index=False, hash_key=key).to_numpy()
+    return (hashed % 10_000) < round(valid_size * 10_000)
+
+
+def typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns whose every value is a number, as numbers (what the whole-file
+    reader would have made of them); the rest stay text for the schema to judge."""
+    import pandas as pd
+
+    out = {}
+    for name in frame.columns:
+        col = frame[name]
+        numbers = pd.to_numeric(col, errors="coerce")
+        out[name] = numbers if numbers.notna().sum() == col.notna().sum() else col
+    return pd.DataFrame(out)
+
+
+def should_stream(source: Any, name: str, settings: Settings) -> tuple[bool, str]:
+    """--stream, --no-stream, or automatic for the models that can: when the file's frame
+    would take more than half of the memory available. Returns the decision and why."""
+    if settings.run.stream is not None:
+        return bool(settings.run.stream), "--stream" if settings.run.stream else ""
+    why = too_big(source) if name in ("mlp", "logreg") else ""
+    return bool(why), why
+
+
+def too_big(source: Any) -> str:
+    """Why ``source`` should be streamed (its frame would take more than half of the
+    memory available), or "" when it fits or is not a plain file."""
+    from nncli.learn.models.base import available_bytes
+
+    if not isinstance(source, (str, Path)) or str(source) == "-" or not Path(source).is_file():
+        return ""
+    need, have = Path(source).stat().st_size * MEMORY_PER_BYTE, available_bytes()
+    if need <= 0.5 * have:
+        return ""
+    return (
+        f"the file would take about {need / 1e9:,.1f} GB in memory, more than half of the "
+        f"{have / 1e9:,.1f} GB available"
+    )
+
+
+@dataclass
+class FirstPass:
+    """What one pass over the file learns: exact counts and two samples."""
+
+    n_rows: int = 0
+    n_missing: dict[str, int] = field(default_factory=dict)
+    class_counts: dict[str, int] = field(default_factory=dict)
+    n_valid: int = 0
+    sample: Reservoir | None = None
+    valid: Reservoir | None = None
+    first_of_class: dict[str, Any] = field(default_factory=dict)
+
+
+def first_pass(
+    source: str, read: ReadOptions | None, target: str | None, seed: int, valid_size: float
+) -> FirstPass:
+    result = FirstPass(sample=Reservoir(SAMPLE_ROWS, seed), valid=Reservoir(VALID_ROWS, seed + 1))
+    assert result.sample is not None and result.valid is not None
+    for chunk in iter_frames(source, read, CHUNK_ROWS):
+        result.n_rows += len(chunk)
+        for name, n in chunk.isna().sum().items():
+            result.n_missing[str(name)] = result.n_missing.get(str(name), 0) + int(n)
+        result.sample.add(chunk)
+        if target is None or target not in chunk.columns:
+            continue
+        labelled = chunk[chunk[target].notna()]
+        for label, n in labelled[target].map(class_label).value_counts().items():
+            result.class_counts[label] = result.class_counts.get(label, 0) + int(n)
+            _keep_first(result, labelled, target, label)
+        is_valid = valid_rows(labelled, seed, valid_size)
+        result.n_valid += int(is_valid.sum())
+        result.valid.add(labelled[is_valid])
+    if result.n_rows == 0:
+        raise DataError(f"{source} has no data rows", "pass a CSV file with a header and rows.")
+    return result
+
+
+def _keep_first(fp: FirstPass, frame: pd.DataFrame, target: str, label: str) -> None:
+    """The first two rows of each class, so that a class too rare for the sample is
+    still known (and can be split) when the schema is inferred from it."""
+    import pandas as pd
+
+    have = fp.first_of_class.get(label)
+    if have is not None and len(have) >= 2:
+        return
+    rows = frame[frame[target].map(class_label) == label].iloc[:2]
+    fp.first_of_class[label] = rows if have is None else pd.concat([have, rows]).iloc[:2]
+
+
+def train_stream(
+    source: str,
+    name: str,
+    columns: ColumnSpec,
+    settings: Settings,
+    why: str,
+    read: ReadOptions | None = None,
+    on_schema: Callable[[Schema, list[str]], None] | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> SampledFit:
+    """Fit the MLP or logistic regression on ``source`` in passes (see the module)."""
+    from nncli.learn.models import make_model
+
+    if name not in ("mlp", "logreg"):
+        raise ConfigError(
+            f"-m {name} cannot stream its training file; the MLP and logreg can",
+            "pass -m mlp or -m logreg, --no-stream, or -m gbt --dask local:N for the trees.",
+        )
+    run = settings.run
+    head = next(iter_frames(source, read, 10_000), None)
+    target = infer_schema(typed(head), columns).target if head is not None else None
+    fp = first_pass(source, read, target, run.seed, run.valid_size)
+    text = _sample_text(fp, target)
+    schema = _exact(infer_schema(typed(text), columns), fp)
+    require_features(schema)
+    assert schema.target is not None
+    n_train = sum(fp.class_counts.values()) - fp.n_valid
+    notes: list[str] = [Info(
+        f"streaming ({why}): {fp.n_rows:,} rows in passes of {CHUNK_ROWS:,}, blocks of "
+        f"{run.stream_buffer:,} training rows in memory; schema and preprocessing statistics "
+        f"from a random sample of {len(text):,} rows; {fp.n_valid:,} validation rows (a "
+        f"seeded hash), {min(fp.n_valid, VALID_ROWS):,} of them kept to score each epoch"
+    )]  # fmt: skip
+    if on_schema is not None:
+        on_schema(schema, notes)
+    model = make_model(name, len(schema.classes), settings)
+    data, prep = _fit_data(text, fp, schema, model, settings)
+    data.stream = lambda: _blocks(source, read, prep, schema, settings, fp)
+    data.n_stream = n_train
+    started = time.perf_counter()
+    report = model.fit(data, on_epoch=on_epoch)
+    fit_seconds = time.perf_counter() - started
+    card = ModelCard(
+        model=name, config={}, n_params=model.n_params(), stop_reason=report.stop_reason,
+        history=report.history, run=run.to_dict(),
+        data=DataInfo(source, "", fp.n_rows, n_train, fp.n_valid), fit_seconds=fit_seconds,
+    )  # fmt: skip
+    predictor = Predictor(schema, prep, model, card)
+    train = (data.X, data.y, data.w)
+    valid = (data.X_valid, data.y_valid, data.w_valid)
+    return SampledFit(predictor, report, fit_seconds, n_train, fp.n_valid, train, valid, notes)
+
+
+def _sample_text(fp: FirstPass, target: str | None) -> pd.DataFrame:
+    """The sample, with one row of each class it missed (a rare class stays known)."""
+    import pandas as pd
+
+    assert fp.sample is not None
+    sample = fp.sample.frame()
+    if target is None or target not in sample.columns:
+        return sample
+    seen = sample[target].dropna().map(class_label).value_counts()
+    parts = [sample, *(rows for c, rows in fp.first_of_class.items() if seen.get(c, 0) < 2)]
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else sample
+
+
+def _exact(schema: Schema, fp: FirstPass) -> Schema:
+    """The sample's schema with the whole file's exact counts."""
+    for column in schema.columns:
+        column.n_missing = fp.n_missing.get(column.name, column.n_missing)
+    counts = [fp.class_counts.get(c, 0) for c in schema.classes]
+    return replace(schema, n_rows=fp.n_rows, class_counts=counts)
+
+
+def _fit_data(
+    text: pd.DataFrame, fp: FirstPass, schema: Schema, model: Any, settings: Settings
+) -> tuple[FitData, Any]:
+    """The preprocessing fitted on the sample's training rows, and those rows and the
+    kept validation rows as matrices."""
+    from nncli.learn.preprocess import fit_preprocessor
+
+    assert schema.target is not None and fp.valid is not None
+    run, k = settings.run, len(schema.classes)
+    labelled = text[text[schema.target].notna()]
+    train = typed(labelled[~valid_rows(labelled, run.seed, run.valid_size)])
+    prep = fit_preprocessor(train, schema, model.layout, model.scaler, model.max_one_hot)
+    X, _ = prep.transform(train)
+    y = labels_to_index(train[schema.target], schema.classes, "the sample")
+    valid = fp.valid.frame() if fp.valid.rows is not None else train.iloc[:0]
+    X_valid, _ = prep.transform(valid)
+    y_valid = labels_to_index(valid[schema.target], schema.classes, "the validation rows")
+    data = FitData(
+        X, y, training_weights(row_weights(train, schema), y, k, run),
+        X_valid, y_valid, np.clip(row_weights(valid, schema), 0.0, None), k,
+        prep.categorical_indices, prep.numeric_indices if model.layout == "dense" else [],
+        prep.embedded_columns,
+    )  # fmt: skip
+    if len(y_valid) == 0:
+        raise DataError(
+            "streaming found no validation rows", "raise --valid-size, or give more rows."
+        )
+    return data, prep
+
+
+def _blocks(
+    source: str, read: ReadOptions | None, prep: Any, schema: Schema, settings: Settings,
+    fp: FirstPass,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:  # fmt: skip
+    """One pass: the training rows, transformed, in blocks of --stream-buffer rows."""
+    assert schema.target is not None
+    run = settings.run
+    scale = _class_scale(schema, fp) if run.class_weight == "balanced" else None
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    held = 0
+    for chunk in iter_frames(source, read, CHUNK_ROWS):
+        labelled = chunk[chunk[schema.target].notna()]
+        train = labelled[~valid_rows(labelled, run.seed, run.valid_size)]
+        if train.empty:
+            continue
+        X, _ = prep.transform(train)
+        y = labels_to_index(train[schema.target], schema.classes, source)
+        w = np.clip(row_weights(train, schema), 0.0, None)
+        parts.append((X, y, w if scale is None else w * scale[y]))
+        held += len(y)
+        if held >= run.stream_buffer:
+            yield _joined(parts)
+            parts, held = [], 0
+    if parts:
+        yield _joined(parts)
+
+
+def _class_scale(schema: Schema, fp: FirstPass) -> np.ndarray:
+    """Balanced class weights from the whole file's exact class counts."""
+    counts = np.array([max(fp.class_counts.get(c, 0), 1) for c in schema.classes], float)
+    return counts.sum() / (len(counts) * counts)
+
+
+def _joined(
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        np.concatenate([p[2] for p in parts]),
+    )
+
+
+#: distinct values counted exactly per column, up to this many
+DISTINCT_CAP = 10_000
+
+
+@dataclass
+class FileStats:
+    """``inspect`` of a file in one pass: its schema and how it was read."""
+
+    schema: Schema
+    sep: str
+    encoding: str
+    n_bytes: int
+    sha256: str
+    notes: list[str]
+
+
+def inspect_stream(
+    source: str, why: str, read: ReadOptions | None = None, columns: ColumnSpec | None = None
+) -> FileStats:
+    """Inspect ``source`` in one pass with bounded memory: row, missing and class counts
+    and numeric ranges exact; distinct counts exact up to DISTINCT_CAP; roles, means and
+    frequent values from a random sample of SAMPLE_ROWS rows."""
+    from nncli.io.data import dialect, file_sha256
+
+    encoding, sep, _, _ = dialect(source, read)
+    head = next(iter_frames(source, read, 10_000), None)
+    spec = columns or ColumnSpec()
+    target = (
+        infer_schema(typed(head), spec, require_target=False).target if head is not None else None
+    )
+    fp, ranges, distinct = _stats_pass(source, read, target)
+    assert fp.sample is not None
+    schema = infer_schema(typed(_sample_text(fp, target)), spec, require_target=False)
+    schema = _exact(schema, fp)
+    for column in schema.columns:
+        seen = distinct.get(column.name)
+        if seen is not None and len(seen) < DISTINCT_CAP:
+            column.n_unique = len(seen)
+        if column.stats and column.name in ranges:
+            column.stats["min"], column.stats["max"] = ranges[column.name]
+    n_sample = len(fp.sample.frame())
+    note = Info(
+        f"streamed ({why}): {fp.n_rows:,} rows in one pass; row, missing and class counts and "
+        f"numeric ranges exact, distinct counts exact up to {DISTINCT_CAP:,} (above: the "
+        f"sample's); roles, means and frequent values from a random sample of {n_sample:,} rows"
+    )
+    size = Path(source).stat().st_size
+    return FileStats(schema, sep, encoding, size, file_sha256(source), [note])
+
+
+def _stats_pass(
+    source: str, read: ReadOptions | None, target: str | None
+) -> tuple[FirstPass, dict[str, tuple[float, float]], dict[str, set[str]]]:
+    """The counting pass of training, plus numeric ranges and capped distinct sets."""
+    import pandas as pd
+
+    fp = FirstPass(sample=Reservoir(SAMPLE_ROWS, 0), valid=Reservoir(1, 1))
+    assert fp.sample is not None
+    ranges: dict[str, tuple[float, float]] = {}
+    distinct: dict[str, set[str]] = {}
+    for chunk in iter_frames(source, read, CHUNK_ROWS):
+        fp.n_rows += len(chunk)
+        fp.sample.add(chunk)
+        for name in chunk.columns:
+            col = chunk[name]
+            fp.n_missing[name] = fp.n_missing.get(name, 0) + int(col.isna().sum())
+            seen = distinct.setdefault(name, set())
+            if len(seen) < DISTINCT_CAP:
+                seen.update(col.dropna().unique()[: DISTINCT_CAP - len(seen)])
+            x = pd.to_numeric(col, errors="coerce")
+            if x.notna().any():
+                lo, hi = float(x.min()), float(x.max())
+                old = ranges.get(name, (lo, hi))
+                ranges[name] = (min(lo, old[0]), max(hi, old[1]))
+        if target is not None and target in chunk.columns:
+            for label, n in chunk[target].dropna().map(class_label).value_counts().items():
+                fp.class_counts[label] = fp.class_counts.get(label, 0) + int(n)
+                _keep_first(fp, chunk, target, label)
+    if fp.n_rows == 0:
+        raise DataError(f"{source} has no data rows", "pass a CSV file with a header and rows.")
+    return fp, ranges, distinct
