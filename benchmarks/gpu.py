@@ -79,7 +79,7 @@ def main() -> None:
         for device, precision, batch in plan:
             row = run_one(args.data / name, device, precision, batch, args.epochs)
             rows.append(row)
-            print(json.dumps(row), flush=True)
+            sys.stdout.write(json.dumps(row) + "\n")
             args.out.write_text(json.dumps({"env": env, "runs": rows}, indent=1))
 
 

@@ -134,8 +134,7 @@ def train(
     on_schema: SchemaCallback | None = None,
 ) -> TrainResult:
     """Fit one model on ``source`` with a validation split; returns it with its metrics.
-    With ``dask`` (a scheduler address, or ``local:N``) the GBT trains on a Dask cluster
-    over the partitions of ``source`` (CSV/Parquet files, a glob allowed).
+    ``dask``: the GBT on a Dask cluster (an address or local:N) over files (a glob).
 
     Examples
     --------
@@ -157,31 +156,17 @@ def train(
     columns = columns or ColumnSpec(target, tuple(id_cols), weight, tuple(drop))
     _check_model(model)
     settings = (settings or Settings()).with_preset()
-    if dask is not None:
-        return _train_on_dask(source, model, columns, settings, dask, valid, on_schema)
-    from nncli.learn import streaming
-
-    stream, why = streaming.should_stream(source, model, settings)
-    if stream:
-        if is_frame(source) or valid is not None:
-            raise ConfigError(
-                "--stream reads a file in passes; not a DataFrame or --valid",
-                "pass the path of a CSV file, without --valid (the validation rows are "
-                "split off by a hash).",
-            )
-        fit = streaming.train_stream(
-            str(source), model, columns, settings, why, read, on_schema, on_epoch
-        )
-        return _sampled_result(fit)
+    done = _train_elsewhere(source, model, columns, settings, dask, valid, read, on_schema,
+                            on_epoch)  # fmt: skip
+    if done is not None:
+        return done
     table, schema, notes = _read_schema(source, read, columns, on_schema)
     frame = labelled_rows(table.frame, schema)
     y = labels_to_index(frame[schema.target], schema.classes, table.source)
-    train_frame, y_train, valid_frame, y_valid = _train_valid(
-        frame, y, schema, settings, valid, read
-    )
-    fitted = fit_model(
-        model, schema, train_frame, y_train, valid_frame, y_valid, settings, on_epoch
-    )
+    train_frame, y_train, valid_frame, y_valid = _train_valid(frame, y, schema, settings, valid,
+                                                              read)  # fmt: skip
+    fitted = fit_model(model, schema, train_frame, y_train, valid_frame, y_valid, settings,
+                       on_epoch)  # fmt: skip
     predict = fitted.predictor.predict_proba_matrix
     scores = {
         "train": metrics(fitted.y_train, predict(fitted.X_train), fitted.w_train),
@@ -190,9 +175,8 @@ def train(
     card = fitted.predictor.card
     card.metrics = scores
     card.data = DataInfo(table.source, table.sha256, len(table.frame), len(y_train), len(y_valid))
-    return TrainResult(
-        fitted.predictor, scores, fitted.fit_seconds, len(y_train), len(y_valid), notes
-    )
+    n = len(y_train), len(y_valid)
+    return TrainResult(fitted.predictor, scores, fitted.fit_seconds, *n, notes)
 
 
 def _train_on_dask(
@@ -210,6 +194,40 @@ def _train_on_dask(
             "pass -m gbt and a CSV/Parquet path or glob (the validation rows are split off).",
         )
     return _sampled_result(dask_gbt.train_gbt(str(source), columns, settings, address, on_schema))
+
+
+def _train_elsewhere(
+    source: str | Path | pd.DataFrame, model: str, columns: ColumnSpec, settings: Settings,
+    dask: str | None, valid: str | Path | None, read: ReadOptions | None,
+    on_schema: SchemaCallback | None, on_epoch: EpochCallback | None,
+) -> TrainResult | None:  # fmt: skip
+    """On a Dask cluster, or in passes over the file; None: in memory, here."""
+    if dask is not None:
+        return _train_on_dask(source, model, columns, settings, dask, valid, on_schema)
+    return _train_streamed(source, model, columns, settings, valid, read, on_schema, on_epoch)
+
+
+def _train_streamed(
+    source: str | Path | pd.DataFrame, model: str, columns: ColumnSpec, settings: Settings,
+    valid: str | Path | None, read: ReadOptions | None, on_schema: SchemaCallback | None,
+    on_epoch: EpochCallback | None,
+) -> TrainResult | None:  # fmt: skip
+    """``train`` in passes over the file (--stream, or when it would not fit in memory;
+    :mod:`nncli.learn.streaming`); None when the file is to be read whole."""
+    from nncli.learn import streaming
+
+    stream, why = streaming.should_stream(source, model, settings)
+    if not stream:
+        return None
+    if is_frame(source) or valid is not None:
+        raise ConfigError(
+            "--stream reads a file in passes; not a DataFrame or --valid",
+            "pass the path of a CSV file, without --valid (the validation rows are "
+            "split off by a hash).",
+        )
+    fit = streaming.train_stream(str(source), model, columns, settings, why, read, on_schema,
+                                 on_epoch)  # fmt: skip
+    return _sampled_result(fit)
 
 
 def _sampled_result(fit: SampledFit) -> TrainResult:
@@ -458,12 +476,7 @@ def compare(
     options = options or CompareOptions()
     columns = columns or ColumnSpec(target, tuple(id_cols), weight, tuple(drop))
     threshold = Threshold.parse(fail_under) if fail_under else None
-    if settings.run.stream:
-        raise ConfigError(
-            "compare holds the data in memory; --stream is for train and inspect",
-            "compare on a sample of the file, then train the chosen model with --stream.",
-        )
-    _check_compare_outputs(source, out_dir, report_file, force)
+    _check_compare_outputs(source, out_dir, report_file, force, settings)
     table, schema, notes = _read_schema(source, read, columns, on_schema)
     frame, test_rows = _compare_rows(table, schema, options, test, read)
     assert schema.target is not None
@@ -506,10 +519,18 @@ def _compare_rows(
 
 
 def _check_compare_outputs(
-    source: str | Path, out_dir: str | Path | None, report_file: str | Path | None, force: bool
-) -> None:
-    """Refuse a non-empty ``out_dir`` or an existing ``report_file`` before any work."""
+    source: str | Path, out_dir: str | Path | None, report_file: str | Path | None, force: bool,
+    settings: Settings,
+) -> None:  # fmt: skip
+    """Refuse a non-empty ``out_dir``, an existing ``report_file`` or --stream (compare
+    holds the data in memory) before any work."""
     from nncli.io.artifacts import check_output
+
+    if settings.run.stream:
+        raise ConfigError(
+            "compare holds the data in memory; --stream is for train and inspect",
+            "compare on a sample of the file, then train the chosen model with --stream.",
+        )
 
     if out_dir and Path(out_dir).is_dir() and any(Path(out_dir).iterdir()) and not force:
         raise ConfigError(
