@@ -27,8 +27,14 @@ sys.path.insert(0, str(ROOT))
 TARGETS = {"covertype.csv": "Cover_Type", "adult.csv": "target", "physics_big.csv": "label"}
 
 
-def run_one(path: Path, device: str, precision: str, batch: int, epochs: int) -> dict[str, Any]:
+def run_one(
+    path: Path, device: str, precision: str, batch: int, epochs: int, fused: bool = True
+) -> dict[str, Any]:
     import torch
+
+    from nncli.learn import training
+
+    training.FUSED_ON_GPU = fused
 
     from nncli import api
     from nncli.config import MLPConfig, RunConfig, Settings
@@ -43,6 +49,7 @@ def run_one(path: Path, device: str, precision: str, batch: int, epochs: int) ->
     epochs_run = len(result.predictor.card.history)
     return {
         "data": path.name, "device": device, "precision": precision, "batch_size": batch,
+        "fused": fused and device == "cuda",
         "rows_train": result.n_train, "epochs": epochs_run,
         "fit_seconds": round(result.fit_seconds, 3),
         "rows_per_s": round(result.n_train * epochs_run / result.fit_seconds),
@@ -56,6 +63,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--quick", action="store_true", help="fused Adam against unfused")
     args = parser.parse_args()
     import torch
 
@@ -75,9 +83,12 @@ def main() -> None:
     plan = [("cpu", "fp32", 256), ("cuda", "fp32", 256), ("cuda", "bf16", 256),
             ("cuda", "fp32", 4096), ("cuda", "bf16", 4096), ("cuda", "fp16", 4096),
             ("cpu", "fp32", 4096)]  # fmt: skip
+    if args.quick:
+        plan = [("cuda", "fp32", 256, False), ("cuda", "fp32", 256, True),
+                ("cuda", "fp32", 4096, False), ("cuda", "fp32", 4096, True)]  # fmt: skip
     for name in ("covertype.csv", "adult.csv", "physics_big.csv"):
-        for device, precision, batch in plan:
-            row = run_one(args.data / name, device, precision, batch, args.epochs)
+        for device, precision, batch, *fused in plan:
+            row = run_one(args.data / name, device, precision, batch, args.epochs, *fused)
             rows.append(row)
             sys.stdout.write(json.dumps(row) + "\n")
             args.out.write_text(json.dumps({"env": env, "runs": rows}, indent=1))

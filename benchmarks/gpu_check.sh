@@ -8,5 +8,5 @@ nvidia-smi -L
 python3 -m pip install -q --no-deps .gpu/*.whl 2>&1 | tail -2
 python3 -c "import torch, pandas, pyarrow, sklearn, lightgbm; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'pandas', pandas.__version__, 'pyarrow', pyarrow.__version__)"
 export PYTHONPATH=$PWD
-timeout 200 python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_models.py tests/test_strong.py tests/test_distributed.py 2>&1 | tail -25 | tee "$out/tests.txt"
-timeout "${BENCH_TIMEOUT:-300}" python3 benchmarks/gpu.py --data .gpu --out "$out/gpu.json" --rows "${ROWS:-1000000}" 2>&1 | tail -30
+timeout 200 python3 -m pytest -q -p no:cacheprovider ${GPU_TESTS:-tests/test_gpu.py tests/test_models.py tests/test_strong.py tests/test_distributed.py} 2>&1 | tail -25 | tee "$out/tests.txt"
+timeout "${BENCH_TIMEOUT:-300}" python3 benchmarks/gpu.py --data .gpu --out "$out/gpu.json" --rows "${ROWS:-1000000}" ${GPU_ARGS:-} 2>&1 | tail -30
