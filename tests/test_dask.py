@@ -41,6 +41,7 @@ def test_gbt_trains_on_a_local_cluster_over_a_glob(
     assert abs(report["metrics"]["valid"]["auc"] - local["metrics"]["valid"]["auc"]) < 0.03
     info = json.loads(invoke(["info", model, "--json"]).stdout)
     assert info["model"]["name"] == "gbt" and info["data"]["rows"] == 4000
+    assert info["data"]["statistics"] == "Dask: a random sample of 4,000 rows"
     out = two_files / "pred.csv"
     invoke(["predict", model, PHYSICS, "-o", out])
     assert len(pd.read_csv(out)) == 4000
@@ -78,3 +79,13 @@ def test_a_glob_that_matches_nothing(invoke: Callable[..., Any], tmp_path: Path)
     result = invoke(["train", str(tmp_path / "none*.csv"), "-m", "gbt", "--dask", "local:1"],
                     exit_code=1)  # fmt: skip
     assert "Error: no file matches" in result.stderr
+
+
+@pytest.mark.slow
+def test_gbt_on_dask_reads_parquet(tmp_path: Path, invoke: Callable[..., Any]) -> None:
+    pytest.importorskip("dask.distributed")
+    path = tmp_path / "physics.parquet"
+    pd.read_csv(PHYSICS).to_parquet(path)
+    result = invoke(["train", path, "-m", "gbt", "--dask", "local:1", "--json"])
+    assert "Dask: 4,000 rows in 1 partition(s) on 1 worker(s)" in result.stderr
+    assert json.loads(result.stdout)["metrics"]["valid"]["auc"] > 0.93

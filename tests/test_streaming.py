@@ -79,6 +79,7 @@ def test_streaming_training_matches_in_memory(
     assert scored["metrics"]["auc"] > 0.9  # the file predicts like any model file
     info = json.loads(invoke(["info", out, "--json"]).stdout)
     assert info["data"]["rows"] == 4000 and info["run"]["stream"] is True
+    assert info["data"]["statistics"] == "streamed: a random sample of 4,000 rows"
 
 
 def test_gbt_cannot_stream(invoke: Callable[..., Any]) -> None:
@@ -164,3 +165,13 @@ def test_compare_refuses_to_stream(invoke: Callable[..., Any]) -> None:
     assert "Error: compare holds the data in memory; --stream is for train and inspect" in (
         result.stderr
     )
+
+
+def test_a_gzip_file_streams_too(tmp_path: Path, invoke: Callable[..., Any]) -> None:
+    path = tmp_path / "physics.csv.gz"
+    pd.read_csv(PHYSICS).to_csv(path, index=False)
+    result = invoke(["train", path, "-m", "logreg", "--stream", "--json"])
+    assert "streaming (--stream): 4,000 rows" in result.stderr
+    assert json.loads(result.stdout)["metrics"]["valid"]["auc"] > 0.9
+    inspected = invoke(["inspect", path, "--stream", "--json"])
+    assert json.loads(inspected.stdout)["schema"]["n_rows"] == 4000

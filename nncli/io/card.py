@@ -20,12 +20,16 @@ class DataInfo:
     rows: int | None = None
     rows_train: int = 0
     rows_valid: int = 0
+    #: where the preprocessing statistics came from when not from every training row
+    #: (streaming, Dask): e.g. "a random sample of 100,000 rows"
+    statistics: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"source": self.source, "sha256": self.sha256}
         if self.rows is not None:
             out["rows"] = self.rows
-        return out | {"rows_train": self.rows_train, "rows_valid": self.rows_valid}
+        out |= {"rows_train": self.rows_train, "rows_valid": self.rows_valid}
+        return out | ({"statistics": self.statistics} if self.statistics else {})
 
 
 @dataclass
@@ -88,6 +92,7 @@ class ModelCard:
                 rows=data.get("rows"),
                 rows_train=int(data.get("rows_train", 0)),
                 rows_valid=int(data.get("rows_valid", 0)),
+                statistics=str(data.get("statistics", "")),
             ),
             fit_seconds=manifest.get("fit_seconds"),
             created=str(manifest.get("created", "")),

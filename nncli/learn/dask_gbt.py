@@ -165,7 +165,9 @@ def train_gbt(
     card = ModelCard(
         model="gbt", config={}, n_params=model.n_params(), stop_reason=report.stop_reason,
         history=report.history, run=settings.run.to_dict(),
-        data=DataInfo(source, "", n_rows, n_train, n_valid), fit_seconds=fit_seconds,
+        data=DataInfo(source, "", n_rows, n_train, n_valid,
+                      f"Dask: a random sample of {len(sample):,} rows"),
+        fit_seconds=fit_seconds,
     )  # fmt: skip
     predictor = Predictor(schema, prep, model, card)
     return SampledFit(predictor, report, fit_seconds, n_train, n_valid, train, valid, notes)

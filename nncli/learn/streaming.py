@@ -224,7 +224,9 @@ def train_stream(
     card = ModelCard(
         model=name, config={}, n_params=model.n_params(), stop_reason=report.stop_reason,
         history=report.history, run=run.to_dict(),
-        data=DataInfo(source, "", fp.n_rows, n_train, fp.n_valid), fit_seconds=fit_seconds,
+        data=DataInfo(source, "", fp.n_rows, n_train, fp.n_valid,
+                      f"streamed: a random sample of {len(text):,} rows"),
+        fit_seconds=fit_seconds,
     )  # fmt: skip
     predictor = Predictor(schema, prep, model, card)
     train = (data.X, data.y, data.w)
