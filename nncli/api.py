@@ -219,6 +219,11 @@ def _train_streamed(
     stream, why = streaming.should_stream(source, model, settings)
     if not stream:
         return None
+    if distributed.active():  # ranks would read different numbers of blocks: a hang
+        raise ConfigError(
+            "--stream does not run under torchrun",
+            "stream in one process, or give each torchrun process the file in memory.",
+        )
     if is_frame(source) or valid is not None:
         raise ConfigError(
             "--stream reads a file in passes; not a DataFrame or --valid",

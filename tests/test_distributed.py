@@ -74,6 +74,12 @@ def test_compare_under_torchrun_reports_once(tmp_path: Path) -> None:
     assert (tmp_path / "run").is_dir()
 
 
+def test_streaming_refuses_torchrun(tmp_path: Path) -> None:
+    proc = torchrun("train", str(PHYSICS), "-m", "mlp", "--stream", "--device", "cpu")
+    assert "Error: --stream does not run under torchrun" in proc.stderr
+    assert proc.returncode != 0
+
+
 def test_other_models_refuse_torchrun(tmp_path: Path) -> None:
     proc = torchrun("train", str(PHYSICS), "-m", "gbt", "-o", str(tmp_path / "m.nncli"))
     assert "Error: under torchrun only the MLP trains data-parallel, not gbt" in proc.stderr
