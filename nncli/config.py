@@ -294,7 +294,15 @@ RUN = SettingsTable(
             "float32); the CPU always trains in float32.",
             choices=("fp32", "bf16", "fp16"),
         ),
-        Setting("threads", int, None, "CPU threads [default: all cores].", low=1, optional=True),
+        Setting(
+            "threads",
+            int,
+            None,
+            "CPU threads [default: the cores idle when a fit starts, so that a busy machine "
+            "is not fought over].",
+            low=1,
+            optional=True,
+        ),
         Setting(
             "stream",
             bool,

@@ -22,6 +22,7 @@ from torch import nn
 from nncli.config import MLPConfig, RunConfig
 from nncli.errors import ConfigError, TrainingError
 from nncli.learn import distributed
+from nncli.learn.cores import threads_for_fit
 from nncli.learn.models.base import EpochCallback, FitData, FitReport
 
 
@@ -262,8 +263,8 @@ def _prepare(
 ) -> tuple[Tensors, Tensors, Step]:
     """Threads, device, tensors, optimiser, a schedule sized to the epochs, and the
     network wrapped for data-parallel training under torchrun."""
-    if run.threads:
-        torch.set_num_threads(run.threads)
+    if run.threads or not distributed.active():  # torchrun: OMP_NUM_THREADS, its own
+        torch.set_num_threads(threads_for_fit(run.threads))
     device = resolve_device(run.device)
     model.to(device)
     binary = data.n_classes == 2

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from nncli.config import Config, GBTConfig, RunConfig
+from nncli.learn.cores import threads_for_fit
 from nncli.learn.models.base import EpochCallback, FitData, FitReport, Model, ModelState
 
 
@@ -43,7 +44,7 @@ class GBTModel(Model):
             "seed": self.run.seed,
             "deterministic": True,
             "force_col_wise": True,
-            "num_threads": self.run.threads or 0,
+            "num_threads": threads_for_fit(self.run.threads),
             "verbosity": -1,
         }
 
