@@ -15,6 +15,7 @@ def fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(cores.time, "sleep", lambda s: None)
     monkeypatch.setattr(cores.os, "cpu_count", lambda: 4)
     monkeypatch.setattr(cores, "usable_cores", lambda: 4)
+    monkeypatch.setattr(cores, "_own_jiffies", lambda: 0)
     yield
 
 
@@ -53,3 +54,10 @@ def test_the_real_machine_gives_a_sensible_count() -> None:
     cores._last = None
     n = cores.free_cores()
     assert 1 <= n <= (cores.os.cpu_count() or 1)
+
+
+def test_this_process_own_spinning_threads_do_not_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    readings(monkeypatch, 100, 400)  # 3 of 4 cores busy ...
+    own = iter([500, 700])  # ... 2 of them with this process's threads
+    monkeypatch.setattr(cores, "_own_jiffies", lambda: next(own))
+    assert cores.free_cores() == 3

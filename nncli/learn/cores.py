@@ -35,21 +35,33 @@ def _cpu_times() -> tuple[int, int] | None:
     return fields[3] + (fields[4] if len(fields) > 4 else 0), sum(fields[:8])
 
 
+def _own_jiffies() -> int:
+    """CPU time of this process (all its threads), in the same ticks as /proc/stat."""
+    try:
+        with open("/proc/self/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def free_cores(interval: float = 0.05) -> int:
-    """Usable cores that were idle over ``interval`` seconds (rounded, at least 1)."""
+    """Usable cores that were idle over ``interval`` seconds, or busy with this very
+    process (its OpenMP threads may still spin after a fit): rounded, at least 1."""
     global _last
     now = time.monotonic()
     if _last is not None and now - _last[0] < KEEP_S:
         return _last[1]
     cores = usable_cores()
-    first = _cpu_times()
+    first, own = _cpu_times(), _own_jiffies()
     if first is None:
         return cores
     time.sleep(interval)
     second = _cpu_times()
     assert second is not None
+    own = _own_jiffies() - own
     total = second[1] - first[1]
-    idle_share = (second[0] - first[0]) / total if total > 0 else 1.0
+    idle_share = (second[0] - first[0] + own) / total if total > 0 else 1.0
     machine = os.cpu_count() or cores
     free = min(cores, max(1, round(idle_share * machine)))
     _last = (now, free)
