@@ -19,7 +19,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nncli.errors import ConfigError, DataError, short_list
 
@@ -452,11 +452,26 @@ def _stream_csv(name: str, options: ReadOptions, chunk_rows: int) -> Iterator[pd
     try:
         with pa.input_stream(name, compression="detect") as stream:
             reader = pacsv.open_csv(stream, read_opts, parse_opts, convert_opts)
-            for batch in reader:
-                frame = batch.to_pandas()
+            for batches in _gathered(reader, chunk_rows):  # 1 MB blocks, chunk_rows frames
+                frame = pa.Table.from_batches(batches).to_pandas()
                 if comma:  # text columns: 3,14 → 3.14 where a cell is a decimal-comma number
                     frame = frame.replace(r"^([+-]?\d+),(\d+)$", r"\1.\2", regex=True)
                 for start in range(0, len(frame), chunk_rows):
                     yield frame.iloc[start : start + chunk_rows]
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise _explain_parse_error(str(exc), name, sep, options) from None
+
+
+def _gathered(reader: Iterator[Any], rows: int) -> Iterator[list[Any]]:
+    """Record batches gathered until they hold ``rows`` rows: small parse blocks keep
+    memory low, large frames keep the per-chunk work of predict and training cheap."""
+    held: list[Any] = []
+    n = 0
+    for batch in reader:
+        held.append(batch)
+        n += batch.num_rows
+        if n >= rows:
+            yield held
+            held, n = [], 0
+    if held:
+        yield held

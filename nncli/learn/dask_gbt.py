@@ -40,6 +40,7 @@ from nncli.learn.fitting import SampledFit, labels_to_index, require_features, r
 from nncli.learn.models.base import FitReport
 from nncli.learn.predictor import Predictor
 from nncli.learn.schema import Schema, infer_schema
+from nncli.learn.streaming import valid_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -207,9 +208,7 @@ def _transform(
     out = pd.DataFrame(X.astype(np.float32), columns=_names(prep))
     out["__y"] = labels_to_index(frame[schema.target], schema.classes, "a partition")
     out["__w"] = np.clip(row_weights(frame, schema), 0.0, None)
-    key = f"nncli{seed:011d}"[-16:]
-    hashed = pd.util.hash_pandas_object(frame, index=False, hash_key=key).to_numpy()
-    out["__valid"] = (hashed % 10_000) < round(valid_size * 10_000)
+    out["__valid"] = valid_rows(frame, seed, valid_size)  # as streaming splits
     return out
 
 
