@@ -175,3 +175,21 @@ def test_a_gzip_file_streams_too(tmp_path: Path, invoke: Callable[..., Any]) -> 
     assert json.loads(result.stdout)["metrics"]["valid"]["auc"] > 0.9
     inspected = invoke(["inspect", path, "--stream", "--json"])
     assert json.loads(inspected.stdout)["schema"]["n_rows"] == 4000
+
+
+def test_a_parquet_file_streams_by_row_groups(tmp_path: Path, invoke: Callable[..., Any]) -> None:
+    path = tmp_path / "physics.parquet"
+    pd.read_csv(PHYSICS).to_parquet(path, row_group_size=500)
+    from nncli.io.data import iter_frames
+
+    sizes = [len(f) for f in iter_frames(path, chunk_rows=700)]
+    assert sum(sizes) == 4000 and max(sizes) <= 700  # never the whole file at once
+    result = invoke(["train", path, "-m", "mlp", "--hidden", "32", "--epochs", "5",
+                     "--stream", "--json"])  # fmt: skip
+    assert "streaming (--stream): 4,000 rows" in result.stderr
+    assert json.loads(result.stdout)["metrics"]["valid"]["auc"] > 0.9
+    out = tmp_path / "pred.csv"
+    model = tmp_path / "m.nncli"
+    invoke(["train", path, "-m", "gbt", "-o", model])
+    invoke(["predict", model, path, "-o", out])
+    assert len(pd.read_csv(out)) == 4000

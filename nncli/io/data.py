@@ -374,8 +374,9 @@ def iter_frames(
 ) -> Iterator[pd.DataFrame]:
     """Yield the rows of ``source`` in chunks with every column read as text.
 
-    Plain, gzip and bz2 CSV files are streamed block by block, so memory stays flat
-    whatever the file size; stdin, xz, zip and Parquet input is read whole, then cut.
+    Plain, gzip and bz2 CSV files are streamed block by block and Parquet files row
+    group by row group, so memory stays flat whatever the file size (Parquet columns
+    keep their types); stdin, xz and zip input is read whole, then cut.
     Text columns are what prediction needs: the model's preprocessing converts them,
     exactly as it converted the training file.
     """
@@ -387,12 +388,31 @@ def iter_frames(
     options = options or ReadOptions()
     name = str(source)
     kind = _peek_kind(name)
+    if kind == "parquet":
+        yield from _stream_parquet(name, chunk_rows)
+        return
     if kind not in (None, "gzip", "bz2"):
         frame = read_table(source, options).frame
         for start in range(0, len(frame), chunk_rows):
             yield frame.iloc[start : start + chunk_rows]
         return
     yield from _stream_csv(name, options, chunk_rows)
+
+
+def _stream_parquet(name: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        batches = pq.ParquetFile(name).iter_batches(batch_size=chunk_rows)
+        for batch in batches:
+            frame = pa.Table.from_batches([batch]).to_pandas()
+            frame.columns = [str(c) for c in frame.columns]
+            yield frame
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(
+            f"cannot read Parquet file {name}: {exc}", "the file may be corrupt."
+        ) from None
 
 
 def _peek_kind(name: str) -> str | None:
