@@ -387,7 +387,7 @@ def iter_frames(
         return
     options = options or ReadOptions()
     name = str(source)
-    kind = _peek_kind(name)
+    kind = file_kind(name)
     if kind == "parquet":
         yield from _stream_parquet(name, chunk_rows)
         return
@@ -415,7 +415,9 @@ def _stream_parquet(name: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
         ) from None
 
 
-def _peek_kind(name: str) -> str | None:
+def file_kind(name: str) -> str | None:
+    """What the file's first bytes say it is: gzip, bz2, xz, zip, parquet, or None
+    (plain text); "stdin" for -."""
     if name == "-":
         return "stdin"
     path = Path(name)

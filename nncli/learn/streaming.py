@@ -337,7 +337,7 @@ class FileStats:
     """``inspect`` of a file in one pass: its schema and how it was read."""
 
     schema: Schema
-    sep: str
+    sep: str | None
     encoding: str
     n_bytes: int
     sha256: str
@@ -350,9 +350,12 @@ def inspect_stream(
     """Inspect ``source`` in one pass with bounded memory: row, missing and class counts
     and numeric ranges exact; distinct counts exact up to DISTINCT_CAP; roles, means and
     frequent values from a random sample of SAMPLE_ROWS rows."""
-    from nncli.io.data import dialect, file_sha256
+    from nncli.io.data import dialect, file_kind, file_sha256
 
-    encoding, sep, _, _ = dialect(source, read)
+    if file_kind(source) == "parquet":
+        sep, encoding = None, "parquet"
+    else:
+        encoding, sep, _, _ = dialect(source, read)
     head = next(iter_frames(source, read, 10_000), None)
     spec = columns or ColumnSpec()
     target = (

@@ -65,11 +65,13 @@ def _share(part: int, whole: int) -> str:
 
 def inspect_renderable(result: Any) -> Group:  # an api.Inspection
     schema = result.schema
-    sep = _SEP_NAMES.get(result.sep or "", result.sep or "parquet")
+    if result.sep:  # a text file; None for Parquet and DataFrames
+        how = f"{_SEP_NAMES.get(result.sep, result.sep)}-separated, {result.encoding}"
+    else:
+        how = result.encoding or "a DataFrame"
     head = Text.assemble(
         (result.source, "bold"),
-        f": {schema.n_rows:,} rows × {len(schema.columns):,} columns "
-        f"({sep}-separated, {result.encoding}); "
+        f": {schema.n_rows:,} rows × {len(schema.columns):,} columns ({how}); "
         f"{len(schema.features):,} feature(s)",
     )
     table = Table(title=None, show_edge=False, pad_edge=False, header_style="bold")
