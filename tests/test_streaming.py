@@ -188,6 +188,9 @@ def test_a_parquet_file_streams_by_row_groups(tmp_path: Path, invoke: Callable[.
                      "--stream", "--json"])  # fmt: skip
     assert "streaming (--stream): 4,000 rows" in result.stderr
     assert json.loads(result.stdout)["metrics"]["valid"]["auc"] > 0.9
+    for flag in ("--stream", "--no-stream"):
+        head = invoke(["inspect", path, flag]).stdout.splitlines()[0]
+        assert "4,000 rows × 9 columns (parquet); 8 feature(s)" in head  # no "separated"
     out = tmp_path / "pred.csv"
     model = tmp_path / "m.nncli"
     invoke(["train", path, "-m", "gbt", "-o", model])
