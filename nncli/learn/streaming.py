@@ -146,37 +146,47 @@ class FirstPass:
 def first_pass(
     source: str, read: ReadOptions | None, target: str | None, seed: int, valid_size: float
 ) -> FirstPass:
+    """Training's counting pass: counts, the sample, and the kept validation rows."""
     result = FirstPass(sample=Reservoir(SAMPLE_ROWS, seed), valid=Reservoir(VALID_ROWS, seed + 1))
-    assert result.sample is not None and result.valid is not None
+    assert result.valid is not None
     for chunk in iter_frames(source, read, CHUNK_ROWS):
-        result.n_rows += len(chunk)
-        for name, n in chunk.isna().sum().items():
-            result.n_missing[str(name)] = result.n_missing.get(str(name), 0) + int(n)
-        result.sample.add(chunk)
-        if target is None or target not in chunk.columns:
-            continue
-        labelled = chunk[chunk[target].notna()]
-        for label, n in labelled[target].map(class_label).value_counts().items():
-            result.class_counts[label] = result.class_counts.get(label, 0) + int(n)
-            _keep_first(result, labelled, target, label)
-        is_valid = valid_rows(labelled, seed, valid_size)
-        result.n_valid += int(is_valid.sum())
-        result.valid.add(labelled[is_valid])
-    if result.n_rows == 0:
-        raise DataError(f"{source} has no data rows", "pass a CSV file with a header and rows.")
-    return result
+        labelled = _count(result, chunk, target)
+        if labelled is not None:
+            is_valid = valid_rows(labelled, seed, valid_size)
+            result.n_valid += int(is_valid.sum())
+            result.valid.add(labelled[is_valid])
+    return _some_rows(result, source)
 
 
-def _keep_first(fp: FirstPass, frame: pd.DataFrame, target: str, label: str) -> None:
-    """The first two rows of each class, so that a class too rare for the sample is
-    still known (and can be split) when the schema is inferred from it."""
+def _count(fp: FirstPass, chunk: pd.DataFrame, target: str | None) -> pd.DataFrame | None:
+    """Rows, missing cells and classes of one chunk, exactly; the chunk into the sample;
+    the first two rows of each class kept (so a class too rare for the sample is still
+    known, and can be split, when the schema is inferred from it). Returns the chunk's
+    labelled rows, or None without a target."""
     import pandas as pd
 
-    have = fp.first_of_class.get(label)
-    if have is not None and len(have) >= 2:
-        return
-    rows = frame[frame[target].map(class_label) == label].iloc[:2]
-    fp.first_of_class[label] = rows if have is None else pd.concat([have, rows]).iloc[:2]
+    assert fp.sample is not None
+    fp.n_rows += len(chunk)
+    for name, n in chunk.isna().sum().items():
+        fp.n_missing[str(name)] = fp.n_missing.get(str(name), 0) + int(n)
+    fp.sample.add(chunk)
+    if target is None or target not in chunk.columns:
+        return None
+    labelled = chunk[chunk[target].notna()]
+    labels = labelled[target].map(class_label)
+    for label, n in labels.value_counts().items():
+        fp.class_counts[label] = fp.class_counts.get(label, 0) + int(n)
+        have = fp.first_of_class.get(label)
+        if have is None or len(have) < 2:
+            rows = labelled[labels == label].iloc[:2]
+            fp.first_of_class[label] = rows if have is None else pd.concat([have, rows]).iloc[:2]
+    return labelled
+
+
+def _some_rows(fp: FirstPass, source: str) -> FirstPass:
+    if fp.n_rows == 0:
+        raise DataError(f"{source} has no data rows", "pass a CSV file with a header and rows.")
+    return fp
 
 
 def train_stream(
@@ -387,16 +397,13 @@ def _stats_pass(
     """The counting pass of training, plus numeric ranges and capped distinct sets."""
     import pandas as pd
 
-    fp = FirstPass(sample=Reservoir(SAMPLE_ROWS, 0), valid=Reservoir(1, 1))
-    assert fp.sample is not None
+    fp = FirstPass(sample=Reservoir(SAMPLE_ROWS, 0))
     ranges: dict[str, tuple[float, float]] = {}
     distinct: dict[str, set[str]] = {}
     for chunk in iter_frames(source, read, CHUNK_ROWS):
-        fp.n_rows += len(chunk)
-        fp.sample.add(chunk)
+        _count(fp, chunk, target)
         for name in chunk.columns:
             col = chunk[name]
-            fp.n_missing[name] = fp.n_missing.get(name, 0) + int(col.isna().sum())
             seen = distinct.setdefault(name, set())
             if len(seen) < DISTINCT_CAP:
                 seen.update(col.dropna().unique()[: DISTINCT_CAP - len(seen)])
@@ -405,10 +412,4 @@ def _stats_pass(
                 lo, hi = float(x.min()), float(x.max())
                 old = ranges.get(name, (lo, hi))
                 ranges[name] = (min(lo, old[0]), max(hi, old[1]))
-        if target is not None and target in chunk.columns:
-            for label, n in chunk[target].dropna().map(class_label).value_counts().items():
-                fp.class_counts[label] = fp.class_counts.get(label, 0) + int(n)
-                _keep_first(fp, chunk, target, label)
-    if fp.n_rows == 0:
-        raise DataError(f"{source} has no data rows", "pass a CSV file with a header and rows.")
-    return fp, ranges, distinct
+    return _some_rows(fp, source), ranges, distinct
