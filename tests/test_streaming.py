@@ -199,3 +199,13 @@ def test_a_parquet_file_streams_by_row_groups(tmp_path: Path, invoke: Callable[.
     invoke(["train", path, "-m", "gbt", "-o", model])
     invoke(["predict", model, path, "-o", out])
     assert len(pd.read_csv(out)) == 4000
+
+
+def test_a_file_sorted_by_its_target_streams(tmp_path: Path, invoke: Callable[..., Any]) -> None:
+    frame = pd.concat([pd.read_csv(PHYSICS)] * 4).sort_values("label", kind="stable")
+    path = tmp_path / "sorted.csv"  # 11,260 'background' rows before the first 'signal'
+    frame.to_csv(path, index=False)
+    inspected = json.loads(invoke(["inspect", path, "--stream", "--json"]).stdout)
+    assert inspected["schema"]["class_counts"] == [11260, 4740]
+    result = invoke(["train", path, "-m", "logreg", "--stream", "--json"])
+    assert json.loads(result.stdout)["metrics"]["valid"]["auc"] > 0.85

@@ -38,7 +38,7 @@ from nncli.learn.fitting import (
 )
 from nncli.learn.models.base import FitData
 from nncli.learn.predictor import Predictor
-from nncli.learn.schema import Schema, class_label, infer_schema
+from nncli.learn.schema import Schema, class_label, infer_schema, resolve_target
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -208,8 +208,7 @@ def train_stream(
             "pass -m mlp or -m logreg, --no-stream, or -m gbt --dask local:N for the trees.",
         )
     run = settings.run
-    head = next(iter_frames(source, read, 10_000), None)
-    target = infer_schema(typed(head), columns).target if head is not None else None
+    target = _target_name(source, read, columns, required=True)
     fp = first_pass(source, read, target, run.seed, run.valid_size)
     text = _sample_text(fp, target)
     schema = _exact(infer_schema(typed(text), columns), fp)
@@ -242,6 +241,16 @@ def train_stream(
     train = (data.X, data.y, data.w)
     valid = (data.X_valid, data.y_valid, data.w_valid)
     return SampledFit(predictor, report, fit_seconds, n_train, fp.n_valid, train, valid, notes)
+
+
+def _target_name(
+    source: str, read: ReadOptions | None, columns: ColumnSpec, required: bool
+) -> str | None:
+    """The target column, from the column names alone (as the schema will choose it):
+    the first rows may hold only one class of a file sorted by its target."""
+    head = next(iter_frames(source, read, 1), None)
+    names = [str(c) for c in head.columns] if head is not None else []
+    return resolve_target(names, columns.target, required=required)
 
 
 def _sample_text(fp: FirstPass, target: str | None) -> pd.DataFrame:
@@ -366,11 +375,8 @@ def inspect_stream(
         sep, encoding = None, "parquet"
     else:
         encoding, sep, _, _ = dialect(source, read)
-    head = next(iter_frames(source, read, 10_000), None)
     spec = columns or ColumnSpec()
-    target = (
-        infer_schema(typed(head), spec, require_target=False).target if head is not None else None
-    )
+    target = _target_name(source, read, spec, required=False)
     fp, ranges, distinct = _stats_pass(source, read, target)
     assert fp.sample is not None
     schema = infer_schema(typed(_sample_text(fp, target)), spec, require_target=False)
