@@ -74,13 +74,18 @@ def inspect(
 
     why = "--stream" if stream else ("" if stream is False else streaming.too_big(source))
     if why:
+        if columns is not None and columns.derived:
+            raise ConfigError("--feature is not available with --stream",
+                              "inspect the file in memory (--no-stream).")  # fmt: skip
         if is_frame(source) or str(source) == "-":
             raise ConfigError("--stream reads a file", "pass the path of a CSV file.")
         st = streaming.inspect_stream(str(source), why, read, columns)
         return Inspection(str(source), st.sep, st.encoding, st.n_bytes, st.sha256, st.schema,
                           st.notes)  # fmt: skip
     table = read_table(source, read)
+    derived = _derive(table, columns)
     schema = infer_schema(table.frame, columns, require_target=False)
+    schema.derived = derived
     return _inspection(table, schema)
 
 
@@ -187,6 +192,9 @@ def _train_on_dask(
     the metrics are those of samples of the training and validation rows."""
     from nncli.learn import dask_gbt
 
+    if columns.derived:
+        raise ConfigError("--feature is not available with --dask",
+                          "add the derived columns to the files first.")  # fmt: skip
     if model != "gbt" or is_frame(source) or valid is not None:
         what = f"-m {model}" if model != "gbt" else ("a DataFrame" if valid is None else "--valid")
         raise ConfigError(
@@ -219,6 +227,11 @@ def _train_streamed(
     stream, why = streaming.should_stream(source, model, settings)
     if not stream:
         return None
+    if columns.derived:
+        raise ConfigError(
+            f"--feature is not available when training in passes over the file ({why})",
+            "add the derived columns to the file first, or train in memory (--no-stream).",
+        )
     if distributed.active():  # ranks would read different numbers of blocks: a hang
         raise ConfigError(
             "--stream does not run under torchrun",
@@ -270,7 +283,7 @@ def _read_schema(
 ) -> tuple[Table, Schema, list[str]]:
     """Read, infer the schema, and say the target and findings before any training."""
     table = read_table(source, read)
-    schema = infer_schema(table.frame, columns)
+    schema = _derived_schema(table, columns)
     require_features(schema)  # an unusable file is one error line, nothing before it
     notes = list(table.notes) + schema_warnings(schema)
     if distributed.active():
@@ -278,6 +291,38 @@ def _read_schema(
     if on_schema is not None:
         on_schema(schema, notes)
     return table, schema, notes
+
+
+def _derive(table: Table, columns: ColumnSpec | None) -> list[dict[str, str]]:
+    """Add the derived columns of ``columns.derived`` to ``table.frame`` (checked before
+    anything is computed), with a note for each that some rows could not be computed."""
+    from nncli.learn import derived
+
+    if columns is None or not columns.derived:
+        return []
+    defs = derived.parse(columns.derived, table.frame.columns)
+    table.frame, invalid = derived.add_columns(table.frame, defs)
+    table.notes.extend(
+        f"derived column {name!r}: {n:,} row(s) have no value although their inputs are "
+        "present (division by zero, log of a negative, an overflow); they count as missing"
+        for name, n in invalid.items()
+    )
+    return [d.to_dict() for d in defs]
+
+
+def _derived_schema(table: Table, columns: ColumnSpec) -> Schema:
+    """The schema of ``table`` after its derived columns are added."""
+    derived = _derive(table, columns)
+    schema = infer_schema(table.frame, columns)
+    schema.derived = derived
+    return schema
+
+
+def _with_derived(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """Another file's rows (--valid, --test) with the schema's derived columns."""
+    from nncli.learn.derived import add_columns
+
+    return add_columns(frame, schema.derived)[0]
 
 
 def _train_valid(
@@ -292,7 +337,7 @@ def _train_valid(
     if valid is None:
         tr, va = stratified_split(y, settings.run.valid_size, settings.run.seed)
         return frame.iloc[tr], y[tr], frame.iloc[va], y[va]
-    valid_frame = labelled_rows(read_table(valid, read).frame, schema)
+    valid_frame = labelled_rows(_with_derived(read_table(valid, read).frame, schema), schema)
     y_valid = labels_to_index(valid_frame[schema.target], schema.classes, str(valid))
     return frame, y, valid_frame, y_valid
 
@@ -481,6 +526,7 @@ def compare(
     options = options or CompareOptions()
     columns = columns or ColumnSpec(target, tuple(id_cols), weight, tuple(drop))
     threshold = Threshold.parse(fail_under) if fail_under else None
+    _check_feature_sets(options, columns)
     _check_compare_outputs(source, out_dir, report_file, force, settings)
     table, schema, notes = _read_schema(source, read, columns, on_schema)
     frame, test_rows = _compare_rows(table, schema, options, test, read)
@@ -497,6 +543,12 @@ def compare(
     if threshold is not None:
         run.threshold = check_threshold(comparison, threshold)
     return run
+
+
+def _check_feature_sets(options: CompareOptions, columns: ColumnSpec) -> None:
+    if options.feature_sets and not columns.derived:
+        raise ConfigError("--feature-sets compares the models with and without derived columns, "
+                          'but none is defined', 'add e.g. --feature "ratio = a / b".')  # fmt: skip
 
 
 def _compare_rows(
@@ -517,7 +569,7 @@ def _compare_rows(
             "--test and --cv cannot be used together",
             "use --cv K on one file, or --test FILE without --cv.",
         )
-    test_frame = labelled_rows(read_table(test, read).frame, schema)
+    test_frame = labelled_rows(_with_derived(read_table(test, read).frame, schema), schema)
     Predictor.check_frame_columns(schema, [str(c) for c in test_frame.columns])
     test_rows = np.arange(len(frame), len(frame) + len(test_frame))
     return pd.concat([frame, test_frame], ignore_index=True), test_rows

@@ -97,6 +97,21 @@ def column_options(fn: F) -> F:
             click.option(
                 "--drop", multiple=True, metavar="COL", help="Column to leave out (repeatable)."
             ),
+            click.option(
+                "--feature",
+                "derived",
+                multiple=True,
+                metavar='"NAME = EXPR"',
+                help="Add a derived ('assisted') column computed from others, e.g. "
+                '"mt = sqrt(2 * lep_pt * met)"; stored in the model and computed again at '
+                "predict time (repeatable; docs: README, Assisted variables).",
+            ),
+            click.option(
+                "--features",
+                "features_file",
+                metavar="FILE",
+                help="Read --feature definitions from FILE, one per line (# comments).",
+            ),
         ],
     )
 
@@ -114,13 +129,18 @@ def _read_options(kw: dict[str, Any]) -> Any:
 
 def _read_and_columns(kw: dict[str, Any]) -> tuple[Any, Any]:
     from nncli.config import ColumnSpec
+    from nncli.learn.derived import read_file
 
     read = _read_options(kw)
+    derived = tuple(kw["derived"])
+    if kw["features_file"]:
+        derived += tuple(read_file(kw["features_file"]))
     columns = ColumnSpec(
         target=kw["target"],
         id_cols=tuple(kw["id_col"]),
         weight=kw["weight"],
         drop=tuple(kw["drop"]),
+        derived=derived,
     )
     return read, columns
 
@@ -347,7 +367,8 @@ def _report_unseen(console: Any, unseen: dict[str, int], policy: str) -> None:
         counts = ", ".join(f"{name}: {n:,}" for name, n in unseen.items())
         _warn(
             console,
-            f"values not seen in training (or not numbers) were treated as missing ({counts})",
+            "values not seen in training (or not numbers, or derived values that could not "
+            f"be computed) were treated as missing ({counts})",
         )
 
 
@@ -466,6 +487,12 @@ def train(
 )
 @click.option("--test", "test_file", metavar="FILE", help="Test on this file instead.")
 @click.option(
+    "--feature-sets",
+    metavar="SETS",
+    help="raw,assisted: run every model with and without the --feature columns on the "
+    "same split, and test the difference (raw alone: without them).",
+)
+@click.option(
     "--metric",
     type=click.Choice(["auc", "accuracy", "balanced_accuracy", "logloss"]),
     default="auc",
@@ -578,6 +605,7 @@ def _compare_options(kw: dict[str, Any]) -> Any:
         bootstrap=kw["bootstrap"],
         time_budget=parse_duration(kw["time_budget"]),
         signal=kw["signal"],
+        feature_sets=tuple(s.strip() for s in (kw["feature_sets"] or "").split(",") if s.strip()),
     )
 
 

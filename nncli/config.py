@@ -669,12 +669,14 @@ def _first(table: SettingsTable) -> str:
 
 @dataclass(frozen=True)
 class ColumnSpec:
-    """Which columns play which part: the target, ID columns, event weights, dropped ones."""
+    """Which columns play which part: the target, ID columns, event weights, dropped ones,
+    and the derived ("assisted") columns to add, as ``"NAME = EXPR"`` definitions."""
 
     target: str | None = None
     id_cols: tuple[str, ...] = ()
     weight: str | None = None
     drop: tuple[str, ...] = ()
+    derived: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         named = [c for c in (self.target, self.weight) if c] + list(self.id_cols) + list(self.drop)

@@ -262,7 +262,7 @@ def _extra_seeds(
             break
         settings = replace(entry.settings, run=entry.settings.run.replace(seed=seed))
         label = f"{entry.label}[seed={seed}]"
-        out.append(run.entry(Entry(label, entry.model, settings), ["refine"]))
+        out.append(run.entry(replace(entry, label=label, settings=settings), ["refine"]))
     return out
 
 
@@ -277,6 +277,16 @@ class _Context:
     splits: list[Split]
     signal: int | None
     options: CompareOptions
+
+    def schema_for(self, entry: Entry) -> Schema:
+        """The comparison's schema, or for a ``[raw]`` entry the same without the derived
+        columns (dropped, and not computed at predict time)."""
+        if not entry.raw:
+            return self.schema
+        names = {d["name"] for d in self.schema.derived}
+        columns = [replace(c, role="dropped") if c.name in names else c
+                   for c in self.schema.columns]  # fmt: skip
+        return replace(self.schema, columns=columns, derived=[])
 
 
 def _signal_index(schema: Schema, signal: str | None) -> int | None:
@@ -302,7 +312,7 @@ def _run_entry(
     try:
         for split in ctx.splits:
             fitted = fit_model(
-                entry.model, ctx.schema, frame.iloc[split.train], y[split.train],
+                entry.model, ctx.schema_for(entry), frame.iloc[split.train], y[split.train],
                 frame.iloc[split.valid], y[split.valid], entry.settings, on_epoch, limit,
             )  # fmt: skip
             if fitted.report.stop_reason == "interrupted":
@@ -451,10 +461,32 @@ def paired_comparisons(comparison: Comparison) -> list[Paired]:
         if not MODELS[result.model].trainable:
             refs.append((single, "best single"))
         for ref, role in refs:
-            if ref is None or ref is result or frozenset((ref.label, result.label)) in seen:
+            pair = frozenset((ref.label, result.label)) if ref is not None else frozenset()
+            if ref is None or ref is result or pair in seen or _twins(ref, result):
                 continue
-            seen.add(frozenset((ref.label, result.label)))
+            seen.add(pair)
             out.append(Paired(result.label, ref.label, role, paired_test(comparison, result, ref)))
+    return out + _feature_set_pairs(comparison)
+
+
+def _twins(a: ModelResult, b: ModelResult) -> bool:
+    """A model and the same model without the derived columns (tested on their own)."""
+    return a.label == f"{b.label}[raw]" or b.label == f"{a.label}[raw]"
+
+
+RAW_ROLE = "raw features"  # Paired.against_role of an assisted model against its raw twin
+
+
+def _feature_set_pairs(comparison: Comparison) -> list[Paired]:
+    """``--feature-sets raw,assisted``: each model with the derived columns against the
+    same model without them (``mlp`` vs ``mlp[raw]``), on the same test rows."""
+    ok = {r.label: r for r in comparison.results if r.ok}
+    out = []
+    for label, raw in ok.items():
+        assisted = ok.get(label.removesuffix("[raw]")) if label.endswith("[raw]") else None
+        if assisted is not None:
+            test = paired_test(comparison, assisted, raw)
+            out.append(Paired(assisted.label, label, RAW_ROLE, test))
     return out
 
 

@@ -13,6 +13,7 @@ from nncli.config import TABLES, Settings, parse_variant
 from nncli.errors import ConfigError, did_you_mean
 from nncli.learn.models import MODELS
 
+FEATURE_SETS = ("raw", "assisted")  # --feature-sets: without / with the derived columns
 COMPARE_PRESET = "strong"  # compare's preset when none is given (train's is "default")
 
 #: ``--metric`` names and aliases → metric keys of nncli.assess.evaluate.metrics
@@ -27,6 +28,7 @@ class Entry:
     label: str
     model: str
     settings: Settings
+    raw: bool = False  # without the derived columns (--feature-sets raw)
 
     @property
     def stage(self) -> str:
@@ -51,8 +53,15 @@ class CompareOptions:
     time_budget: float | None = None
     signal: str | None = None
     extra_seeds: int = 2  # with a budget and the ensemble: more seeds of the best MLP
+    feature_sets: tuple[str, ...] = ()  # "raw", "assisted": with/without derived columns
 
     def __post_init__(self) -> None:
+        for name in self.feature_sets:
+            if name not in FEATURE_SETS:
+                raise ConfigError(
+                    f"unknown feature set {name!r} in --feature-sets",
+                    "pass --feature-sets raw,assisted (raw: without the --feature columns).",
+                )
         if self.metric not in METRIC_ALIASES:
             raise ConfigError(
                 f"unknown --metric {self.metric!r}",
@@ -101,7 +110,23 @@ def build_entries(options: CompareOptions, settings: Settings) -> list[Entry]:
             entries.append(
                 Entry(f"{name}[{text}]", name, replace(settings, **{table: base.replace(**values)}))
             )
-    return entries
+    return _feature_set_entries(entries, options.feature_sets)
+
+
+def _feature_set_entries(entries: list[Entry], sets: tuple[str, ...]) -> list[Entry]:
+    """With ``--feature-sets raw,assisted`` every model but the floor also runs without
+    the derived columns (``gbt[raw]`` right after ``gbt``); with ``raw`` alone, only so."""
+    if "raw" not in sets:
+        return entries
+    out = []
+    for entry in entries:
+        if MODELS[entry.model].floor:
+            out.append(entry)
+            continue
+        if "assisted" in sets:
+            out.append(entry)
+        out.append(replace(entry, label=f"{entry.label}[raw]", raw=True))
+    return out
 
 
 def ignored_variants(options: CompareOptions) -> list[str]:

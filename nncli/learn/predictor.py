@@ -16,6 +16,7 @@ from nncli import __version__
 from nncli.errors import ArtifactError, ConfigError, DataError, SchemaError, short_list
 from nncli.io.artifacts import read_model_file, write_model_file
 from nncli.io.card import ModelCard
+from nncli.learn.derived import add_columns
 from nncli.learn.models import MODELS, model_class
 from nncli.learn.models.base import ModelState
 from nncli.learn.preprocess import Preprocessor
@@ -71,7 +72,9 @@ class Predictor:
         self, frame: pd.DataFrame, unseen: str = "warn"
     ) -> tuple[np.ndarray, dict[str, int]]:
         """Probabilities and, per column, the count of values not seen in training (or
-        not numbers, in a numeric column), which are treated as missing."""
+        not numbers, in a numeric column, or derived values that are not numbers), which
+        are treated as missing. Derived columns are computed from the raw ones first."""
+        frame, invalid = add_columns(frame, self.schema.derived)
         self.check_columns([str(c) for c in frame.columns])
         X, counts = self.preprocessor.transform(frame)
         if counts and unseen == "error":
@@ -81,7 +84,7 @@ class Predictor:
                 + (f" (and {len(counts) - 1} more column(s))" if len(counts) > 1 else ""),
                 "pass --unseen warn (or ignore) to treat them as missing.",
             )
-        return self.model.predict_proba(X), counts
+        return self.model.predict_proba(X), counts | invalid
 
     def predict_proba_matrix(self, X: np.ndarray) -> np.ndarray:
         """Probabilities for an already preprocessed matrix."""

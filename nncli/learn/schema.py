@@ -73,6 +73,7 @@ class Schema:
     findings: list[Finding] = field(default_factory=list)
     version: int = SCHEMA_VERSION
     target_source: str = "given"  # given (--target) | name (the only column named like one)
+    derived: list[dict[str, str]] = field(default_factory=list)  # {name, expr}, in order
 
     @property
     def target_words(self) -> str:

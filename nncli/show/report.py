@@ -91,13 +91,10 @@ def inspect_renderable(result: Any) -> Group:  # an api.Inspection
             max_width=40 if name == "values" else None,
         )
     shown = schema.columns if len(schema.columns) <= MAX_ROWS else schema.columns[: MAX_ROWS // 2]
-    for col in shown:
-        missing = _share(col.n_missing, schema.n_rows)
-        style = "dim" if not (col.is_feature or col.role == "target") else ""
-        table.add_row(
-            col.name, col.role, col.dtype, missing, f"{col.n_unique:,}", _range(col), style=style
-        )
+    _column_rows(table, schema, shown)
     parts: list[Any] = [head, table]
+    if schema.derived:
+        parts.append(Text("derived: " + derived_words(schema), style="dim"))
     if len(shown) < len(schema.columns):
         from collections import Counter
 
@@ -120,6 +117,17 @@ def inspect_renderable(result: Any) -> Group:  # an api.Inspection
         parts.append(Text("Findings:", style="bold"))
         parts.extend(Text(f"  ! {f.message}", style="yellow") for f in schema.findings)
     return Group(*parts)
+
+
+def _column_rows(table: Table, schema: Any, shown: list[Any]) -> None:
+    derived = {d["name"] for d in schema.derived}
+    for col in shown:
+        missing = _share(col.n_missing, schema.n_rows)
+        style = "dim" if not (col.is_feature or col.role == "target") else ""
+        role = f"{col.role}, derived" if col.name in derived else col.role
+        table.add_row(
+            col.name, role, col.dtype, missing, f"{col.n_unique:,}", _range(col), style=style
+        )
 
 
 def _class_table(result: Any) -> Table:
@@ -337,6 +345,7 @@ def info_renderable(predictor: Any) -> Group:
             + ", ".join(f"{c.name} ({c.role})" for c in features[:12])
             + (f", … ({len(features) - 12} more)" if len(features) > 12 else ""),
         ),
+        ("derived", derived_words(schema) or "-"),
         ("id columns", ", ".join(schema.id_cols) or "-"),
         ("seed", str(card.run.get("seed", "-"))),
         ("settings", ", ".join(f"{k}={v}" for k, v in card.config.items())),
@@ -345,6 +354,11 @@ def info_renderable(predictor: Any) -> Group:
     width = max(len(key) for key, _ in rows) + 2
     lines = [Text.assemble((key.ljust(width), "bold"), value) for key, value in rows]
     return Group(*lines, metrics_table(card.metrics))  # lines, not a grid: no padding
+
+
+def derived_words(schema: Any) -> str:
+    """The derived columns' definitions, ``name = expr; …``."""
+    return "; ".join(f"{d['name']} = {d['expr']}" for d in schema.derived)
 
 
 def info_json(predictor: Any) -> dict[str, Any]:

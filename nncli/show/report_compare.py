@@ -87,6 +87,20 @@ def _ordered(comparison: Comparison) -> list[ModelResult]:
     return ok + [r for r in comparison.results if not r.ok]
 
 
+def _paired_sections(comparison: Comparison) -> list[tuple[str, list[Any]]]:
+    """The paired tests against the best and the baseline, and (``--feature-sets``) each
+    model with the derived columns against itself without them."""
+    from nncli.assess.compare import RAW_ROLE
+
+    main = [p for p in comparison.paired if p.against_role != RAW_ROLE]
+    raw = [p for p in comparison.paired if p.against_role == RAW_ROLE]
+    sections = [("Paired comparisons (same test rows):", main)] if main else []
+    if raw:
+        words = ", ".join(d["name"] for d in comparison.schema.derived)
+        sections.append((f"Assisted vs raw variables (with and without {words}):", raw))
+    return sections
+
+
 def compare_renderable(comparison: Comparison) -> Group:
     options, rows = comparison.options, comparison.rows
     cv = bool(options.cv)
@@ -113,9 +127,9 @@ def compare_renderable(comparison: Comparison) -> Group:
     )
     best = comparison.best
     parts: list[Any] = [head, _metrics_table(comparison, best, cv), _cost_table(comparison, best)]
-    if comparison.paired:
-        parts.append(Text("Paired comparisons (same test rows):", style="bold"))
-        parts.extend(Text(f"  {verdict(p.test, p.model, p.against)}") for p in comparison.paired)
+    for title, pairs in _paired_sections(comparison):
+        parts.append(Text(title, style="bold"))
+        parts.extend(Text(f"  {verdict(p.test, p.model, p.against)}") for p in pairs)
         parts.append(Text("  (p < 0.05 counts as significant; the interval is 95%.)", style="dim"))
     parts.append(
         Text("Overtraining check (training vs test outputs, Kolmogorov–Smirnov):", style="bold")
