@@ -136,7 +136,8 @@ def test_train_stores_definitions_and_predict_computes_them(invoke, assisted_mod
 
     model = api.load(assisted_model)
     assert model.schema.derived == [
-        {"name": "dm", "expr": "abs(m_jj - 125)"}, {"name": "r", "expr": "lep_pt / (n_jets - 2)"}
+        {"name": "dm", "expr": "abs(m_jj - 125)"},
+        {"name": "r", "expr": "lep_pt / (n_jets - 2)"},
     ]
     assert {"dm", "r"} <= set(model.feature_columns)
     raw = pd.read_csv(PHYSICS).head(50)
