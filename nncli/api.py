@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 
 from nncli.config import ColumnSpec, Settings
-from nncli.errors import ConfigError, DataError, SchemaError, did_you_mean
+from nncli.errors import ConfigError, DataError, Info, SchemaError, did_you_mean
 from nncli.io.card import DataInfo
 from nncli.io.data import ReadOptions, Table, is_frame, iter_frames, read_table
 from nncli.learn import distributed
@@ -74,8 +74,8 @@ def inspect(
 
     why = "--stream" if stream else ("" if stream is False else streaming.too_big(source))
     if why:
-        if columns is not None and columns.derived:
-            raise ConfigError("--feature is not available with --stream",
+        if columns is not None and (columns.derived or columns.group):
+            raise ConfigError(f"{_in_memory_only(columns)} is not available with --stream",
                               "inspect the file in memory (--no-stream).")  # fmt: skip
         if is_frame(source) or str(source) == "-":
             raise ConfigError("--stream reads a file", "pass the path of a CSV file.")
@@ -83,9 +83,7 @@ def inspect(
         return Inspection(str(source), st.sep, st.encoding, st.n_bytes, st.sha256, st.schema,
                           st.notes)  # fmt: skip
     table = read_table(source, read)
-    derived = _derive(table, columns)
-    schema = infer_schema(table.frame, columns, require_target=False)
-    schema.derived = derived
+    schema = _derived_schema(table, columns or ColumnSpec(), require_target=False)
     return _inspection(table, schema)
 
 
@@ -159,7 +157,7 @@ def train(
 
     model = model or baseline()  # the rough result: gbt
     columns = columns or ColumnSpec(target, tuple(id_cols), weight, tuple(drop))
-    _check_model(model)
+    _check_model(model, columns)
     settings = (settings or Settings()).with_preset()
     done = _train_elsewhere(source, model, columns, settings, dask, valid, read, on_schema,
                             on_epoch)  # fmt: skip
@@ -192,9 +190,9 @@ def _train_on_dask(
     the metrics are those of samples of the training and validation rows."""
     from nncli.learn import dask_gbt
 
-    if columns.derived:
-        raise ConfigError("--feature is not available with --dask",
-                          "add the derived columns to the files first.")  # fmt: skip
+    if columns.derived or columns.group:
+        raise ConfigError(f"{_in_memory_only(columns)} is not available with --dask",
+                          "train in memory, or add the columns to the files first.")  # fmt: skip
     if model != "gbt" or is_frame(source) or valid is not None:
         what = f"-m {model}" if model != "gbt" else ("a DataFrame" if valid is None else "--valid")
         raise ConfigError(
@@ -227,9 +225,10 @@ def _train_streamed(
     stream, why = streaming.should_stream(source, model, settings)
     if not stream:
         return None
-    if columns.derived:
+    if columns.derived or columns.group:
         raise ConfigError(
-            f"--feature is not available when training in passes over the file ({why})",
+            f"{_in_memory_only(columns)} is not available when training in passes over the "
+            f"file ({why})",
             "add the derived columns to the file first, or train in memory (--no-stream).",
         )
     if distributed.active():  # ranks would read different numbers of blocks: a hang
@@ -248,6 +247,11 @@ def _train_streamed(
     return _sampled_result(fit)
 
 
+def _in_memory_only(columns: ColumnSpec) -> str:
+    """The options that need the whole file in memory (derived columns, sequences)."""
+    return "--feature" if columns.derived else "--group"
+
+
 def _sampled_result(fit: SampledFit) -> TrainResult:
     """Metrics of a streamed or Dask fit: on its samples of training and validation rows."""
     from nncli.assess.evaluate import metrics
@@ -261,12 +265,18 @@ def _sampled_result(fit: SampledFit) -> TrainResult:
     return TrainResult(fit.predictor, scores, fit.fit_seconds, fit.n_train, fit.n_valid, fit.notes)
 
 
-def _check_model(model: str) -> None:
-    """A model ``train`` knows, and one that can train under torchrun when started so."""
-    from nncli.learn.models import TRAINABLE
+def _check_model(model: str, columns: ColumnSpec) -> None:
+    """A model ``train`` knows, one that can train under torchrun when started so, and
+    a sequence model only on grouped rows."""
+    from nncli.learn.models import MODELS, TRAINABLE
 
     if model not in TRAINABLE:
         raise ConfigError(f"unknown model {model!r}", did_you_mean(model, TRAINABLE, "model"))
+    if MODELS[model].sequence and columns.group is None:
+        raise ConfigError(
+            f"-m {model} reads sequences: rows grouped by an item and ordered within it",
+            "pass --group ITEM_COLUMN --order POSITION_COLUMN (e.g. --group seq --order t).",
+        )
     if distributed.active() and model != "mlp":
         raise ConfigError(
             f"under torchrun only the MLP trains data-parallel, not {model}",
@@ -310,19 +320,63 @@ def _derive(table: Table, columns: ColumnSpec | None) -> list[dict[str, str]]:
     return [d.to_dict() for d in defs]
 
 
-def _derived_schema(table: Table, columns: ColumnSpec) -> Schema:
-    """The schema of ``table`` after its derived columns are added."""
+def _derived_schema(table: Table, columns: ColumnSpec, require_target: bool = True) -> Schema:
+    """The schema of ``table`` after its derived columns are added (and, with --group,
+    its rows grouped into sequences: ``table.frame`` becomes one row per group)."""
     derived = _derive(table, columns)
-    schema = infer_schema(table.frame, columns)
+    if columns.group is not None or columns.order is not None:
+        schema = _sequence_schema(table, columns, require_target)
+    else:
+        schema = infer_schema(table.frame, columns, require_target=require_target)
     schema.derived = derived
     return schema
 
 
-def _with_derived(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
-    """Another file's rows (--valid, --test) with the schema's derived columns."""
-    from nncli.learn.derived import add_columns
+def _sequence_schema(table: Table, columns: ColumnSpec, require_target: bool) -> Schema:
+    """--group/--order: the numeric columns are the steps; the frame becomes one row per
+    group (aggregates for the rough models, the ordered steps for the RNN)."""
+    from dataclasses import replace
 
-    return add_columns(frame, schema.derived)[0]
+    from nncli.learn import sequences
+    from nncli.learn.schema import Column
+
+    frame = table.frame
+    sequences.check_columns([str(c) for c in frame.columns], columns.group, columns.order)
+    assert columns.group is not None and columns.order is not None
+    if columns.weight:
+        raise ConfigError("--weight is not available with --group", "leave out --weight.")
+    flat = replace(columns, drop=(*columns.drop, columns.group, columns.order),
+                   group=None, order=None, derived=())  # fmt: skip
+    rows = infer_schema(frame, flat, require_target=require_target)
+    steps = tuple(c.name for c in rows.features if c.role == "numeric")
+    if not steps:
+        raise SchemaError("--group needs numeric columns to read in order; there are none",
+                          "run nncli inspect to see the columns' roles.")  # fmt: skip
+    spec = sequences.SequenceSpec(columns.group, columns.order, steps)
+    table.frame = sequences.to_groups(frame, spec, rows.target)
+    lengths = table.frame[sequences.COUNT]
+    per_group = replace(flat, id_cols=(*columns.id_cols, columns.group), drop=())
+    schema = infer_schema(table.frame.drop(columns=sequences.STEPS), per_group,
+                          require_target=require_target)  # fmt: skip
+    span = f"{int(lengths.min()):,} to {int(lengths.max()):,} rows per group"
+    schema.columns.append(Column(sequences.STEPS, "sequence", "object", 0, len(lengths), [span]))
+    schema.sequence = spec.to_dict()
+    unused = [c.name for c in rows.features if c.role != "numeric"]
+    table.notes.append(
+        Info(
+            f"{len(lengths):,} groups ({span}); {spec.words()}"
+            + (f"; not read per step: {', '.join(unused)}" if unused else "")
+        )
+    )
+    return schema
+
+
+def _with_derived(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """Another file's rows (--valid, --test) as the schema reads them: with the derived
+    columns, and grouped into sequences with --group."""
+    from nncli.learn.predictor import prepare_frame
+
+    return prepare_frame(schema, frame)[0]
 
 
 def _train_valid(
@@ -402,7 +456,7 @@ def predict(
     predictor = _as_predictor(model)
     classes = np.asarray(predictor.classes, dtype=object)
     rows, unseen_total, header, ids = 0, dict[str, int](), None, None
-    for chunk in iter_frames(source, read, chunk_rows):
+    for chunk in _whole_groups(predictor, iter_frames(source, read, chunk_rows), source):
         if ids is None:
             ids = _id_columns(predictor, [str(c) for c in chunk.columns], id_cols)
         p, counts = predictor.predict_proba_counted(chunk, unseen)
@@ -420,6 +474,24 @@ def predict(
         name = "<DataFrame>" if is_frame(source) else source
         raise DataError(f"{name} has a header but no data rows", "pass a file with data rows.")
     return PredictSummary(rows, header, unseen_total)
+
+
+def _whole_groups(
+    predictor: Predictor | EnsemblePredictor, chunks: Iterator[pd.DataFrame],
+    source: str | Path | pd.DataFrame,
+) -> Iterator[pd.DataFrame]:  # fmt: skip
+    """The chunks as they are, or for a sequence model one row per group, no group
+    split across chunks (the input grouped by the group column, else an error)."""
+    from nncli.learn.predictor import prepare_frame
+    from nncli.learn.sequences import SequenceSpec, group_chunks
+
+    schema = predictor.schema
+    if schema.sequence is None:
+        yield from chunks
+        return
+    name = "<DataFrame>" if is_frame(source) else str(source)
+    for part in group_chunks(chunks, SequenceSpec.from_dict(schema.sequence), name):
+        yield prepare_frame(schema, part)[0]
 
 
 @dataclass
@@ -443,9 +515,12 @@ def evaluate(
 ) -> Evaluation:
     """Metrics of a trained model on labelled data (the model's target column)."""
     from nncli.assess.evaluate import confusion_matrix, metrics
+    from nncli.learn.predictor import prepare_frame
 
     predictor = _as_predictor(model)
     table = read_table(source, read)
+    if predictor.schema.sequence is not None:  # one row per group
+        table.frame = prepare_frame(predictor.schema, table.frame)[0]
     frame = labelled_rows(table.frame, predictor.schema)
     if frame.empty:
         raise DataError(
@@ -527,6 +602,7 @@ def compare(
     columns = columns or ColumnSpec(target, tuple(id_cols), weight, tuple(drop))
     threshold = Threshold.parse(fail_under) if fail_under else None
     _check_feature_sets(options, columns)
+    options = _sequence_models(options, columns)
     _check_compare_outputs(source, out_dir, report_file, force, settings)
     table, schema, notes = _read_schema(source, read, columns, on_schema)
     frame, test_rows = _compare_rows(table, schema, options, test, read)
@@ -543,6 +619,28 @@ def compare(
     if threshold is not None:
         run.threshold = check_threshold(comparison, threshold)
     return run
+
+
+def _sequence_models(options: CompareOptions, columns: ColumnSpec) -> CompareOptions:
+    """With --group the default models include the recurrent net; without it a
+    sequence model is an error."""
+    from dataclasses import replace
+
+    from nncli.learn.models import DEFAULT_COMPARE, MODELS
+
+    wanted = [m for m in options.models if MODELS[m].sequence]
+    if columns.group is None:
+        if wanted:
+            raise ConfigError(
+                f"{wanted[0]} reads sequences: rows grouped by an item and ordered within it",
+                "pass --group ITEM_COLUMN --order POSITION_COLUMN, or leave "
+                f"{wanted[0]} out of --models.",
+            )
+        return options
+    if tuple(options.models) != tuple(DEFAULT_COMPARE):
+        return options
+    return replace(options, models=tuple(m for m in MODELS if m in DEFAULT_COMPARE or
+                                         MODELS[m].sequence))  # fmt: skip
 
 
 def _check_feature_sets(options: CompareOptions, columns: ColumnSpec) -> None:

@@ -14,7 +14,7 @@ import click
 
 from nncli import __version__
 from nncli.errors import ExitCode, Info, NncliError
-from nncli.learn.models import MODELS, TRAINABLE, baseline
+from nncli.learn.models import DEFAULT_COMPARE, MODELS, TRAINABLE, baseline
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -112,6 +112,15 @@ def column_options(fn: F) -> F:
                 metavar="FILE",
                 help="Read --feature definitions from FILE, one per line (# comments).",
             ),
+            click.option(
+                "--group",
+                metavar="COL",
+                help="Sequences: the rows of one item share this column's value (with "
+                "--order); one prediction per group, -m rnn reads the rows in order.",
+            ),
+            click.option(
+                "--order", metavar="COL", help="Sequences: the rows' order within a group."
+            ),
         ],
     )
 
@@ -141,6 +150,8 @@ def _read_and_columns(kw: dict[str, Any]) -> tuple[Any, Any]:
         weight=kw["weight"],
         drop=tuple(kw["drop"]),
         derived=derived,
+        group=kw["group"],
+        order=kw["order"],
     )
     return read, columns
 
@@ -463,7 +474,7 @@ def train(
 @click.argument("data")
 @click.option(
     "--models",
-    default=",".join(MODELS),
+    default=",".join(DEFAULT_COMPARE),
     show_default=True,
     help="Comma-separated models to compare.",
 )

@@ -475,6 +475,10 @@ MLP = SettingsTable(
             low=0.0,
             high=0.5,
         ),
+        Setting("cell", str, "gru", "-m rnn: the recurrent cell.", choices=("gru", "lstm")),
+        Setting("rnn_hidden", int, 64, "-m rnn: hidden size of each recurrent layer.", low=1),
+        Setting("rnn_layers", int, 1, "-m rnn: stacked recurrent layers.", low=1, high=8),
+        Setting("bidirectional", bool, False, "-m rnn: read each sequence both ways."),
     ],
 )
 
@@ -677,14 +681,17 @@ class ColumnSpec:
     weight: str | None = None
     drop: tuple[str, ...] = ()
     derived: tuple[str, ...] = ()
+    group: str | None = None  # sequences: the rows of one item share this column's value
+    order: str | None = None  # … and are ordered by this one
 
     def __post_init__(self) -> None:
-        named = [c for c in (self.target, self.weight) if c] + list(self.id_cols) + list(self.drop)
+        named = [c for c in (self.target, self.weight, self.group, self.order) if c]
+        named += list(self.id_cols) + list(self.drop)
         repeated = sorted({c for c in named if named.count(c) > 1})
         if repeated:
             raise ConfigError(
                 f"column {repeated[0]!r} is given more than one part "
-                "(--target, --id-col, --weight, --drop)",
+                "(--target, --id-col, --weight, --drop, --group, --order)",
                 "name each column in at most one of these options.",
             )
 

@@ -37,12 +37,19 @@ def generate(n: int = N_ROWS, seed: int = SEED) -> pd.DataFrame:
     # a channel dependence: the emu channel has a worse mass resolution
     m_jj = m_jj + np.where(channel == "emu", rng.normal(0.0, 12.0, n), 0.0)
     met[rng.random(n) < 0.01] = np.nan  # a few events lost their MET measurement
-    frame = pd.DataFrame({
-        "lep_pt": lep_pt.round(2), "lep_eta": lep_eta.round(3), "met": met.round(2),
-        "m_jj": m_jj.round(2), "delta_r": delta_r.round(3), "n_jets": n_jets,
-        "jet2_pt": jet2_pt.round(2), "channel": channel,
-        "label": np.where(signal, "signal", "background"),
-    })
+    frame = pd.DataFrame(
+        {
+            "lep_pt": lep_pt.round(2),
+            "lep_eta": lep_eta.round(3),
+            "met": met.round(2),
+            "m_jj": m_jj.round(2),
+            "delta_r": delta_r.round(3),
+            "n_jets": n_jets,
+            "jet2_pt": jet2_pt.round(2),
+            "channel": channel,
+            "label": np.where(signal, "signal", "background"),
+        }
+    )
     return frame
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from nncli.config import TABLES, Settings, parse_variant
 from nncli.errors import ConfigError, did_you_mean
-from nncli.learn.models import MODELS
+from nncli.learn.models import DEFAULT_COMPARE, MODELS
 
 FEATURE_SETS = ("raw", "assisted")  # --feature-sets: without / with the derived columns
 COMPARE_PRESET = "strong"  # compare's preset when none is given (train's is "default")
@@ -44,7 +44,7 @@ class CompareOptions:
     model replace its plain entry.
     """
 
-    models: tuple[str, ...] = tuple(MODELS)
+    models: tuple[str, ...] = tuple(DEFAULT_COMPARE)
     variants: dict[str, tuple[str, ...]] = field(default_factory=dict)
     metric: str = "auc"
     test_size: float = 0.2

@@ -208,6 +208,7 @@ def fit_model(
         prep.categorical_indices,
         prep.numeric_indices if model.layout == "dense" else [],
         prep.embedded_columns,
+        step_width=prep.step_width,
     )
     started = time.perf_counter()
     report = model.fit(data, time_limit=time_limit, on_epoch=on_epoch)

@@ -74,7 +74,7 @@ class Predictor:
         """Probabilities and, per column, the count of values not seen in training (or
         not numbers, in a numeric column, or derived values that are not numbers), which
         are treated as missing. Derived columns are computed from the raw ones first."""
-        frame, invalid = add_columns(frame, self.schema.derived)
+        frame, invalid = prepare_frame(self.schema, frame)
         self.check_columns([str(c) for c in frame.columns])
         X, counts = self.preprocessor.transform(frame)
         if counts and unseen == "error":
@@ -139,6 +139,20 @@ class Predictor:
         state = ModelState(card.config, arrays, blobs)
         model = model_class(card.model).from_state(state, len(schema.classes))
         return cls(schema, prep, model, card)
+
+
+def prepare_frame(schema: Schema, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Raw rows as the model reads them: with the derived columns (and their counts of
+    rows without a value) and, for sequences, one row per group. A frame that is
+    already grouped (it has the step arrays) is returned as it is."""
+    from nncli.learn.sequences import STEPS, SequenceSpec, to_groups
+
+    if schema.sequence is not None and STEPS in frame.columns:
+        return frame, {}
+    frame, invalid = add_columns(frame, schema.derived)
+    if schema.sequence is not None:
+        frame = to_groups(frame, SequenceSpec.from_dict(schema.sequence), schema.target)
+    return frame, invalid
 
 
 def guarded(path: str | Path, build: Callable[[], T]) -> T:

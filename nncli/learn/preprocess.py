@@ -9,6 +9,9 @@ Two layouts, chosen by the model's ``needs``:
 - ``native`` (GBT): numeric columns unscaled with missing values left as NaN;
   categorical columns as integer codes (unseen or missing → NaN) that the tree
   model treats as categories.
+- ``sequence`` (RNN): each group's rows (:mod:`nncli.learn.sequences`), every step
+  column imputed and scaled as in ``dense``, padded into one row per group:
+  ``[length, step 1 values, step 2 values, …]``.
 
 The fitted state is plain JSON (numbers and strings), stored in the model file.
 """
@@ -28,7 +31,7 @@ if TYPE_CHECKING:
 
     from nncli.learn.schema import Schema
 
-LAYOUTS = ("dense", "native")
+LAYOUTS = ("dense", "native", "sequence")
 MAX_LEVELS = 64  # one-hot columns per categorical; rarer levels share the reserved slot
 MIN_LEVEL_COUNT = 2  # a level seen once in training goes to the reserved slot
 N_QUANTILES = 256
@@ -62,6 +65,12 @@ class Preprocessor:
     numeric: list[NumericState]
     categorical: list[CategoricalState]
     max_one_hot: int | None = None  # dense: categoricals with more levels become one code
+    steps: list[NumericState] = field(default_factory=list)  # sequence: per step column
+
+    @property
+    def step_width(self) -> int:
+        """Values per step of the sequence layout (a step column, and its indicator)."""
+        return sum(2 if s.indicator else 1 for s in self.steps)
 
     def _coded(self, cat: CategoricalState) -> bool:
         """Whether a categorical is one integer code column (native, or many levels)."""
@@ -115,6 +124,8 @@ class Preprocessor:
     def transform(self, frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, int]]:
         """The model matrix and, per column, how many values it could not use (categories
         not seen in training, or text in a numeric column); those are treated as missing."""
+        if self.layout == "sequence":
+            return self._sequences(frame), {}
         blocks: list[np.ndarray] = []
         unseen: dict[str, int] = {}
         for num in self.numeric:
@@ -130,6 +141,27 @@ class Preprocessor:
         if not blocks:
             return np.zeros((len(frame), 0), dtype=np.float32), unseen
         return np.column_stack(blocks).astype(np.float32, copy=False), unseen
+
+    def _sequences(self, frame: pd.DataFrame) -> np.ndarray:
+        """Rows ``[length, padded steps…]`` from the groups' step arrays."""
+        from nncli.learn.sequences import STEPS
+
+        arrays = list(frame[STEPS])
+        lengths = np.array([len(a) for a in arrays], dtype=np.int64)
+        width, longest = self.step_width, int(lengths.max(initial=0))
+        out = np.zeros((len(arrays), 1 + longest * width), dtype=np.float32)
+        out[:, 0] = lengths
+        if not arrays or longest == 0:
+            return out
+        Z = np.vstack(arrays).astype(np.float64)
+        scaled = np.column_stack(
+            [b for j, s in enumerate(self.steps) for b in self._numeric(s, Z[:, j])]
+        )
+        group = np.repeat(np.arange(len(arrays)), lengths)
+        step = np.arange(len(Z)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        cube = out[:, 1:].reshape(len(arrays), longest, width)
+        cube[group, step] = scaled
+        return out
 
     def _numeric(self, num: NumericState, x: np.ndarray) -> list[np.ndarray]:
         missing = np.isnan(x)
@@ -175,6 +207,7 @@ class Preprocessor:
             numeric=[NumericState(**n) for n in data["numeric"]],
             categorical=[CategoricalState(**c) for c in data["categorical"]],
             max_one_hot=data.get("max_one_hot"),
+            steps=[NumericState(**n) for n in data.get("steps", [])],
         )
 
 
@@ -219,6 +252,8 @@ def fit_preprocessor(
         raise ConfigError(f"unknown layout {layout!r}", f"use one of {', '.join(LAYOUTS)}.")
     if scaler not in SCALERS:
         raise ConfigError(f"unknown --scaler {scaler!r}", f"use one of {', '.join(SCALERS)}.")
+    if layout == "sequence":
+        return _fit_steps(frame, schema, scaler)
     numeric, categorical = [], []
     for col in schema.features:
         if col.role == "numeric":
@@ -227,6 +262,23 @@ def fit_preprocessor(
             categorical.append(_fit_categorical(col.name, frame[col.name], col.role == "boolean"))
     scaler = scaler if layout == "dense" else "none"
     return Preprocessor(layout, scaler, numeric, categorical, max_one_hot)
+
+
+def _fit_steps(frame: pd.DataFrame, schema: Schema, scaler: str) -> Preprocessor:
+    """The sequence layout: statistics of every step column over the training groups'
+    rows (not over groups)."""
+    from nncli.errors import SchemaError
+    from nncli.learn.sequences import STEPS, SequenceSpec
+
+    if schema.sequence is None or STEPS not in frame.columns:
+        raise SchemaError(
+            "-m rnn reads sequences: rows grouped by an item and ordered within it",
+            "pass --group ITEM_COLUMN --order POSITION_COLUMN.",
+        )
+    spec = SequenceSpec.from_dict(schema.sequence)
+    Z = np.vstack(list(frame[STEPS])).astype(np.float64)
+    steps = [_fit_numeric(name, Z[:, j], scaler) for j, name in enumerate(spec.steps)]
+    return Preprocessor("sequence", scaler, [], [], None, steps)
 
 
 def fit_matrix(X: np.ndarray, scaler: str) -> Preprocessor:

@@ -74,6 +74,7 @@ class Schema:
     version: int = SCHEMA_VERSION
     target_source: str = "given"  # given (--target) | name (the only column named like one)
     derived: list[dict[str, str]] = field(default_factory=list)  # {name, expr}, in order
+    sequence: dict[str, Any] | None = None  # --group/--order: a SequenceSpec's dict
 
     @property
     def target_words(self) -> str:

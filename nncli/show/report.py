@@ -50,6 +50,8 @@ def dumps(payload: dict[str, Any]) -> str:
 
 
 def _range(col: Column) -> str:
+    if col.role == "sequence":
+        return col.examples[0] if col.examples else ""
     if col.stats and col.stats.get("min") is not None and col.role in ("numeric", "weight"):
         return f"{col.stats['min']:.6g} … {col.stats['max']:.6g}"
     more = ", …" if col.n_unique > len(col.examples) else ""  # the most frequent values first
@@ -71,7 +73,7 @@ def inspect_renderable(result: Any) -> Group:  # an api.Inspection
         how = result.encoding or "a DataFrame"
     head = Text.assemble(
         (result.source, "bold"),
-        f": {schema.n_rows:,} rows × {len(schema.columns):,} columns ({how}); "
+        f": {schema.n_rows:,} {row_word(schema)} × {len(schema.columns):,} columns ({how}); "
         f"{len(schema.features):,} feature(s)",
     )
     table = Table(title=None, show_edge=False, pad_edge=False, header_style="bold")
@@ -247,7 +249,7 @@ def _num(value: float | None) -> str:
 
 
 def train_renderable(result: Any, output: str | None) -> Group:
-    card = result.predictor.card
+    card, schema = result.predictor.card, result.predictor.schema
     best = ""
     if card.history:
         unit = MODELS[card.model].unit
@@ -257,8 +259,8 @@ def train_renderable(result: Any, output: str | None) -> Group:
         )
     head = Text.assemble(
         (f"{card.model}", "bold"),
-        f" on {card.data.source}: {result.n_train:,} training rows, "
-        f"{result.n_valid:,} validation rows; {card.n_params:,} parameters; "
+        f" on {card.data.source}: {result.n_train:,} training {row_word(schema)}, "
+        f"{result.n_valid:,} validation {row_word(schema)}; {card.n_params:,} parameters; "
         f"fit {result.fit_seconds:.2f} s{best}",
     )
     return Group(head, metrics_table(result.metrics))
@@ -346,6 +348,7 @@ def info_renderable(predictor: Any) -> Group:
             + (f", … ({len(features) - 12} more)" if len(features) > 12 else ""),
         ),
         ("derived", derived_words(schema) or "-"),
+        ("sequences", sequence_words(schema) or "-"),
         ("id columns", ", ".join(schema.id_cols) or "-"),
         ("seed", str(card.run.get("seed", "-"))),
         ("settings", ", ".join(f"{k}={v}" for k, v in card.config.items())),
@@ -354,6 +357,20 @@ def info_renderable(predictor: Any) -> Group:
     width = max(len(key) for key, _ in rows) + 2
     lines = [Text.assemble((key.ljust(width), "bold"), value) for key, value in rows]
     return Group(*lines, metrics_table(card.metrics))  # lines, not a grid: no padding
+
+
+def row_word(schema: Any) -> str:
+    """What one row is: a row, or with --group a whole group (a sequence)."""
+    return "groups" if schema.sequence else "rows"
+
+
+def sequence_words(schema: Any) -> str:
+    """How a sequence model's rows are grouped and which columns it reads per step."""
+    seq = schema.sequence
+    if not seq:
+        return ""
+    return (f"grouped by {seq['group']!r}, ordered by {seq['order']!r}; read per step: "
+            + ", ".join(seq["steps"]))  # fmt: skip
 
 
 def derived_words(schema: Any) -> str:

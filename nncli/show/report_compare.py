@@ -20,7 +20,7 @@ from nncli.show.labels import (
     stop_cell,
     verdict,
 )
-from nncli.show.report import JSON_FORMAT_VERSION, ProgressDisplay, finite
+from nncli.show.report import JSON_FORMAT_VERSION, ProgressDisplay, finite, row_word
 
 if TYPE_CHECKING:
     from nncli.assess.compare import Comparison, ModelResult
@@ -107,12 +107,13 @@ def compare_renderable(comparison: Comparison) -> Group:
     split = (
         f"{options.cv}-fold CV"
         if cv
-        else f"{rows['train']:,} train, {rows['valid']:,} validation, {rows['test']:,} test rows"
+        else f"{rows['train']:,} train, {rows['valid']:,} validation, {rows['test']:,} test"
     )
+    unit = row_word(comparison.schema)
     budget = f" of a {comparison.budget:.0f} s budget" if comparison.budget else ""
     head = Text.assemble(
         ("compare", "bold"),
-        f" {comparison.source}: {rows['total']:,} rows ({split}); target "
+        f" {comparison.source}: {rows['total']:,} {unit} ({split} {unit}); target "
         f"{comparison.schema.target!r}; seed {comparison.seed}; "
         f"ranked by {metric_label(options.metric)}; "
         + (

@@ -31,6 +31,7 @@ class ModelSpec:
     packages: tuple[str, ...] = ()  # libraries whose versions go into the model card
     help: str = ""
     trainable: bool = True  # False: built by compare from the others (the ensemble)
+    sequence: bool = False  # reads grouped, ordered rows (--group/--order) only
 
 
 #: name → spec; the order is the order ``compare`` runs them in (the rough result first).
@@ -47,12 +48,17 @@ MODELS: dict[str, ModelSpec] = {
                   help="Fisher's linear discriminant"),
         ModelSpec("mlp", "nncli.learn.models.mlp", "MLPModel", "mlp", "refine",
                   packages=("torch",), help="the torch MLP"),
+        ModelSpec("rnn", "nncli.learn.models.rnn", "RNNModel", "mlp", "refine",
+                  packages=("torch",), sequence=True,
+                  help="a GRU or LSTM over each group's rows in order (--group/--order)"),
         ModelSpec("ensemble", "nncli.learn.ensemble", "EnsemblePredictor", None, "blend",
                   trainable=False, help="greedy weighted blend of the others (compare)"),
     )
 }  # fmt: skip
 STAGES = ("rough", "refine", "blend")
 TRAINABLE = [name for name, spec in MODELS.items() if spec.trainable]
+#: what compare runs by default: every model, the sequence ones only on grouped rows
+DEFAULT_COMPARE = [name for name, spec in MODELS.items() if not spec.sequence]
 
 
 def model_class(name: str) -> type[Model]:

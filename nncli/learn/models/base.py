@@ -35,6 +35,7 @@ class FitData:
     # quantiles); each call of ``stream`` yields the training rows as shuffled blocks
     stream: Callable[[], Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]] | None = None
     n_stream: int = 0  # training rows per pass of the stream
+    step_width: int = 0  # sequence layout: values per step (rows are [length, steps…])
 
 
 @dataclass
