@@ -69,8 +69,6 @@ def check_columns(columns: list[str], group: str | None, order: str | None) -> N
     for flag, name in (("--group", group), ("--order", order)):
         if name is not None and name not in columns:
             raise ConfigError(f"{flag} column {name!r} not found", did_you_mean(name, columns))
-    if group is not None and group == order:
-        raise ConfigError("--group and --order name the same column", "pass two columns.")
 
 
 def _step_matrix(frame: pd.DataFrame, steps: tuple[str, ...]) -> np.ndarray:
