@@ -378,8 +378,7 @@ def _report_unseen(console: Any, unseen: dict[str, int], policy: str) -> None:
         counts = ", ".join(f"{name}: {n:,}" for name, n in unseen.items())
         _warn(
             console,
-            "values not seen in training (or not numbers, or derived values that could not "
-            f"be computed) were treated as missing ({counts})",
+            f"values not seen in training (or not numbers) were treated as missing ({counts})",
         )
 
 

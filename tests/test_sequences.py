@@ -163,3 +163,12 @@ def test_the_sample_is_what_its_generator_writes():
     expected = generate()
     written = pd.read_csv(SEQUENCES)
     pd.testing.assert_frame_equal(written, expected, check_dtype=False)
+
+
+def test_the_bundled_real_sequence_set_groups(invoke):
+    out = invoke(["inspect", SAMPLE / "japanese_vowels_train.csv", "--group", "utterance",
+                  "--order", "t", "--target", "speaker", "--json"])  # fmt: skip
+    schema = json.loads(out.stdout)["schema"]
+    assert schema["n_rows"] == 270 and len(schema["classes"]) == 9
+    assert schema["sequence"]["steps"] == [f"c{i}" for i in range(1, 13)]
+    assert "270 groups (7 to 26 rows per group)" in out.stderr
