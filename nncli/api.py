@@ -644,6 +644,9 @@ def _sequence_models(options: CompareOptions, columns: ColumnSpec) -> CompareOpt
 
 
 def _check_feature_sets(options: CompareOptions, columns: ColumnSpec) -> None:
+    if options.feature_sets and columns.group:  # the aggregates of derived columns stay
+        raise ConfigError("--feature-sets is not available with --group",
+                          "compare two runs: with and without the --feature options.")  # fmt: skip
     if options.feature_sets and not columns.derived:
         raise ConfigError("--feature-sets compares the models with and without derived columns, "
                           'but none is defined', 'add e.g. --feature "ratio = a / b".')  # fmt: skip

@@ -343,9 +343,9 @@ def test_interrupted_compare_keeps_the_models_that_finished(tmp_path):
         tmp_path,
     )  # fmt: skip
     deadline = time.time() + 60
-    while time.time() < deadline and not any("refine" in line for line in _lines(tmp_path)):
-        time.sleep(0.2)  # until the MLP has started
-    time.sleep(1.0)
+    while time.time() < deadline and not any("rough  gbt" in s for s in _lines(tmp_path)):
+        time.sleep(0.2)  # until gbt has finished and the MLP starts (it prints on its end)
+    time.sleep(3.0)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     err = "\n".join(_lines(tmp_path))

@@ -72,11 +72,18 @@ def check_columns(columns: list[str], group: str | None, order: str | None) -> N
 
 
 def _step_matrix(frame: pd.DataFrame, steps: tuple[str, ...]) -> np.ndarray:
-    from nncli.learn.preprocess import numeric_values
+    """The step columns as float64 (text, ±inf and missing → NaN, as preprocessing reads
+    numbers; preprocessing imports this module, so not its function)."""
+    import pandas as pd
 
     if not steps:
         return np.zeros((len(frame), 0))
-    return np.column_stack([numeric_values(frame[c]) for c in steps])
+    X = np.column_stack([
+        pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        for c in steps
+    ])  # fmt: skip
+    X[~np.isfinite(X)] = np.nan
+    return X
 
 
 def to_groups(frame: pd.DataFrame, spec: SequenceSpec, target: str | None = None) -> pd.DataFrame:
