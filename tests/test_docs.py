@@ -29,7 +29,7 @@ def _loaded_modules(args: list[str]) -> set[str]:
     code = (
         "import sys\nfrom nncli.cli import cli\n"
         f"try:\n    cli({args!r}, prog_name='nncli')\nexcept SystemExit:\n    pass\n"
-        "heavy = ('torch', 'sklearn', 'lightgbm', 'pandas')\n"
+        "heavy = ('torch', 'sklearn', 'lightgbm', 'pandas', 'torch._dynamo')\n"
         "print('LOADED', *(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run(
@@ -47,6 +47,14 @@ def test_help_imports_no_heavy_library():
 def test_inspect_imports_neither_torch_nor_sklearn():
     loaded = _loaded_modules(["inspect", "sample_data/physics.csv"])
     assert "pandas" in loaded and not loaded & {"torch", "sklearn", "lightgbm"}
+
+
+def test_mlp_training_does_not_import_the_torch_compiler():
+    """torch.optim's optimizers import torch._dynamo (about 2 s) when first built; the
+    MLP's CPU optimizer does not (nncli.learn.adam)."""
+    args = ["train", "sample_data/physics.csv", "-m", "mlp", "--epochs", "1", "--quiet"]
+    loaded = _loaded_modules(args)
+    assert "torch" in loaded and "torch._dynamo" not in loaded
 
 
 def test_gbt_training_does_not_import_torch(tmp_path):

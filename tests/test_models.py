@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -219,3 +221,33 @@ def test_class_weight_balanced_raises_minority_recall(tmp_path):
         path, model="logreg", settings=Settings(run=RunConfig(class_weight="balanced"))
     )
     assert balanced.metrics["valid"]["balanced_accuracy"] > plain + 0.05
+
+
+@pytest.mark.parametrize(("decoupled", "reference"), [(True, "AdamW"), (False, "Adam")])
+def test_foreach_adam_steps_exactly_as_torch_optim(decoupled, reference):
+    """The CPU optimizer that spares torch.optim's first-use import of torch._dynamo
+    gives the same weights, step for step, as torch's own, with a changing lr."""
+    from nncli.learn.adam import ForeachAdam
+
+    torch.manual_seed(0)
+    nets = [torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.ReLU(), torch.nn.Linear(7, 1))]
+    nets.append(copy.deepcopy(nets[0]))
+
+    def groups(net):
+        weights = [p for p in net.parameters() if p.ndim > 1]
+        biases = [p for p in net.parameters() if p.ndim <= 1]
+        return [{"params": weights, "weight_decay": 0.01}, {"params": biases, "weight_decay": 0}]
+
+    torch_adam = getattr(torch.optim, reference)
+    opts = [ForeachAdam(groups(nets[0]), 0.01, (0.9, 0.95), decoupled),
+            torch_adam(groups(nets[1]), lr=0.01, betas=(0.9, 0.95))]  # fmt: skip
+    x, y = torch.randn(64, 5), torch.randn(64, 1)
+    for _ in range(20):
+        for net, opt in zip(nets, opts, strict=True):
+            opt.zero_grad()
+            ((net(x) - y) ** 2).mean().backward()
+            opt.step()
+            for group in opt.param_groups:
+                group["lr"] *= 0.9
+    for mine, theirs in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        assert torch.equal(mine, theirs)

@@ -105,8 +105,13 @@ def proba_loss(proba: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.T
 FUSED_ON_GPU = True
 
 
-def make_optimizer(model: nn.Module, config: MLPConfig) -> torch.optim.Optimizer:
-    fused = FUSED_ON_GPU and any(p.is_cuda for p in model.parameters()) or None
+def make_optimizer(model: nn.Module, config: MLPConfig) -> Any:
+    """AdamW (or Adam, SGD) with weight decay on the weights, not on biases and scales.
+    On the CPU Adam/AdamW are :class:`~nncli.learn.adam.ForeachAdam` (the same arithmetic
+    without torch.optim's 2 s first-use import); on a GPU torch's fused kernels, and
+    torch's optimizers wherever a torch scheduler needs one (onecycle)."""
+    on_gpu = any(p.is_cuda for p in model.parameters())
+    fused = FUSED_ON_GPU and on_gpu or None
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
     groups = [
@@ -116,6 +121,10 @@ def make_optimizer(model: nn.Module, config: MLPConfig) -> torch.optim.Optimizer
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True)
     betas = (0.9, config.beta2)
+    if not on_gpu and config.schedule != "onecycle":
+        from nncli.learn.adam import ForeachAdam
+
+        return ForeachAdam(groups, config.lr, betas, decoupled=config.optimizer == "adamw")
     if config.optimizer == "adam":  # Adam's weight decay is L2 added to the gradient
         return torch.optim.Adam(groups, lr=config.lr, betas=betas, fused=fused)
     return torch.optim.AdamW(groups, lr=config.lr, betas=betas, fused=fused)
