@@ -241,3 +241,32 @@ def first_rough_result(data: Path, target: str) -> dict[str, float]:
             gbt = now
     proc.wait()
     return {"first_row": first, "gbt_row": gbt, "total": time.perf_counter() - t}
+
+
+def compare_overhead(data: Path, reps: int = 3) -> dict[str, float]:
+    """A small comparison's fixed cost: wall time of ``nncli compare`` on a 1,000-row
+    file minus the seconds its models spent fitting (the ensemble's own blending counts
+    as overhead), median of ``reps``; beside it, what importing the libraries it needs
+    costs by itself (torch, LightGBM, scikit-learn, pandas, pyarrow)."""
+    import json
+
+    walls, fits = [], []
+    for _ in range(reps):
+        t = time.perf_counter()
+        done = subprocess.run(NNCLI + ["compare", str(data), "--json"], check=True,
+                              capture_output=True, cwd=ROOT, text=True)  # fmt: skip
+        walls.append(time.perf_counter() - t)
+        models = json.loads(done.stdout)["models"]
+        fits.append(sum(m["fit_seconds"] for m in models if m["model"] != "ensemble"))
+    imports = "import torch, lightgbm, sklearn.linear_model, pandas, pyarrow"
+    floor = command_seconds([sys.executable, "-c", imports], reps) - command_seconds(
+        [sys.executable, "-c", "pass"], reps
+    )
+    overheads = [w - f for w, f in zip(walls, fits, strict=True)]
+    return {
+        "wall": statistics.median(walls),
+        "fit_sum": statistics.median(fits),
+        "overhead": statistics.median(overheads),
+        "imports": floor,
+        "load": os.getloadavg()[0],
+    }
