@@ -45,7 +45,7 @@ def mlp_throughput(
 
     from nncli.config import MLPConfig
     from nncli.learn.models.mlp import MLP
-    from nncli.learn.training import Tensors, make_optimizer, make_schedule, train_epoch
+    from nncli.learn.training import Step, Tensors, make_optimizer, make_schedule, train_epoch
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(n, d)).astype(np.float32)
@@ -62,19 +62,13 @@ def mlp_throughput(
     net = MLP(d, 2, config)
     data = Tensors(torch.from_numpy(X), torch.from_numpy(y), torch.ones(n))
     opt = make_optimizer(net, config)
-    sched = make_schedule(opt, config, 10**6)
+    step = Step(net, opt, make_schedule(opt, config, 10**6), config)
     gen = torch.Generator().manual_seed(0)
-    train_epoch(
-        net,
-        Tensors(data.X[: 20 * batch], data.y[: 20 * batch], data.w[: 20 * batch]),
-        opt,
-        sched,
-        config,
-        gen,
-    )
+    warm = Tensors(data.X[: 20 * batch], data.y[: 20 * batch], data.w[: 20 * batch])
+    train_epoch(step, [warm], gen)
     t = time.perf_counter()
     for _ in range(epochs):
-        train_epoch(net, data, opt, sched, config, gen)
+        train_epoch(step, [data], gen)
     nncli_rate = n * epochs / (time.perf_counter() - t)
 
     plain = torch.nn.Sequential(
