@@ -60,9 +60,9 @@ def labelled_rows(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
 
 def labels_to_index(values: pd.Series, classes: list[str], source: str) -> np.ndarray:
     """Class indices for target values; an unknown class is an error that names it."""
-    from nncli.learn.schema import class_label
+    from nncli.learn.schema import class_labels
 
-    labels = values.map(class_label)
+    labels = class_labels(values)
     index = {c: i for i, c in enumerate(classes)}
     unknown = sorted(set(labels) - set(index))
     if unknown:

@@ -234,9 +234,9 @@ def numeric_values(values: pd.Series) -> np.ndarray:
 def category_text(values: pd.Series, boolean: bool = False) -> pd.Series:
     """Categories as strings (missing stays missing), so 1 and '1' are the same level;
     boolean columns as lower-case text, so True, 'TRUE' and 'true' are one level."""
-    from nncli.learn.schema import class_label
+    from nncli.learn.schema import class_labels
 
-    text = values.map(class_label, na_action="ignore").astype("object")
+    text = class_labels(values)
     return text.str.lower() if boolean else text
 
 

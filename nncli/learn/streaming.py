@@ -38,7 +38,7 @@ from nncli.learn.fitting import (
 )
 from nncli.learn.models.base import FitData
 from nncli.learn.predictor import Predictor
-from nncli.learn.schema import Schema, class_label, infer_schema, resolve_target
+from nncli.learn.schema import Schema, class_labels, infer_schema, resolve_target
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -173,7 +173,7 @@ def _count(fp: FirstPass, chunk: pd.DataFrame, target: str | None) -> pd.DataFra
     if target is None or target not in chunk.columns:
         return None
     labelled = chunk[chunk[target].notna()]
-    labels = labelled[target].map(class_label)
+    labels = class_labels(labelled[target])
     for label, n in labels.value_counts().items():
         fp.class_counts[label] = fp.class_counts.get(label, 0) + int(n)
         have = fp.first_of_class.get(label)
@@ -261,7 +261,7 @@ def _sample_text(fp: FirstPass, target: str | None) -> pd.DataFrame:
     sample = fp.sample.frame()
     if target is None or target not in sample.columns:
         return sample
-    seen = sample[target].dropna().map(class_label).value_counts()
+    seen = class_labels(sample[target].dropna()).value_counts()
     parts = [sample, *(rows for c, rows in fp.first_of_class.items() if seen.get(c, 0) < 2)]
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else sample
 
