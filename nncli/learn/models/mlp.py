@@ -180,6 +180,20 @@ class MLP(nn.Module):
         return self.out(trunk.reshape(b, k, -1))
 
 
+def load_weights(module: nn.Module, arrays: dict[str, np.ndarray]) -> None:
+    """A model file's arrays into ``module`` (all of them, exactly), ready to predict."""
+    tensors = {k: torch.from_numpy(np.array(v)) for k, v in arrays.items()}
+    try:
+        module.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        raise ArtifactError(
+            "the network weights in the model file do not fit its "
+            f"architecture: {str(exc).splitlines()[0]}",
+            "the file was altered or is corrupt; re-train the model.",
+        ) from None
+    module.eval()
+
+
 def init_weights(model: MLP, config: MLPConfig) -> None:
     scheme = config.init
     if scheme == "torch":
@@ -302,14 +316,5 @@ class MLPModel(Model):
         model = cls(n_classes, MLPConfig(**config))
         model.inputs = inputs
         model.module = MLP(inputs.n_in, n_classes, model.config, inputs)
-        tensors = {k: torch.from_numpy(np.array(v)) for k, v in state.arrays.items()}
-        try:
-            model.module.load_state_dict(tensors, strict=True)
-        except RuntimeError as exc:
-            raise ArtifactError(
-                "the network weights in the model file do not fit its "
-                f"architecture: {str(exc).splitlines()[0]}",
-                "the file was altered or is corrupt; re-train the model.",
-            ) from None
-        model.module.eval()
+        load_weights(model.module, state.arrays)
         return model

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from nncli.config import MLPConfig
-from nncli.errors import ArtifactError
 from nncli.learn.models.base import EpochCallback, FitData, FitReport, ModelState
-from nncli.learn.models.mlp import MLPModel
+from nncli.learn.models.mlp import MLPModel, load_weights
 from nncli.learn.training import train
 
 RNN_LR = 1e-2  # the learning rate when none is given (the MLP's default is 2e-3)
@@ -97,14 +95,5 @@ class RNNModel(MLPModel):
         model = cls(n_classes, MLPConfig(**config))
         model.step_width = step_width
         model.module = RecurrentNet(step_width, n_classes, model.config)
-        tensors = {k: torch.from_numpy(np.array(v)) for k, v in state.arrays.items()}
-        try:
-            model.module.load_state_dict(tensors, strict=True)
-        except RuntimeError as exc:
-            raise ArtifactError(
-                "the network weights in the model file do not fit its "
-                f"architecture: {str(exc).splitlines()[0]}",
-                "the file was altered or is corrupt; re-train the model.",
-            ) from None
-        model.module.eval()
+        load_weights(model.module, state.arrays)
         return model
