@@ -284,7 +284,7 @@ def _read_csv_bytes(raw: bytes, name: str, options: ReadOptions, digest: str) ->
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    if not raw.strip():
+    if not raw or raw.isspace():  # not raw.strip(): that copies the whole file
         raise DataError(f"{name} is empty", "pass a CSV file with a header row and data rows.")
     encoding, raw = _detect_encoding(raw, options.encoding)
     sample = raw[:SNIFF_BYTES].decode(encoding, errors="replace")
