@@ -179,6 +179,28 @@ def infer_schema(
     return schema
 
 
+def _distinct(present: pd.Series, k: int = 3) -> tuple[int, list[str]]:
+    """The number of distinct values and the ``k`` most frequent (ties: the smaller
+    value first). Numbers by one sort of the column: pandas' hashing nunique and
+    value_counts took 8 s of 10 on a 500,000 × 30 numeric file."""
+    import numpy as np
+    import pandas as pd
+
+    dtype = present.dtype
+    if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+        return int(present.nunique()), _examples(present, k)
+    x = np.sort(present.to_numpy())
+    if len(x) == 0:
+        return 0, []
+    starts = np.flatnonzero(np.r_[True, x[1:] != x[:-1]])
+    counts = np.diff(np.r_[starts, len(x)])
+    kth = np.partition(counts, -min(k, len(counts)))[-min(k, len(counts))]
+    more = np.flatnonzero(counts > kth)  # fewer than k: sort only these
+    top = [*more[np.argsort(-counts[more], kind="stable")], *np.flatnonzero(counts == kth)][:k]
+    values = [x[starts[i]] for i in top]
+    return len(starts), [_fmt(v.item() if hasattr(v, "item") else v) for v in values]
+
+
 def _examples(values: pd.Series, k: int = 3) -> list[str]:
     out: list[str] = []
     for v in values.value_counts().index[:k]:
@@ -218,14 +240,14 @@ def _infer_column(values: pd.Series, name: str, fixed: str | None) -> Column:
     n = len(values)
     n_missing = int(values.isna().sum())
     present = values.dropna()
-    n_unique = int(present.nunique())
+    n_unique, examples = _distinct(present)
     col = Column(
         name=name,
         role="numeric",
         dtype=str(values.dtype),
         n_missing=n_missing,
         n_unique=n_unique,
-        examples=_examples(values),
+        examples=examples,
     )
     if fixed:
         col.role = fixed
@@ -271,7 +293,9 @@ def _looks_like_id(name: str, present: pd.Series, n_unique: int, integer: bool) 
 def _numeric_column(col: Column, values: pd.Series, present: pd.Series, n: int) -> Column:
     import pandas as pd
 
-    integer = pd.api.types.is_integer_dtype(values.dtype) or bool((present % 1 == 0).all())
+    integer = pd.api.types.is_integer_dtype(values.dtype) or (
+        col.n_unique == len(present) and bool((present % 1 == 0).all())
+    )  # only an all-distinct column can be a row counter: skip the check otherwise
     if _looks_like_id(col.name, present, col.n_unique, integer):
         return _ignored(col, "id", "every value is unique, like a row ID")
     col.stats = _numeric_stats(present)
