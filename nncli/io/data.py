@@ -316,7 +316,7 @@ def _read_csv_bytes(raw: bytes, name: str, options: ReadOptions, digest: str) ->
             f"{name} is not valid {encoding.upper()} text (column {binary[0]!r})",
             "pass --encoding with the file's encoding, e.g. --encoding latin-1.",
         )
-    frame = table.to_pandas()
+    frame = table.to_pandas(split_blocks=True)  # a block per column: no consolidating copy
     return Table(frame, name, sep, encoding, len(raw), digest, notes)
 
 

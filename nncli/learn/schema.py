@@ -194,7 +194,11 @@ def _distinct(present: pd.Series, k: int = 3) -> tuple[int, list[str]]:
         return 0, []
     starts = np.flatnonzero(np.r_[True, x[1:] != x[:-1]])
     counts = np.diff(np.r_[starts, len(x)])
-    kth = np.partition(counts, -min(k, len(counts)))[-min(k, len(counts))]
+    if counts.max() == 1:  # all distinct (common for measurements): the k smallest
+        return len(starts), [_fmt(v.item() if hasattr(v, "item") else v) for v in x[:k]]
+    tally = np.bincount(counts)  # how many values occur c times; the k-th largest c:
+    kth = int(np.flatnonzero(np.cumsum(tally[::-1]) >= min(k, len(counts)))[0])
+    kth = len(tally) - 1 - kth
     more = np.flatnonzero(counts > kth)  # fewer than k: sort only these
     top = [*more[np.argsort(-counts[more], kind="stable")], *np.flatnonzero(counts == kth)][:k]
     values = [x[starts[i]] for i in top]
@@ -239,7 +243,7 @@ def _infer_column(values: pd.Series, name: str, fixed: str | None) -> Column:
 
     n = len(values)
     n_missing = int(values.isna().sum())
-    present = values.dropna()
+    present = values.dropna() if n_missing else values  # dropna copies the column
     n_unique, examples = _distinct(present)
     col = Column(
         name=name,
