@@ -168,6 +168,7 @@ def run_speed(predict_gb: float, data: Path) -> dict:
     adult = data / "adult.csv"
     out["first_rough"] = speed.first_rough_result(adult, "target") if adult.exists() else {}
     out["overhead"] = speed.compare_overhead(ROOT / "sample_data" / "credit_g.csv")
+    out["inspect"] = speed.inspect_vs_read_csv()
     log(
         f"speed: {json.dumps(out['startup'])} {json.dumps(out['ingest'])} "
         f"{json.dumps(out['predict'])} {json.dumps(out['first_rough'])}"
@@ -258,7 +259,7 @@ def _speed_lines(s: dict) -> list[str]:
     ingest = s["ingest"]["nncli"] / s["ingest"]["pandas_c"]
     rough = s["first_rough"].get("gbt_row", float("nan"))
     peak = s["predict"]["peak_rss_mb"]
-    over = s["overhead"]
+    over, ins = s["overhead"], s["inspect"]
     lines = [
         f"| MLP 256-wide, batch 256: share of the matmul rate (target 0.6) | {frac:.2f} | "
         f"{'yes' if frac >= 0.6 else 'no'} |",
@@ -268,6 +269,10 @@ def _speed_lines(s: dict) -> list[str]:
         f"{'yes' if help_s < 0.3 else 'no'} |",
         f"| CSV ingest against pandas' C engine (target 1x) | {ingest:.2f}x | "
         f"{'yes' if ingest >= 1 else 'no'} |",
+        f"| `nncli inspect` of a {ins['mb']:.0f} MB numeric CSV against `pandas.read_csv` "
+        f"(whole processes; target 1.25x) | {ins['inspect'] / ins['read_csv']:.2f}x "
+        f"({ins['inspect']:.1f} s vs {ins['read_csv']:.1f} s) | "
+        f"{'yes' if ins['inspect'] <= 1.25 * ins['read_csv'] else 'no'} |",
         f"| `predict` peak memory on {s['predict']['gb']:.1f} GB (target < 1 GB) | "
         f"{peak:.0f} MB | {'yes' if peak < 1024 else 'no'} |",
         f"| first rough `compare` result (gbt row) on adult (target 5 s) | {rough:.1f} s | "

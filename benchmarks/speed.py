@@ -268,3 +268,31 @@ def compare_overhead(data: Path, reps: int = 3) -> dict[str, float]:
         "imports": floor,
         "load": os.getloadavg()[0],
     }
+
+
+def inspect_vs_read_csv(rows: int = 1_680_000, cols: int = 30, reps: int = 3) -> dict[str, float]:
+    """Whole-process seconds of ``nncli inspect`` and of ``pandas.read_csv`` on one
+    numeric CSV of about 460 MB (medians of ``reps``, run alternately)."""
+    import pandas as pd
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "numbers.csv"
+        rng = np.random.default_rng(1)
+        with path.open("w") as fh:
+            for part in range(4):
+                block = rng.normal(size=(rows // 4, cols))
+                pd.DataFrame(block, columns=[f"c{j}" for j in range(cols)]).to_csv(
+                    fh, index=False, header=part == 0, float_format="%.6g"
+                )
+        ours, theirs = [], []
+        for _ in range(reps):
+            ours.append(command_seconds(NNCLI + ["inspect", str(path)], 1))
+            theirs.append(command_seconds(
+                [sys.executable, "-c", f"import pandas; pandas.read_csv({str(path)!r})"], 1
+            ))  # fmt: skip
+        return {
+            "mb": path.stat().st_size / 1e6,
+            "inspect": statistics.median(ours),
+            "read_csv": statistics.median(theirs),
+            "load": os.getloadavg()[0],
+        }
