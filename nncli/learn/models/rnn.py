@@ -21,6 +21,12 @@ from nncli.learn.models.mlp import MLPModel, load_weights
 from nncli.learn.training import train
 
 RNN_LR = 1e-2  # the learning rate when none is given (the MLP's default is 2e-3)
+#: the MLP-table settings a recurrent net uses (its model card lists only these)
+RNN_SETTINGS = (
+    "cell", "rnn_hidden", "rnn_layers", "bidirectional", "dropout", "clip_grad", "optimizer",
+    "momentum", "lr", "weight_decay", "schedule", "beta2", "warmup", "epochs", "batch_size",
+    "patience", "label_smoothing", "scaler", "restore_best",
+)  # fmt: skip
 
 
 class RecurrentNet(nn.Module):
@@ -86,7 +92,8 @@ class RNNModel(MLPModel):
     def state(self) -> ModelState:
         assert self.module is not None
         arrays = {k: v.detach().cpu().numpy() for k, v in self.module.state_dict().items()}
-        return ModelState(self.config.to_dict() | {"step_width": self.step_width}, arrays)
+        config = {k: v for k, v in self.config.to_dict().items() if k in RNN_SETTINGS}
+        return ModelState(config | {"step_width": self.step_width}, arrays)
 
     @classmethod
     def from_state(cls, state: ModelState, n_classes: int) -> RNNModel:
