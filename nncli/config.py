@@ -212,11 +212,13 @@ class Config:
 
     def with_preset(self, preset: str) -> Config:
         """The preset's values for every setting that was not given."""
-        changes = {
-            row.name: row.presets[preset]
-            for row in self.table
-            if preset in row.presets and row.name not in self.given
-        }
+        return self.with_defaults(
+            **{row.name: row.presets[preset] for row in self.table if preset in row.presets}
+        )
+
+    def with_defaults(self, **values: Any) -> Config:
+        """``values`` for the settings that were not given (they stay not given)."""
+        changes = {k: v for k, v in values.items() if k not in self.given}
         if not changes:
             return self
         new = type(self)(**(self.values() | changes))
