@@ -342,7 +342,8 @@ def variant_options(fn: F) -> F:
 
 
 _VARIANT_EXAMPLES = {"mlp": "activation=maxout,hidden=128,128", "gbt": "num_leaves=63,lr=0.05",
-                     "logreg": "C=0.1", "fisher": "shrinkage=0.1"}  # fmt: skip
+                     "logreg": "C=0.1", "fisher": "shrinkage=0.1",
+                     "rnn": "cell=lstm,bidirectional=true"}  # fmt: skip
 
 
 def _stderr(quiet: bool) -> Any:
