@@ -203,3 +203,10 @@ def test_feature_sets_needs_definitions(invoke):
 def test_schema_error_type_at_predict_time():
     with pytest.raises(SchemaError):
         derived.add_columns(FRAME.drop(columns="b"), [{"name": "x", "expr": "a / b"}])
+
+
+def test_a_column_may_share_a_function_name():
+    frame = pd.DataFrame({"log": [1.0, np.nan, 3.0], "b": [2.0, 2.0, 2.0]})
+    out, _ = derived.add_columns(frame, derived.parse(["x = log(b) + log"], frame.columns))
+    np.testing.assert_allclose(out["x"].to_numpy()[[0, 2]], np.log(2.0) + np.array([1.0, 3.0]))
+    assert np.isnan(out["x"][1])  # the column 'log' is missing in that row

@@ -174,10 +174,9 @@ def _check(text: str, tree: ast.Expression, mapping: dict[str, str], known: list
     for node in nodes:
         if isinstance(node, ast.Call):
             _check_call(text, node)
-    called = {id(n.func) for n in nodes if isinstance(n, ast.Call)}
-    for node in names:
+    for node in _column_nodes(nodes):
         column = mapping.get(node.id, node.id)
-        if id(node) not in called and column not in known:
+        if column not in known:
             raise UnknownColumn(_fail(text, f"unknown column {column!r}").message,
                                 did_you_mean(column, known))  # fmt: skip
 
@@ -189,6 +188,13 @@ def _check_call(text: str, node: ast.Call) -> None:
         raise _fail(text, f"unknown function {shown!r}", did_you_mean(shown, FUNCTIONS, "function"))
     if node.keywords or len(node.args) != FUNCTIONS[name][1]:
         raise _fail(text, f"{name} takes {FUNCTIONS[name][1]} argument(s), by position")
+
+
+def _column_nodes(nodes: list[ast.AST]) -> list[ast.Name]:
+    """The names that are columns: every name but the functions called (a column may
+    be called ``log`` too)."""
+    called = {id(n.func) for n in nodes if isinstance(n, ast.Call)}
+    return [n for n in nodes if isinstance(n, ast.Name) and id(n) not in called]
 
 
 _ALLOWED_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp, ast.Name,
@@ -235,9 +241,8 @@ def evaluate(d: Derived, frame: pd.DataFrame) -> tuple[np.ndarray, int]:
     their inputs were present (not a finite number)."""
     n = len(frame)
     missing = np.zeros(n, dtype=bool)
-    for node in ast.walk(d.tree):
-        if isinstance(node, ast.Name) and node.id not in FUNCTIONS:
-            missing |= frame[d.columns.get(node.id, node.id)].isna().to_numpy()
+    for node in _column_nodes(list(ast.walk(d.tree))):
+        missing |= frame[d.columns.get(node.id, node.id)].isna().to_numpy()
     with np.errstate(all="ignore"):
         try:
             value = _Eval(d, frame).visit(d.tree.body)
