@@ -104,16 +104,16 @@ def _paired_sections(comparison: Comparison) -> list[tuple[str, list[Any]]]:
 def compare_renderable(comparison: Comparison) -> Group:
     options, rows = comparison.options, comparison.rows
     cv = bool(options.cv)
+    unit = row_word(comparison.schema)
     split = (
         f"{options.cv}-fold CV"
         if cv
-        else f"{rows['train']:,} train, {rows['valid']:,} validation, {rows['test']:,} test"
+        else f"{rows['train']:,} train, {rows['valid']:,} validation, {rows['test']:,} test {unit}"
     )
-    unit = row_word(comparison.schema)
     budget = f" of a {comparison.budget:.0f} s budget" if comparison.budget else ""
     head = Text.assemble(
         ("compare", "bold"),
-        f" {comparison.source}: {rows['total']:,} {unit} ({split} {unit}); target "
+        f" {comparison.source}: {rows['total']:,} {unit} ({split}); target "
         f"{comparison.schema.target!r}; seed {comparison.seed}; "
         f"ranked by {metric_label(options.metric)}; "
         + (
