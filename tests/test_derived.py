@@ -210,3 +210,9 @@ def test_a_column_may_share_a_function_name():
     out, _ = derived.add_columns(frame, derived.parse(["x = log(b) + log"], frame.columns))
     np.testing.assert_allclose(out["x"].to_numpy()[[0, 2]], np.log(2.0) + np.array([1.0, 3.0]))
     assert np.isnan(out["x"][1])  # the column 'log' is missing in that row
+
+
+def test_double_underscores_inside_a_name_are_a_column_not_a_dunder():
+    frame = pd.DataFrame({"jet__pt": [1.0, 2.0], "b": [2.0, 4.0]})
+    out, _ = derived.add_columns(frame, derived.parse(["r = jet__pt / b"], frame.columns))
+    assert out["r"].tolist() == [0.5, 0.5]
