@@ -216,3 +216,13 @@ def test_double_underscores_inside_a_name_are_a_column_not_a_dunder():
     frame = pd.DataFrame({"jet__pt": [1.0, 2.0], "b": [2.0, 4.0]})
     out, _ = derived.add_columns(frame, derived.parse(["r = jet__pt / b"], frame.columns))
     assert out["r"].tolist() == [0.5, 0.5]
+
+
+def test_an_unquoted_hyphenated_column_gets_a_backquote_hint():
+    with pytest.raises(ConfigError) as info:
+        derived.parse(["gain = capital-gain - capital-loss"], ["capital-gain", "capital-loss"])
+    assert info.value.hint.startswith("write `capital-gain` in backquotes")
+    parsed = derived.parse(
+        ["gain = `capital-gain` - `capital-loss`"], ["capital-gain", "capital-loss"]
+    )
+    assert parsed[0].name == "gain"

@@ -177,8 +177,19 @@ def _check(text: str, tree: ast.Expression, mapping: dict[str, str], known: list
     for node in _column_nodes(nodes):
         column = mapping.get(node.id, node.id)
         if column not in known:
-            raise UnknownColumn(_fail(text, f"unknown column {column!r}").message,
-                                did_you_mean(column, known))  # fmt: skip
+            hint = _unquoted_hint(text, known) or did_you_mean(column, known)
+            raise UnknownColumn(_fail(text, f"unknown column {column!r}").message, hint)
+
+
+def _unquoted_hint(text: str, known: list[str]) -> str:
+    """A hint when the text holds a column name that is not an identifier without its
+    backquotes (capital-gain reads as capital minus gain)."""
+    bare = _QUOTED.sub("", text.split("=", 1)[-1])
+    names = [c for c in known if not c.isidentifier() and c in bare]
+    if not names:
+        return ""
+    return (f"write `{names[0]}` in backquotes: unquoted, {names[0]!r} reads as arithmetic "
+            "(in a shell, put the definition in single quotes).")  # fmt: skip
 
 
 def _check_call(text: str, node: ast.Call) -> None:
