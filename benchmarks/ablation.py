@@ -152,10 +152,14 @@ def render(rows: list[dict], command: str, time_limit: float) -> str:
 
 
 def write_doc(section: str, path: Path) -> None:
+    """Replace the section between the markers that open and close ``section`` (its own
+    first and last lines), or append it: each script owns its own markers."""
+    lines = section.strip().splitlines()
+    start, end = lines[0], lines[-1]
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + section + rest.split(end, 1)[1]
     else:
         text = text.rstrip() + "\n\n" + section + "\n"
     path.write_text(text)
