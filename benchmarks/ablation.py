@@ -30,6 +30,7 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "default": ("default", {}),
     "strong": ("strong", {}),
     "no embeddings": ("strong", {"num_embedding": "none"}),
+    "tree bins": ("strong", {"bin_edges": "tree"}),
     "periodic embeddings": ("strong", {"num_embedding": "periodic"}),
     "no front scale": ("strong", {"front_scale": False}),
     "one member (k=1)": ("strong", {"ensemble_k": 1}),

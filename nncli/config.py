@@ -424,7 +424,15 @@ MLP = SettingsTable(
             presets={"strong": "ple"},
         ),
         Setting("embedding_dim", int, 8, "Width of each feature's embedding.", low=2, high=64),
-        Setting("n_bins", int, 16, "ple: quantile bins per numeric feature.", low=2, high=256),
+        Setting("n_bins", int, 16, "ple: bins per numeric feature.", low=2, high=256),
+        Setting(
+            "bin_edges",
+            str,
+            "quantile",
+            "ple: where the bins' edges go: quantiles of the training values, or the "
+            "splits of a decision tree per feature on the target (tree).",
+            choices=("quantile", "tree"),
+        ),
         Setting(
             "periodic_sigma",
             float,

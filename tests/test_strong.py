@@ -24,6 +24,7 @@ from nncli.learn.models.layers import (
     PeriodicEmbedding,
     PiecewiseLinearEmbedding,
     quantile_edges,
+    tree_edges,
 )
 from nncli.learn.models.mlp import MLP, Inputs
 from nncli.learn.training import loss_fn, mean_proba
@@ -69,6 +70,33 @@ def test_piecewise_linear_encoding_values_and_gradients():
     linear = x.unsqueeze(-1) * layer.linear_weight + layer.linear_bias
     assert torch.equal(out, linear)  # the piecewise-linear part starts at zero
     _grads_reach(layer, layer(torch.randn(8, 3) * 2 + 2))
+
+
+def test_tree_edges_put_bins_where_the_class_changes():
+    rng = np.random.default_rng(0)
+    n = 4000
+    gain = np.where(rng.random(n) < 0.9, 0.0, rng.uniform(1, 10_000, n))  # a spike at 0
+    y = (gain > 7000).astype(int)  # the class turns at 7,000, among the 10% above the spike
+    x = np.column_stack([gain, np.full(n, 3.0), np.full(n, np.nan)])
+    quantiles, tree = quantile_edges(x, 8), tree_edges(x, y, 8)
+    assert len(quantiles[0]) <= 3  # quantiles spend their bins on the spike
+    assert np.min(np.abs(tree[0] - 7000)) < 100  # the tree finds the turn
+    assert tree[0][0] == gain.min() and tree[0][-1] == gain.max()
+    assert len(tree[1]) == 1 and len(tree[2]) == 1  # constant and all-missing: no bins
+    assert len(tree[0]) - 1 <= 8
+
+
+def test_tree_bins_train_and_reload(tmp_path):
+    settings = Settings(
+        run=RunConfig(preset="strong"), mlp=MLPConfig(epochs=3, hidden=(16,), bin_edges="tree")
+    )
+    result = nncli.train(CREDIT, model="mlp", settings=settings)
+    path = tmp_path / "tree.nncli"
+    result.save(path)
+    loaded = api.load(path)
+    assert loaded.card.config["bin_edges"] == "tree"
+    frame = pd.read_csv(CREDIT)
+    assert np.array_equal(loaded.predict_proba(frame), result.predictor.predict_proba(frame))
 
 
 def test_periodic_embedding_shapes_and_gradients():

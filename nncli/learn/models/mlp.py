@@ -30,6 +30,7 @@ from nncli.learn.models.layers import (
     PeriodicEmbedding,
     PiecewiseLinearEmbedding,
     quantile_edges,
+    tree_edges,
 )
 from nncli.learn.training import mean_proba, train
 
@@ -275,7 +276,11 @@ class MLPModel(Model):
         self.inputs = Inputs(data.X.shape[1], list(data.numeric_indices), list(data.coded))
         edges: list[np.ndarray] = []
         if self.config.num_embedding == "ple" and self.inputs.numeric:
-            edges = quantile_edges(data.X[:, self.inputs.numeric], self.config.n_bins)
+            columns = data.X[:, self.inputs.numeric]
+            if self.config.bin_edges == "tree":
+                edges = tree_edges(columns, data.y, self.config.n_bins, self.run.seed)
+            else:
+                edges = quantile_edges(columns, self.config.n_bins)
             self.inputs.n_bins = max(len(e) - 1 for e in edges)
         self.module = MLP(self.inputs.n_in, self.n_classes, self.config, self.inputs)
         if isinstance(self.module.num_embed, PiecewiseLinearEmbedding):
