@@ -22,8 +22,11 @@ NNCLI = {
     "nncli-logreg": ("logreg", None),
     "nncli-mlp-quick": ("mlp", "quick"),
     "nncli-mlp-default": ("mlp", "default"),
+    "nncli-mlp-strong": ("mlp", "strong"),
 }
-REFERENCES = ("lgbm", "hgb", "xgb", "skmlp", "realmlp")
+#: realmlp: pytabkit's defaults (label smoothing, best epoch on classification error);
+#: realmlp-auc: what its docs recommend for AUC (no label smoothing, best epoch on log loss)
+REFERENCES = ("lgbm", "hgb", "xgb", "skmlp", "realmlp", "realmlp-auc")
 
 
 def load(path: str, target: str, seed: int):
@@ -119,8 +122,12 @@ def _make_reference(name: str, X, seed: int):
         return make_pipeline(
             dense, MLPClassifier((256, 256), early_stopping=True, random_state=seed)
         )
-    if name == "realmlp":
+    if name in ("realmlp", "realmlp-auc"):
         from pytabkit import RealMLP_TD_Classifier
+
+        for_auc = (
+            {"val_metric_name": "cross_entropy", "use_ls": False} if name == "realmlp-auc" else {}
+        )
 
         impute = make_column_transformer(
             (SimpleImputer(strategy="median"), numeric),
@@ -129,7 +136,10 @@ def _make_reference(name: str, X, seed: int):
         )
         impute.set_output(transform="pandas")
         return make_pipeline(
-            impute, RealMLP_TD_Classifier(random_state=seed, n_threads=2, verbosity=0, device="cpu")
+            impute,
+            RealMLP_TD_Classifier(
+                random_state=seed, n_threads=2, verbosity=0, device="cpu", **for_auc
+            ),
         )
     raise ValueError(name)
 
