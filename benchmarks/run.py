@@ -35,10 +35,14 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)  # noqa: T201
 
 
-def run_accuracy(data: Path, models: list[str], seeds: int, timeout: float) -> list[dict]:
+def run_accuracy(
+    data: Path, models: list[str], seeds: int, timeout: float, wanted: set[str] | None, save
+) -> list[dict]:
+    """Each model on each dataset and seed in its own process; ``save`` gets the rows so
+    far after each run, so a run stopped part-way keeps what it measured."""
     with (data / "MANIFEST.csv").open() as fh:
-        datasets = list(csv.DictReader(fh))
-    rows = []
+        datasets = [d for d in csv.DictReader(fh) if wanted is None or d["name"] in wanted]
+    rows: list[dict] = []
     for ds in sorted(datasets, key=lambda d: int(d["rows"])):
         for seed in range(seeds):
             for model in models:
@@ -57,7 +61,7 @@ def run_accuracy(data: Path, models: list[str], seeds: int, timeout: float) -> l
                     )
                     result = (
                         json.loads(out.stdout.strip().splitlines()[-1])
-                        if out.returncode == 0
+                        if out.returncode == 0 and out.stdout.strip()
                         else {"status": "failed", "error": out.stderr.strip()[-300:]}
                     )
                 except subprocess.TimeoutExpired:
@@ -80,6 +84,7 @@ def run_accuracy(data: Path, models: list[str], seeds: int, timeout: float) -> l
                     + f"  ({time.perf_counter() - started:.0f} s)"
                 )
                 rows.append(result)
+                save(rows)
     return rows
 
 
@@ -155,26 +160,36 @@ def machine() -> str:
     )
 
 
-def run_speed(predict_gb: float, data: Path) -> dict:
-    out: dict = {"matmul_gflops": speed.matmul_gflops()}
-    log(f"matmul {out['matmul_gflops']:.0f} GFLOP/s")
-    out["throughput"] = []
-    for width in (128, 256, 512):
-        for batch in (256, 1024):
-            result = speed.mlp_throughput(width, batch) | {"width": width, "batch": batch}
-            log(f"throughput width {width} batch {batch}: {result['nncli']:.0f} samples/s")
-            out["throughput"].append(result)
-    out["startup"] = speed.startup()
-    out["ingest"] = speed.csv_ingest()
-    out["predict"] = speed.predict_memory(predict_gb)
+SPEED_PARTS = ("throughput", "startup", "ingest", "predict", "first_rough", "overhead", "inspect")
+
+
+def run_speed(predict_gb: float, data: Path, parts: tuple[str, ...], saved: dict | None) -> dict:
+    """The speed measurements named in ``parts``; the others are kept from ``saved`` (the
+    throughput part measures the matmul rate too: its shares are read against it)."""
+    out: dict = dict(saved or {})
+    if "throughput" in parts:
+        out["matmul_gflops"] = speed.matmul_gflops()
+        log(f"matmul {out['matmul_gflops']:.0f} GFLOP/s")
+        out["throughput"] = []
+        for width in (128, 256, 512):
+            for batch in (256, 1024):
+                result = speed.mlp_throughput(width, batch) | {"width": width, "batch": batch}
+                log(f"throughput width {width} batch {batch}: {result['nncli']:.0f} samples/s")
+                out["throughput"].append(result)
     adult = data / "adult.csv"
-    out["first_rough"] = speed.first_rough_result(adult, "target") if adult.exists() else {}
-    out["overhead"] = speed.compare_overhead(ROOT / "sample_data" / "credit_g.csv")
-    out["inspect"] = speed.inspect_vs_read_csv()
-    log(
-        f"speed: {json.dumps(out['startup'])} {json.dumps(out['ingest'])} "
-        f"{json.dumps(out['predict'])} {json.dumps(out['first_rough'])}"
-    )
+    runs = {
+        "startup": speed.startup,
+        "ingest": speed.csv_ingest,
+        "predict": lambda: speed.predict_memory(predict_gb),
+        "first_rough": lambda: speed.first_rough_result(adult, "target") if adult.exists() else {},
+        "overhead": lambda: speed.compare_overhead(ROOT / "sample_data" / "credit_g.csv"),
+        "inspect": speed.inspect_vs_read_csv,
+    }
+    for name, run in runs.items():
+        if name in parts:
+            out[name] = run() | {"load": os.getloadavg()[0]}
+            log(f"{name}: {json.dumps(out[name])}")
+    out.setdefault("parts_run", {}).update({p: date.today().isoformat() for p in parts})
     return out
 
 
@@ -284,17 +299,21 @@ def _speed_lines(s: dict) -> list[str]:
     vs_sk = t256["nncli"] / t256["sklearn"]
     help_s = s["startup"]["help"] - s["startup"]["python"]
     ingest = s["ingest"]["nncli"] / s["ingest"]["pandas_c"]
+    parse = s["ingest"].get("pyarrow_parse", float("nan")) / s["ingest"]["pandas_c"]
+    plain = t256.get("plain", float("nan")) * t256["flops_per_sample"] / (s["matmul_gflops"] * 1e9)
     rough = s["first_rough"].get("gbt_row", float("nan"))
     peak = s["predict"]["peak_rss_mb"]
     over, ins = s["overhead"], s["inspect"]
     lines = [
-        f"| MLP 256-wide, batch 256: share of the matmul rate (target 0.6) | {frac:.2f} | "
+        f"| MLP 256-wide, batch 256: share of the matmul rate (target 0.6; a plain torch "
+        f"loop in the same run: {plain:.2f}) | {frac:.2f} | "
         f"{'yes' if frac >= 0.6 else 'no'} |",
         f"| ... against scikit-learn MLPClassifier (target 1.5x) | {vs_sk:.2f}x | "
         f"{'yes' if vs_sk >= 1.5 else 'no'} |",
         f"| `nncli --help` beyond `python -c pass` (target 0.3 s) | {help_s:.3f} s | "
         f"{'yes' if help_s < 0.3 else 'no'} |",
-        f"| CSV ingest against pandas' C engine (target 1x) | {ingest:.2f}x | "
+        f"| CSV ingest against pandas' C engine (target 1x; pyarrow's parse alone: "
+        f"{parse:.2f}x) | {ingest:.2f}x | "
         f"{'yes' if ingest >= 1 else 'no'} |",
         f"| `nncli inspect` of a {ins['mb']:.0f} MB numeric CSV against `pandas.read_csv` "
         f"(whole processes; target 1.25x) | {ins['inspect'] / ins['read_csv']:.2f}x "
@@ -315,16 +334,18 @@ def _speed_lines(s: dict) -> list[str]:
         "MLP training throughput (50 inputs → W → W → 1, ReLU, Adam; samples/s; 100,000 rows, "
         "2 epochs):",
         "",
-        "| width | batch | nncli | share of matmul rate | DataLoader loop | nncli / DataLoader | "
-        "scikit-learn | nncli / scikit-learn |",
-        "|---|---|---|---|---|---|---|---|",
+        "| width | batch | nncli | share of matmul rate | DataLoader loop | plain tensor loop "
+        "(its share) | nncli / plain | scikit-learn | nncli / scikit-learn |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for t in s["throughput"]:
         share = t["nncli"] * t["flops_per_sample"] / (s["matmul_gflops"] * 1e9)
+        plain = t.get("plain", float("nan"))
+        plain_share = plain * t["flops_per_sample"] / (s["matmul_gflops"] * 1e9)
         lines.append(
             f"| {t['width']} | {t['batch']} | {t['nncli']:,.0f} | {share:.2f} | "
-            f"{t['dataloader']:,.0f} | {t['nncli'] / t['dataloader']:.2f}x | "
-            f"{t['sklearn']:,.0f} | {t['nncli'] / t['sklearn']:.2f}x |"
+            f"{t['dataloader']:,.0f} | {plain:,.0f} ({plain_share:.2f}) | "
+            f"{t['nncli'] / plain:.2f}x | {t['sklearn']:,.0f} | {t['nncli'] / t['sklearn']:.2f}x |"
         )
     st, ing, pr, fr = s["startup"], s["ingest"], s["predict"], s["first_rough"]
     lines += [
@@ -337,6 +358,8 @@ def _speed_lines(s: dict) -> list[str]:
         f"| CSV ingest, {ing['mb']:.0f} MB numeric: nncli (pyarrow + type inference) | "
         f"{ing['nncli']:.0f} MB/s |",
         f"| CSV ingest, same file: pandas C engine | {ing['pandas_c']:.0f} MB/s |",
+        f"| CSV parse alone, same file: pyarrow (what nncli's reader builds on) | "
+        f"{ing.get('pyarrow_parse', float('nan')):.0f} MB/s |",
         f"| `nncli predict` on {pr['gb']:.2f} GB ({pr['rows']:,} rows) | "
         f"{pr['rows_per_s']:,.0f} rows/s, peak RSS {pr['peak_rss_mb']:.0f} MB |",
     ]
@@ -359,8 +382,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--models", default=",".join(OURS + REFERENCES))
+    parser.add_argument("--datasets", help="comma-separated names (default: all)")
     parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument(
+        "--speed-parts", help=f"comma-separated, of {','.join(SPEED_PARTS)} (default: all)"
+    )
     parser.add_argument("--predict-gb", type=float, default=2.0)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results.json")
@@ -369,11 +396,26 @@ def main() -> None:
     command = "python benchmarks/run.py " + " ".join(sys.argv[1:])
     saved = json.loads(args.results.read_text()) if args.results.exists() else {}
     rows = saved.get("accuracy", [])
-    if not args.skip_accuracy:  # the models run now replace their rows; the others are kept
-        rows = [r for r in rows if r["model"] not in models]
-        rows += run_accuracy(args.data, models, args.seeds, args.timeout)
+    wanted = set(args.datasets.split(",")) if args.datasets else None
+    if not args.skip_accuracy:  # the (model, dataset) pairs run now replace their rows
+
+        def rerun(r: dict) -> bool:
+            return r["model"] in models and (wanted is None or r["dataset"] in wanted)
+
+        kept = [r for r in rows if not rerun(r)]
+
+        def save(new: list[dict]) -> None:
+            saved["accuracy"] = kept + new
+            args.results.write_text(json.dumps(saved, indent=1))
+
+        rows = kept + run_accuracy(args.data, models, args.seeds, args.timeout, wanted, save)
     models = [m for m in OURS + REFERENCES if any(r["model"] == m for r in rows)]
-    speed_out = saved.get("speed") if args.skip_speed else run_speed(args.predict_gb, args.data)
+    parts = tuple(args.speed_parts.split(",")) if args.speed_parts else SPEED_PARTS
+    speed_out = (
+        saved.get("speed")
+        if args.skip_speed
+        else run_speed(args.predict_gb, args.data, parts, saved.get("speed"))
+    )
     args.results.write_text(json.dumps({"accuracy": rows, "speed": speed_out}, indent=1))
     table, summary = summarise(rows, models)
     kept = args.out.read_text().partition(KEEP)[2] if args.out.exists() else ""
