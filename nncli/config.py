@@ -389,7 +389,7 @@ MLP = SettingsTable(
             "Learning-rate schedule.",
             choices=("constant", "cosine", "onecycle"),
         ),
-        Setting("epochs", int, 60, "Maximum epochs.", low=1, presets={"quick": 20}),
+        Setting("epochs", int, 60, "Maximum epochs.", low=1, presets={"quick": 20, "strong": 150}),
         Setting("batch_size", int, 256, "Rows per batch.", low=1, presets={"quick": 512}),
         Setting(
             "patience",
