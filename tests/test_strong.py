@@ -153,6 +153,7 @@ def test_strong_mlp_round_trip_and_streaming_predict(tmp_path):
     assert np.array_equal(loaded.predict_proba(frame), result.predictor.predict_proba(frame))
     config = loaded.card.config
     assert config["front_scale"] is True and config["n_bins"] >= 2 and config["coded"]
+    assert not {"cell", "rnn_hidden", "rnn_layers", "bidirectional"} & set(config)  # RNN-only
     out = io.StringIO()
     api.predict(loaded, CREDIT, out, proba=True, chunk_rows=128)  # 8 chunks
     streamed = pd.read_csv(io.StringIO(out.getvalue()))

@@ -34,6 +34,9 @@ from nncli.learn.models.layers import (
 )
 from nncli.learn.training import mean_proba, train
 
+#: rows of the MLP table only the recurrent net reads: an MLP's model card leaves them out
+RNN_ONLY = ("cell", "rnn_hidden", "rnn_layers", "bidirectional")
+
 
 class Maxout(nn.Module):
     """Maxout unit (Goodfellow et al. 2013): the max over k affine pieces."""
@@ -309,8 +312,8 @@ class MLPModel(Model):
     def state(self) -> ModelState:
         assert self.module is not None
         arrays = {k: v.detach().cpu().numpy() for k, v in self.module.state_dict().items()}
-        config = self.config.to_dict() | self.inputs.to_dict()
-        return ModelState(config, arrays)
+        config = {k: v for k, v in self.config.to_dict().items() if k not in RNN_ONLY}
+        return ModelState(config | self.inputs.to_dict(), arrays)
 
     @classmethod
     def from_state(cls, state: ModelState, n_classes: int) -> MLPModel:
