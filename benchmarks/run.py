@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import platform
 import statistics
@@ -278,7 +279,7 @@ def _strong_lines(table: dict) -> list[str]:
             paired_median(table, strong, ref, "auc"),
             paired_median(table, strong, ref, "fit_s"),
         )
-        if gap == gap:  # not NaN: both ran somewhere
+        if not math.isnan(gap):  # both ran on some dataset
             lines.append(f"| strong MLP ≥ {ref} AUC (median of differences) | {gap:+.4f} | "
                          f"{'yes' if gap >= 0 else 'no'} |")  # fmt: skip
             lines.append(f"| ... at a quarter of its fit time or less (median ratio) | "
@@ -392,6 +393,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results.json")
     args = parser.parse_args()
+    parts = tuple(args.speed_parts.split(",")) if args.speed_parts else SPEED_PARTS
+    if unknown := set(parts) - set(SPEED_PARTS):
+        parser.error(f"unknown --speed-parts {sorted(unknown)}; choose from {SPEED_PARTS}")
     models = args.models.split(",")
     command = "python benchmarks/run.py " + " ".join(sys.argv[1:])
     saved = json.loads(args.results.read_text()) if args.results.exists() else {}
@@ -410,7 +414,6 @@ def main() -> None:
 
         rows = kept + run_accuracy(args.data, models, args.seeds, args.timeout, wanted, save)
     models = [m for m in OURS + REFERENCES if any(r["model"] == m for r in rows)]
-    parts = tuple(args.speed_parts.split(",")) if args.speed_parts else SPEED_PARTS
     speed_out = (
         saved.get("speed")
         if args.skip_speed
