@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import io
 import lzma
+import mmap
 import re
 import sys
 import zipfile
@@ -98,22 +99,33 @@ def frame_table(frame: pd.DataFrame) -> Table:
 
 def read_table(source: str | Path | pd.DataFrame, options: ReadOptions | None = None) -> Table:
     """Read ``source`` (a path, ``-`` for stdin, or a DataFrame) into a :class:`Table`."""
+    from concurrent.futures import ThreadPoolExecutor
+
     if is_frame(source):
         return frame_table(source)  # type: ignore[arg-type]
     options = options or ReadOptions()
     name = str(source)
     raw = _read_bytes(name)
-    digest = hashlib.sha256(raw).hexdigest()
+    # hashlib releases the GIL: the bytes are hashed while pyarrow parses them
+    with ThreadPoolExecutor(1, thread_name_prefix="nncli-sha256") as pool:
+        digest = pool.submit(lambda: hashlib.sha256(raw).hexdigest())
+        table = _read_raw(raw, name, options)
+        table.sha256 = digest.result()
+    return _finish(table)
+
+
+def _read_raw(raw: bytes | mmap.mmap, name: str, options: ReadOptions) -> Table:
     kind = _container_kind(name, raw)
     if kind == "parquet":
-        frame = _read_parquet(raw, name)
-        return _finish(Table(frame, name, None, "parquet", len(raw), digest))
+        return Table(_read_parquet(raw, name), name, None, "parquet", len(raw), "")
     if kind is not None:
         raw = _decompress(raw, kind, name)
-    return _finish(_read_csv_bytes(raw, name, options, digest))
+    return _read_csv_bytes(raw, name, options)
 
 
-def _read_bytes(name: str) -> bytes:
+def _read_bytes(name: str) -> bytes | mmap.mmap:
+    """The file's bytes: memory-mapped (reading a 459 MB file into memory took 0.45 s
+    of its 5.2 s read, and the copy doubled the memory), or stdin's."""
     if name == "-":
         return sys.stdin.buffer.read()
     path = Path(name)
@@ -129,16 +141,20 @@ def _read_bytes(name: str) -> bytes:
     if path.is_dir():
         raise DataError(f"{name} is a directory, not a data file", "pass a CSV or Parquet file.")
     try:
-        return path.read_bytes()
+        with path.open("rb") as fh:
+            if not path.is_file() or path.stat().st_size == 0:  # a pipe, or nothing to map
+                return fh.read()
+            return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     except OSError as exc:
         raise DataError(
             f"cannot read {name}: {exc.strerror}", "check the file's permissions."
         ) from None
 
 
-def _container_kind(name: str, raw: bytes) -> str | None:
+def _container_kind(name: str, raw: bytes | mmap.mmap) -> str | None:
+    head = raw[:8]
     for magic, kind in _MAGIC.items():
-        if raw.startswith(magic):
+        if head.startswith(magic):
             return kind
     suffix = Path(name).suffix.lower()
     if suffix in {".gz", ".bz2", ".xz", ".zip", ".parquet", ".pq"} and raw:
@@ -149,7 +165,7 @@ def _container_kind(name: str, raw: bytes) -> str | None:
     return None
 
 
-def _decompress(raw: bytes, kind: str, name: str) -> bytes:
+def _decompress(raw: bytes | mmap.mmap, kind: str, name: str) -> bytes:
     try:
         if kind == "gzip":
             return gzip.decompress(raw)
@@ -165,7 +181,7 @@ def _decompress(raw: bytes, kind: str, name: str) -> bytes:
         ) from None
 
 
-def _unzip(raw: bytes, name: str) -> bytes:
+def _unzip(raw: bytes | mmap.mmap, name: str) -> bytes:
     with zipfile.ZipFile(io.BytesIO(raw)) as archive:
         members = [m for m in archive.infolist() if not m.is_dir()]
         if len(members) != 1:
@@ -177,7 +193,7 @@ def _unzip(raw: bytes, name: str) -> bytes:
         return archive.read(members[0])
 
 
-def _read_parquet(raw: bytes, name: str) -> pd.DataFrame:
+def _read_parquet(raw: bytes | mmap.mmap, name: str) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -189,7 +205,8 @@ def _read_parquet(raw: bytes, name: str) -> pd.DataFrame:
         ) from None
 
 
-def _detect_encoding(raw: bytes, requested: str | None) -> tuple[str, bytes]:
+def _detect_encoding(raw: bytes | mmap.mmap, requested: str | None) -> tuple[str, int]:
+    """The encoding, and where the text starts (after a UTF-8 byte-order mark)."""
     if requested:
         try:
             "".encode(requested)
@@ -197,12 +214,13 @@ def _detect_encoding(raw: bytes, requested: str | None) -> tuple[str, bytes]:
             raise ConfigError(
                 f"unknown encoding {requested!r}", "try utf-8, latin-1 or cp1252."
             ) from None
-        return requested, raw
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "utf-16", raw
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return "utf-8", raw[3:]
-    return "utf-8", raw
+        return requested, 0
+    head = raw[:3]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16", 0
+    if head.startswith(b"\xef\xbb\xbf"):
+        return "utf-8", 3
+    return "utf-8", 0
 
 
 def sniff_delimiter(sample: str) -> str:
@@ -280,14 +298,20 @@ def decimal_mark(sample: str, sep: str, given: str | None) -> str:
     return "."
 
 
-def _read_csv_bytes(raw: bytes, name: str, options: ReadOptions, digest: str) -> Table:
+def _blank(raw: bytes | mmap.mmap) -> bool:
+    """Whether ``raw`` is empty or only white space (not raw.strip(): that copies it)."""
+    head = raw[:SNIFF_BYTES]
+    return not head or (head.isspace() and re.search(rb"\S", raw) is None)
+
+
+def _read_csv_bytes(raw: bytes | mmap.mmap, name: str, options: ReadOptions) -> Table:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    if not raw or raw.isspace():  # not raw.strip(): that copies the whole file
+    if _blank(raw):
         raise DataError(f"{name} is empty", "pass a CSV file with a header row and data rows.")
-    encoding, raw = _detect_encoding(raw, options.encoding)
-    sample = raw[:SNIFF_BYTES].decode(encoding, errors="replace")
+    encoding, start = _detect_encoding(raw, options.encoding)
+    sample = raw[start : start + SNIFF_BYTES].decode(encoding, errors="replace")
     sep = options.sep or sniff_delimiter(sample)
     names = _header(sample, sep)
     notes = _check_header(names, name, sep)
@@ -299,7 +323,7 @@ def _read_csv_bytes(raw: bytes, name: str, options: ReadOptions, digest: str) ->
             "are not decimal marks"
         )
     read_opts = pacsv.ReadOptions(encoding=encoding, column_names=names, skip_rows=1)
-    parse_opts = pacsv.ParseOptions(delimiter=sep, newlines_in_values=b'"' in raw)
+    parse_opts = pacsv.ParseOptions(delimiter=sep, newlines_in_values=raw.find(b'"') >= 0)
     convert_opts = pacsv.ConvertOptions(
         null_values=list(NA_VALUES + tuple(options.na_values)),
         strings_can_be_null=True,
@@ -307,7 +331,8 @@ def _read_csv_bytes(raw: bytes, name: str, options: ReadOptions, digest: str) ->
         decimal_point=decimal,
     )
     try:
-        table = pacsv.read_csv(pa.BufferReader(raw), read_opts, parse_opts, convert_opts)
+        text = pa.BufferReader(memoryview(raw)[start:])  # no copy of a mapped file
+        table = pacsv.read_csv(text, read_opts, parse_opts, convert_opts)
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise _explain_parse_error(str(exc), name, sep, options) from None
     binary = [f.name for f in table.schema if pa.types.is_binary(f.type)]
@@ -317,7 +342,7 @@ def _read_csv_bytes(raw: bytes, name: str, options: ReadOptions, digest: str) ->
             "pass --encoding with the file's encoding, e.g. --encoding latin-1.",
         )
     frame = table.to_pandas(split_blocks=True)  # a block per column: no consolidating copy
-    return Table(frame, name, sep, encoding, len(raw), digest, notes)
+    return Table(frame, name, sep, encoding, len(raw), "", notes)
 
 
 _EXPECTED = re.compile(r"Expected (\d+) columns, got (\d+)")
@@ -438,8 +463,8 @@ def dialect(name: str, options: ReadOptions | None = None) -> tuple[str, str, li
         head = stream.read(SNIFF_BYTES)
     if not head.strip():
         raise DataError(f"{name} is empty", "pass a CSV file with a header row and data rows.")
-    encoding, head = _detect_encoding(head, options.encoding)
-    sample = head.decode(encoding, errors="replace")
+    encoding, start = _detect_encoding(head, options.encoding)
+    sample = head[start:].decode(encoding, errors="replace")
     sep = options.sep or sniff_delimiter(sample)
     names = _header(sample, sep)
     _check_header(names, name, sep)
