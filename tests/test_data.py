@@ -123,3 +123,39 @@ def test_sha256_identifies_the_bytes(write_csv):
     two = read_table(write_csv(CSV, "b.csv")).sha256
     three = read_table(write_csv(CSV + "9,z,q\n", "c.csv")).sha256
     assert one == two != three
+
+
+def test_sha256_is_of_the_file_bytes_also_for_a_bom_and_gzip(write_csv):
+    import hashlib
+    from pathlib import Path
+
+    for data, name in [
+        (b"\xef\xbb\xbf" + CSV.encode(), "bom.csv"),
+        (gzip.compress(CSV.encode()), "g.csv.gz"),
+    ]:
+        path = write_csv(data, name)
+        table = read_table(path)
+        assert table.sha256 == hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        assert table.n_bytes == len(gzip.decompress(data) if name.endswith(".gz") else data)
+        _check(table.frame)
+
+
+def test_a_named_pipe_is_read_like_a_file(tmp_path):
+    """Process substitution (<(zcat data.csv.gz)) gives a path that cannot be mapped."""
+    import os
+    import threading
+
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text(CSV))
+    writer.start()
+    table = read_table(fifo)
+    writer.join()
+    _check(table.frame)
+
+
+def test_a_file_of_blank_lines_beyond_the_sniffed_bytes_is_empty(write_csv):
+    with pytest.raises(DataError, match="is empty"):
+        read_table(write_csv(" \n" * 70_000))
+    table = read_table(write_csv("\n" * 70_000 + CSV))  # text after the first 64 KB is found
+    assert len(table.frame) == 3

@@ -114,3 +114,43 @@ def test_column_order_is_irrelevant(frame, rnd):
     assert (one.classes, one.class_counts) == (two.classes, two.class_counts)
     key = lambda f: (f.code, f.column or "", f.message)  # noqa: E731
     assert sorted(one.findings, key=key) == sorted(two.findings, key=key)
+
+
+def test_text_column_with_stray_tokens_is_decided_on_its_distinct_values():
+    """A text column is judged on its value_counts: the stray count, the stray tokens
+    in order of frequency and the numeric stats must equal those of every row."""
+    import numpy as np
+
+    values = ["1.5", "2", "2", "2", "1e3", "-4"] * 40 + ["7"] * 300 + ["n/a"] * 10 + ["?"] * 20
+    schema = infer_schema(pd.DataFrame({"v": values, "label": ["a", "b"] * 285}))
+    col = schema.column("v")
+    numbers = np.array([float(v) for v in values if v not in ("?", "n/a")])
+    assert col.role == "numeric" and col.n_stray == 30 and col.stray == ["?", "n/a"]
+    assert col.n_unique == 7 and col.examples[:2] == ["7", "2"]
+    assert col.stats == pytest.approx(
+        {"min": -4.0, "max": 1000.0, "mean": numbers.mean(), "std": numbers.std()}, rel=1e-12
+    )
+
+
+def test_large_frames_are_inferred_in_threads_with_the_same_result(monkeypatch):
+    import numpy as np
+
+    import nncli.learn.schema as schema_module
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=3000).round(2),
+            "inf": np.r_[rng.normal(size=2990), [np.inf] * 5, [-np.inf] * 5],
+            "cat": rng.choice(["a", "b", "c"], 3000),
+            "mixed": rng.choice(["1", "2", "x"], 3000, p=[0.5, 0.48, 0.02]),
+            "label": rng.choice(["p", "q"], 3000),
+        }
+    )
+    one = infer_schema(frame).to_json()
+    monkeypatch.setattr(schema_module, "PARALLEL_CELLS", 1)
+    monkeypatch.setattr("nncli.learn.cores.usable_cores", lambda: 2)
+    assert infer_schema(frame).to_json() == one
+    stats = infer_schema(frame).column("inf").stats
+    finite = frame["inf"][np.isfinite(frame["inf"])]
+    assert stats["min"] == finite.min() and stats["max"] == finite.max()
