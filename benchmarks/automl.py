@@ -15,6 +15,7 @@ on the same test rows (test.csv):
 Writes benchmarks/automl.json and a table between the automl markers of docs/benchmarks.md.
 
     python benchmarks/automl.py --ag-python .venv-ag/bin/python [--datasets adult,magic]
+    python benchmarks/automl.py --rerun-nncli     # after a change to nncli: AutoGluon's rows kept
 """
 
 from __future__ import annotations
@@ -74,7 +75,9 @@ def split(path: Path, target: str, folder: Path) -> tuple[Path, Path, list[str]]
     return train_path, test_path, classes
 
 
-def run_nncli(train: Path, test: Path, target: str, budget: float, preset: str | None) -> dict:
+def run_nncli(
+    train: Path, test: Path, target: str, budget: float, preset: str | None, extra: str | None
+) -> dict:
     command = [
         sys.executable,
         "-m",
@@ -91,6 +94,7 @@ def run_nncli(train: Path, test: Path, target: str, budget: float, preset: str |
         "--quiet",
     ]
     command += ["--preset", preset] if preset else []  # fmt: skip
+    command += ["--extra-runs", extra] if extra is not None else []  # fmt: skip
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     wall = time.perf_counter() - started
@@ -172,27 +176,42 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--datasets", help="comma-separated names (default: all)")
-    parser.add_argument("--ag-python", required=True, help="python of the AutoGluon venv")
+    parser.add_argument("--ag-python", help="python of the AutoGluon venv")
     parser.add_argument("--budget", type=float, default=180.0, help="seconds, both tools")
     parser.add_argument("--preset", help="nncli's --preset (default: compare's own, strong)")
+    parser.add_argument("--extra-runs", help="nncli's --extra-runs (default: compare's own)")
+    parser.add_argument(
+        "--rerun-nncli",
+        action="store_true",
+        help="rerun nncli on the datasets already in --results, keeping AutoGluon's rows",
+    )
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "automl.json")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args()
+    if not args.rerun_nncli and not args.ag_python:
+        parser.error("--ag-python is needed to run AutoGluon (or pass --rerun-nncli)")
     wanted = set(args.datasets.split(",")) if args.datasets else None
     rows = json.loads(args.results.read_text()) if args.results.exists() else []
-    done = {r["dataset"] for r in rows}
+    stored = {r["dataset"]: r for r in rows}
     for name, path, target, n_rows in datasets(args.data, wanted):
-        if name in done:
+        if (name in stored) != args.rerun_nncli:  # done already, or nothing to keep
             continue
         with tempfile.TemporaryDirectory() as folder:
             train, test, classes = split(path, target, Path(folder))
-            ours = run_nncli(train, test, target, args.budget, args.preset)
-            theirs = run_autogluon(args.ag_python, train, test, target, args.budget, classes)
-        rows.append({"dataset": name, "rows": n_rows, "nncli": ours, "autogluon": theirs,
-                     "load": os.getloadavg()[0]})  # fmt: skip
+            ours = run_nncli(train, test, target, args.budget, args.preset, args.extra_runs)
+            theirs = (
+                stored[name]["autogluon"]
+                if args.rerun_nncli
+                else run_autogluon(args.ag_python, train, test, target, args.budget, classes)
+            )
+        row = {"dataset": name, "rows": n_rows, "nncli": ours, "autogluon": theirs,
+               "load": os.getloadavg()[0]}  # fmt: skip
+        rows = [r for r in rows if r["dataset"] != name] + [row]
         args.results.write_text(json.dumps(rows, indent=1))
         sys.stderr.write(f"{name}: nncli {ours['auc']:.4f} ({ours['wall_s']:.0f}s) vs "
                          f"AutoGluon {theirs['auc']:.4f} ({theirs['wall_s']:.0f}s)\n")  # fmt: skip
+    order = {name: i for i, (name, *_) in enumerate(datasets(args.data, None))}
+    rows.sort(key=lambda r: order.get(r["dataset"], len(order)))
     command = "python benchmarks/automl.py " + " ".join(sys.argv[1:])
     write_doc(render(rows, command.strip()), args.out)
 

@@ -504,6 +504,14 @@ def train(
     "same split, and test the difference (raw alone: without them).",
 )
 @click.option(
+    "--extra-runs",
+    metavar="RUNS",
+    default="scaler,seed",
+    show_default=True,
+    help="What time left after the MLPs buys, in order, while another run fits: the best "
+    "MLP again with the other scaling (scaler) or another seed (seed); '' for none.",
+)
+@click.option(
     "--metric",
     type=click.Choice(["auc", "accuracy", "balanced_accuracy", "logloss"]),
     default="auc",
@@ -617,6 +625,7 @@ def _compare_options(kw: dict[str, Any]) -> Any:
         time_budget=parse_duration(kw["time_budget"]),
         signal=kw["signal"],
         feature_sets=tuple(s.strip() for s in (kw["feature_sets"] or "").split(",") if s.strip()),
+        extra_runs=tuple(s.strip() for s in kw["extra_runs"].split(",") if s.strip()),
     )
 
 

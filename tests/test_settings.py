@@ -14,7 +14,7 @@ from click.testing import CliRunner
 import nncli.cli
 import nncli.learn.estimator
 from nncli import api
-from nncli.assess.plan import Budget, CompareOptions, Threshold, build_entries, seed_plan
+from nncli.assess.plan import Budget, CompareOptions, Threshold, build_entries, extra_plan
 from nncli.config import GBT, MLP, GBTConfig, MLPConfig, RunConfig, Setting, Settings, parse_variant
 from nncli.errors import ConfigError
 from nncli.io.card import DataInfo, ModelCard
@@ -215,7 +215,19 @@ def test_the_anytime_stage_runs_another_seed_only_when_it_fits():
     assert budget.room_for(cost=10.0, elapsed=70.0)  # 21.5 s left ≥ 1.5 × 10 s
     assert not budget.room_for(cost=10.0, elapsed=80.0)  # 11.5 s left
     assert not Budget(None).room_for(cost=0.1, elapsed=0.0)  # no budget: no anytime stage
-    assert seed_plan(0, 2) == [1, 2] and seed_plan(5, 0) == []
+    assert extra_plan(0, "robust", ("scaler", "seed")) == [
+        {"scaler": "standard", "seed": 1},
+        {"seed": 2},
+    ]
+    assert extra_plan(5, "standard", ("seed", "scaler")) == [
+        {"seed": 6},
+        {"scaler": "robust", "seed": 7},
+    ]
+    assert extra_plan(0, None, ("scaler",)) == [{"seed": 1}]  # a model without a scaler
+    assert extra_plan(0, "quantile", ("scaler",)) == [{"seed": 1}]
+    assert extra_plan(5, "robust", ()) == []
+    with pytest.raises(ConfigError, match="unknown extra run 'seeds'"):
+        CompareOptions(extra_runs=("seeds",))
 
 
 @pytest.mark.parametrize(

@@ -193,7 +193,17 @@ def test_compare_adds_an_ensemble_row_saved_as_one_model(invoke, tmp_path):
     )  # fmt: skip
     assert payload["selected_on"] == "validation"
     labels = [m["label"] for m in payload["models"]]
-    assert labels == ["gbt", "logreg", "mlp", "mlp[seed=1]", "mlp[seed=2]", "ensemble"]
+    assert labels == [
+        "gbt",
+        "logreg",
+        "mlp",
+        "mlp[scaler=standard,seed=1]",
+        "mlp[seed=2]",
+        "ensemble",
+    ]
+    for name, scaler, seed in [("mlp", "robust", 0), ("mlp-scaler-standard-seed-1", "standard", 1)]:
+        card = json.loads(invoke(["info", out / f"{name}.nncli", "--json"]).stdout)
+        assert (card["model"]["config"]["scaler"], card["run"]["seed"]) == (scaler, seed)
     ensemble = next(m for m in payload["models"] if m["model"] == "ensemble")
     assert ensemble["stage"] == "blend" and ensemble["note"].startswith("weights ")
     assert {"auc", "log_loss"} <= set(ensemble["valid"]) and ensemble["test"]["auc"] > 0.9
@@ -232,3 +242,12 @@ def test_selection_uses_validation_not_test_rows():
     by_valid = max(comparison.results, key=lambda r: r.valid["auc"])
     assert comparison.best is by_valid
     assert all(set(r.valid) == set(r.test) for r in comparison.results)
+
+
+def test_a_bad_extra_run_is_refused_before_anything_is_read(invoke, tmp_path):
+    result = invoke(
+        ["compare", tmp_path / "absent.csv", "--extra-runs", "scaler,seeds"], exit_code=2
+    )
+    error, hint = result.stderr.splitlines()
+    assert error == "Error: unknown extra run 'seeds' in --extra-runs"
+    assert hint.startswith("Hint: pass e.g. --extra-runs scaler,seed (each one of: scaler, seed)")

@@ -25,7 +25,7 @@ from nncli.assess.plan import (
     Entry,
     Threshold,
     build_entries,
-    seed_plan,
+    extra_plan,
 )
 from nncli.config import Settings
 from nncli.errors import ConfigError, NncliError, did_you_mean
@@ -188,7 +188,7 @@ def run_comparison(
     run = _Runner(context, budget, started, on_start, on_result)
     results = [run.entry(entry, [e.stage for e in entries[i:]]) for i, entry in enumerate(entries)]
     if "ensemble" in options.models and not run.interrupted:
-        results += _extra_seeds(results, entries, run)
+        results += _extra_runs(results, entries, run)
     if "ensemble" in options.models and not run.interrupted:
         results.append(_ensemble(results, context, settings.run.seed))
         if on_result:
@@ -244,11 +244,12 @@ class _Runner:
         return result
 
 
-def _extra_seeds(
+def _extra_runs(
     results: list[ModelResult], entries: list[Entry], run: _Runner
 ) -> list[ModelResult]:
-    """Anytime refinement: more seeds of the best refining model, as ensemble members,
-    while the budget has room for another (each costs about what the first did)."""
+    """Anytime refinement: the best refining model again with the other scaling and
+    with more seeds (:func:`extra_plan`), as ensemble members, while the budget has room
+    for another run (each costs about what the first did)."""
     refined = [
         (r, e) for r, e in zip(results, entries, strict=True) if r.ok and e.stage == "refine"
     ]
@@ -256,12 +257,18 @@ def _extra_seeds(
     if not refined:
         return []
     best, entry = max(refined, key=lambda pair: sign * pair[0].valid[metric])
+    table = MODELS[entry.model].config
+    config = entry.settings.table(table) if table else None
+    scaler = getattr(config, "scaler", None) if config is not None else None
     out: list[ModelResult] = []
-    for seed in seed_plan(entry.settings.run.seed, run.ctx.options.extra_seeds):
+    for change in extra_plan(entry.settings.run.seed, scaler, run.ctx.options.extra_runs):
         if run.interrupted or not run.budget.room_for(best.fit_seconds, run.elapsed()):
             break
-        settings = replace(entry.settings, run=entry.settings.run.replace(seed=seed))
-        label = f"{entry.label}[seed={seed}]"
+        settings = replace(entry.settings, run=entry.settings.run.replace(seed=change["seed"]))
+        if "scaler" in change:
+            assert table and config is not None
+            settings = replace(settings, **{table: config.replace(scaler=change["scaler"])})
+        label = entry.label + "[" + ",".join(f"{k}={v}" for k, v in change.items()) + "]"
         out.append(run.entry(replace(entry, label=label, settings=settings), ["refine"]))
     return out
 
