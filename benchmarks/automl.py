@@ -141,7 +141,13 @@ def render(rows: list[dict], command: str) -> str:
         f"Generated {date.today()} by `{command}` on {platform.machine()}, {os.cpu_count()} "
         "cores. Same training and test rows for both; nncli's recommended model is chosen on "
         "its validation rows (the ensemble included), AutoGluon's is its own choice. Wall "
-        "time of each whole process (imports included).",
+        "time of each whole process (imports included)."
+        + (
+            " AutoGluon's rows are kept from the run that made them (benchmarks/automl.json);"
+            " only nncli was rerun."
+            if "--rerun-nncli" in command
+            else ""
+        ),
         "",
         "| dataset | rows | nncli AUC (model) | gbt AUC | AutoGluon AUC (model) | nncli s | "
         "AutoGluon s | time ratio |",
