@@ -271,7 +271,8 @@ def compare_overhead(data: Path, reps: int = 3) -> dict[str, float]:
     """A small comparison's fixed cost: wall time of ``nncli compare`` on a 1,000-row
     file minus the seconds its models spent fitting (the ensemble's own blending counts
     as overhead), median of ``reps``; beside it, what importing the libraries it needs
-    costs by itself (torch, LightGBM, scikit-learn, pandas, pyarrow)."""
+    costs by itself (torch, LightGBM, scikit-learn, scipy.stats for the tests, pandas,
+    pyarrow)."""
     import json
 
     walls, fits = [], []
@@ -282,7 +283,7 @@ def compare_overhead(data: Path, reps: int = 3) -> dict[str, float]:
         walls.append(time.perf_counter() - t)
         models = json.loads(done.stdout)["models"]
         fits.append(sum(m["fit_seconds"] for m in models if m["model"] != "ensemble"))
-    imports = "import torch, lightgbm, sklearn.linear_model, pandas, pyarrow"
+    imports = "import torch, lightgbm, sklearn.linear_model, scipy.stats, pandas, pyarrow"
     floor = command_seconds([sys.executable, "-c", imports], reps) - command_seconds(
         [sys.executable, "-c", "pass"], reps
     )
