@@ -345,9 +345,11 @@ def _speed_lines(s: dict) -> list[str]:
         f"| first rough `compare` result (gbt row) on adult (target 5 s) | {rough:.1f} s | "
         f"{'yes' if rough < 5 else 'no'} |",
         f"| 1,000-row `compare` (credit_g): wall − Σ fit seconds (target 1.5 s) | "
-        f"{over['overhead']:.1f} s, of which importing torch, LightGBM, scikit-learn, scipy.stats "
+        f"{over['overhead']:.1f} s, of which importing torch, LightGBM, scikit-learn, "
+        f"scipy.stats "
         f"{over['imports']:.1f} s | {'yes' if over['overhead'] <= 1.5 else 'no'} |",
-        f"| ... new limit: beyond those imports, which any process that fits and tests these models pays "
+        f"| ... new limit: beyond those imports, which any process that fits and tests "
+        f"these models pays "
         f"(target 1.5 s) | {over['overhead'] - over['imports']:.2f} s | "
         f"{'yes' if over['overhead'] - over['imports'] <= 1.5 else 'no'} |",
         "",
