@@ -154,3 +154,18 @@ def test_large_frames_are_inferred_in_threads_with_the_same_result(monkeypatch):
     stats = infer_schema(frame).column("inf").stats
     finite = frame["inf"][np.isfinite(frame["inf"])]
     assert stats["min"] == finite.min() and stats["max"] == finite.max()
+
+
+def test_a_class_with_few_rows_warns_that_auc_differences_on_it_are_not_reliable():
+    def imbalance(n_rare: int, n: int) -> str:
+        frame = pd.DataFrame({"x": range(n), "y": ["rare"] * n_rare + ["common"] * (n - n_rare)})
+        (finding,) = [f for f in infer_schema(frame).findings if f.code == "imbalance"]
+        return finding.message
+
+    few = imbalance(3, 1000)
+    assert few.startswith("heavy class imbalance: 'rare' is 0.3% of rows; accuracy is misleading")
+    assert few.endswith(
+        "with 3 rows of it a test split holds only a handful, and a difference in ROC AUC "
+        "that rests on them is not reliable, whatever its p-value"
+    )
+    assert "not reliable" not in imbalance(40, 1000)  # 4%: imbalanced, but 8 test rows

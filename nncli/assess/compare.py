@@ -259,7 +259,7 @@ def _extra_runs(
     best, entry = max(refined, key=lambda pair: sign * pair[0].valid[metric])
     table = MODELS[entry.model].config
     config = entry.settings.table(table) if table else None
-    scaler = getattr(config, "scaler", None) if config is not None else None
+    scaler = getattr(config, "scaler", None)  # None: no table, or one without a scaler
     out: list[ModelResult] = []
     for change in extra_plan(entry.settings.run.seed, scaler, run.ctx.options.extra_runs):
         if run.interrupted or not run.budget.room_for(best.fit_seconds, run.elapsed()):
