@@ -165,7 +165,7 @@ def test_a_class_with_few_rows_warns_that_auc_differences_on_it_are_not_reliable
     few = imbalance(3, 1000)
     assert few.startswith("heavy class imbalance: 'rare' is 0.3% of rows; accuracy is misleading")
     assert few.endswith(
-        "with 3 rows of it a test split holds only a handful, and a difference in ROC AUC "
+        "with 3 rows of it a test split holds few or none, and a difference in ROC AUC "
         "that rests on them is not reliable, whatever its p-value"
     )
     assert "not reliable" not in imbalance(40, 1000)  # 4%: imbalanced, but 8 test rows

@@ -550,7 +550,7 @@ def _imbalance(schema: Schema) -> list[Finding]:
     if share >= IMBALANCE_SHARE:
         return []
     few = (
-        f"; with {count} rows of it a test split holds only a handful, and a difference in "
+        f"; with {count} rows of it a test split holds few or none, and a difference in "
         "ROC AUC that rests on them is not reliable, whatever its p-value"
         if count < FEW_CLASS_ROWS
         else ""
