@@ -297,3 +297,74 @@ def test_parse_variant(text, expected):
 def test_parse_variant_errors(text, message):
     with pytest.raises(ConfigError, match=message):
         parse_variant(text, MLP)
+
+
+def test_models_with_other_seeds_are_resampled_on_the_same_rows():
+    """Two models that predict alike but carry different seeds (an extra run's
+    ``mlp[seed=2]``) must get a zero-width paired interval: one set of resamples."""
+    from dataclasses import replace
+
+    from nncli.assess.plan import Entry
+    from nncli.io.data import read_table
+    from nncli.learn.fitting import labels_to_index, row_weights
+    from nncli.learn.schema import infer_schema
+
+    frame = read_table(SAMPLE / "segment.csv").frame
+    schema = infer_schema(frame)
+    y = labels_to_index(frame[schema.target], schema.classes, "segment")
+    options = CompareOptions(models=("logreg",), bootstrap=200)
+    settings = Settings()
+    splits = compare_module.make_splits(y, options, 0, settings.run.valid_size)
+    ctx = compare_module._Context(frame, y, row_weights(frame, schema), schema, splits, None,
+                                  options, seed=0)  # fmt: skip
+    entries = [Entry("logreg", "logreg", settings),
+               Entry("logreg[seed=7]", "logreg",
+                     replace(settings, run=settings.run.replace(seed=7)))]  # fmt: skip
+    a, b = (compare_module._run_entry(e, ctx, None, None) for e in entries)
+    np.testing.assert_array_equal(a.proba, b.proba)  # logreg does not depend on the seed
+    comparison = compare_module.Comparison("segment", schema, options, 0, {}, [a, b],
+                                           y[splits[0].test], np.ones(len(splits[0].test)),
+                                           splits[0].test, None)  # fmt: skip
+    test = compare_module.paired_test(comparison, a, b)
+    assert test.method == "paired bootstrap"  # multiclass AUC: no DeLong
+    assert test.difference == 0 and test.low == 0 and test.high == 0 and test.p_value == 1
+
+
+def _macro_auc(y: np.ndarray, proba: np.ndarray) -> float:
+    """Macro one-vs-rest AUC from ranks (Mann–Whitney), independent of nncli's code."""
+    from scipy.stats import rankdata
+
+    aucs = []
+    for k in range(proba.shape[1]):
+        pos = y == k
+        n_pos, n_neg = pos.sum(), (~pos).sum()
+        if n_pos and n_neg:
+            ranks = rankdata(proba[:, k])
+            aucs.append((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(np.mean(aucs))
+
+
+def test_extra_runs_paired_interval_matches_a_recomputation(invoke, tmp_path):
+    """The paired interval of an extra run (another seed) against the ★, recomputed from
+    the saved test predictions with stratified paired resamples of its own."""
+    out = tmp_path / "run"
+    invoke(["compare", SAMPLE / "segment.csv", "--models", "logreg,mlp,ensemble",
+            "--preset", "quick", "--time-budget", "60", "--out", out, "--quiet"])  # fmt: skip
+    report = json.loads((out / "report.json").read_text())
+    pair = next(p for p in report["paired"] if p["model"] == "mlp[scaler=standard,seed=1]"
+                and p["method"] == "paired bootstrap")  # fmt: skip
+    test = pd.read_csv(out / "test_predictions.csv")
+    classes = sorted(test["true"].unique())
+    y = test["true"].map({c: k for k, c in enumerate(classes)}).to_numpy()
+    probas = [test[[f"{m}:{c}" for c in classes]].to_numpy() for m in (pair["model"],
+                                                                         pair["against"])]
+    rng = np.random.default_rng(123)
+    strata = [np.flatnonzero(y == k) for k in range(len(classes))]
+    diffs = []
+    for _ in range(2000):
+        rows = np.concatenate([rng.choice(s, len(s)) for s in strata])
+        diffs.append(_macro_auc(y[rows], probas[0][rows]) - _macro_auc(y[rows], probas[1][rows]))
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    width = high - low
+    assert abs(pair["difference"] - (_macro_auc(y, probas[0]) - _macro_auc(y, probas[1]))) < 1e-4
+    assert abs(pair["low"] - low) < 0.2 * width and abs(pair["high"] - high) < 0.2 * width

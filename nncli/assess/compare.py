@@ -184,13 +184,13 @@ def run_comparison(
     test_index = np.concatenate([s.test for s in splits])
     signal = _signal_index(schema, options.signal)
     entries = build_entries(options, settings)
-    context = _Context(frame, y, w, schema, splits, signal, options)
+    context = _Context(frame, y, w, schema, splits, signal, options, settings.run.seed)
     run = _Runner(context, budget, started, on_start, on_result)
     results = [run.entry(entry, [e.stage for e in entries[i:]]) for i, entry in enumerate(entries)]
     if "ensemble" in options.models and not run.interrupted:
         results += _extra_runs(results, entries, run)
     if "ensemble" in options.models and not run.interrupted:
-        results.append(_ensemble(results, context, settings.run.seed))
+        results.append(_ensemble(results, context))
         if on_result:
             on_result(results[-1])
     rows = {
@@ -284,6 +284,9 @@ class _Context:
     splits: list[Split]
     signal: int | None
     options: CompareOptions
+    #: seeds the bootstrap: the comparison's seed, never an entry's own (``mlp[seed=2]``),
+    #: so every model is resampled on the same rows and the paired tests are paired
+    seed: int = 0
 
     def schema_for(self, entry: Entry) -> Schema:
         """The comparison's schema, or for a ``[raw]`` entry the same without the derived
@@ -343,7 +346,7 @@ def _run_entry(
     result.n_params, result.stop_reason = fitted.predictor.card.n_params, report.stop_reason
     if report.stop_reason == "time_budget":
         result.note = "shortened by the time budget"
-    _score(result, ctx, entry.settings.run.seed)
+    _score(result, ctx)
     return result
 
 
@@ -351,15 +354,16 @@ def _fold_mean(values: list[dict[str, float]]) -> dict[str, float]:
     return {k: float(np.mean([v[k] for v in values])) for k in values[0]}
 
 
-def _score(result: ModelResult, ctx: _Context, seed: int) -> None:
+def _score(result: ModelResult, ctx: _Context) -> None:
     """Metrics on the validation rows (for selection) and the test rows (to report),
-    bootstrap intervals, the overtraining check and the signal efficiencies."""
+    bootstrap intervals (the same resamples for every model), the overtraining check and
+    the signal efficiencies."""
     options, signal, y, w = ctx.options, ctx.signal, ctx.y, ctx.w
     splits, folds = ctx.splits, result.folds
     test = np.concatenate([s.test for s in splits])
     y_test, w_test = y[test], w[test]
     proba = result.proba = np.vstack([f.test for f in folds])
-    result.boot = stats.bootstrap_metrics(y_test, proba, w_test, options.bootstrap, seed)
+    result.boot = stats.bootstrap_metrics(y_test, proba, w_test, options.bootstrap, ctx.seed)
     fold_metrics = [
         metrics(y[s.test], f.test, w[s.test]) for s, f in zip(splits, folds, strict=False)
     ]
@@ -382,7 +386,7 @@ def _score(result: ModelResult, ctx: _Context, seed: int) -> None:
         result.separation = stats.separation(positive, proba[:, signal], w_test)
 
 
-def _ensemble(results: list[ModelResult], ctx: _Context, seed: int) -> ModelResult:
+def _ensemble(results: list[ModelResult], ctx: _Context) -> ModelResult:
     """The greedy weighted blend of the finished models, chosen per fold on the
     validation rows, scored on the test rows like every model."""
     from nncli.learn.ensemble import EnsemblePredictor
@@ -414,7 +418,7 @@ def _ensemble(results: list[ModelResult], ctx: _Context, seed: int) -> ModelResu
             schema, [m.predictor for m, _ in chosen], [m.label for m, _ in chosen],
             [wt for _, wt in chosen], card,
         )  # fmt: skip
-    _score(result, ctx, seed)
+    _score(result, ctx)
     return result
 
 
