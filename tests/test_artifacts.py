@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import zipfile
 
 import pytest
@@ -151,3 +152,102 @@ def test_byte_flips_inside_compressed_members_never_show_a_traceback(model_file,
             continue
         assert np.array_equal(loaded.predict_proba(frame), expected)
     assert refused > 100
+
+
+@pytest.fixture(scope="module")
+def ensemble_file(tmp_path_factory: pytest.TempPathFactory):
+    """An ensemble of three models with weights 0.5, 0.3, 0.2, as compare --out writes one."""
+    from nncli.io.card import ModelCard
+    from nncli.learn.ensemble import EnsemblePredictor
+
+    members = [nncli.train(SAMPLE / "physics.csv", model=m).predictor
+               for m in ("logreg", "fisher", "gbt")]  # fmt: skip
+    path = tmp_path_factory.mktemp("e") / "ensemble.nncli"
+    card = ModelCard("ensemble", {}, 0)
+    EnsemblePredictor(members[0].schema, members, ["a", "b", "c"], [0.5, 0.3, 0.2], card).save(path)
+    return path
+
+
+def _edited(path, tmp_path, edit, name="bad.nncli"):
+    """A copy of the model file with its manifest text changed by ``edit`` (the hashes of
+    the other members still match, so only the manifest's own checks can refuse it)."""
+    members = _members(path)
+    members["manifest.json"] = edit(members["manifest.json"].decode()).encode()
+    bad = tmp_path / name
+    _rewrite(bad, members)
+    return bad
+
+
+def _set_weights(weights):
+    def edit(text):
+        manifest = json.loads(text)
+        for item, weight in zip(manifest["ensemble"], weights, strict=True):
+            item["weight"] = weight
+        return json.dumps(manifest)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [
+        ([float("nan")] * 3, "holds a number that is not finite (NaN)"),
+        ([2, -0.5, -0.5], "weights that are not a blend (2, -0.5, -0.5)"),
+        ([0.5, 0.3, 0.3], "weights that are not a blend (0.5, 0.3, 0.3)"),
+        ([1e999, 0, 0], "holds a number that is not finite (Infinity)"),
+    ],
+)
+def test_ensemble_weights_that_make_no_sense_are_refused(
+    invoke, ensemble_file, tmp_path, weights, message
+):
+    ok = invoke(["predict", ensemble_file, SAMPLE / "physics.csv", "--proba"]).stdout
+    assert ok.count("\n") == 4001
+    bad = _edited(ensemble_file, tmp_path, _set_weights(weights))
+    err = invoke(["predict", bad, SAMPLE / "physics.csv", "-o", tmp_path / "p.csv"], exit_code=1)
+    assert err.stderr.startswith("Error: ") and message in err.stderr and "Hint: " in err.stderr
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_every_number_in_a_manifest_is_checked(invoke, model_file, tmp_path):
+    """Not a special case for the ensemble: a NaN anywhere, or a scale that is not
+    above 0, is refused with one error line."""
+
+    def nan_median(text):
+        manifest = json.loads(text)
+        manifest["preprocessor"]["numeric"][0]["median"] = float("nan")
+        return json.dumps(manifest)
+
+    def zero_scale(text):
+        manifest = json.loads(text)
+        manifest["preprocessor"]["numeric"][0]["scale"] = 0.0
+        return json.dumps(manifest)
+
+    def huge_median(text):  # JSON text that Python reads as inf
+        return re.sub(r'"median": [^,}]+', '"median": 1e999', text, count=1)
+
+    cases = ((nan_median, "not finite (NaN)"), (zero_scale, "scale 0.0 is not above 0"),
+             (huge_median, "not finite (1e999)"))  # fmt: skip
+    for edit, message in cases:
+        err = invoke(["info", _edited(model_file, tmp_path, edit)], exit_code=1).stderr
+        assert err.startswith("Error: ") and message in err, err
+
+
+def test_non_finite_weights_are_refused(invoke, model_file, tmp_path):
+    """An array of NaN with a matching checksum (a careful forger) is still refused."""
+    import hashlib
+
+    import numpy as np
+    from safetensors.numpy import load, save
+
+    members = _members(model_file)
+    arrays = load(members["weights.safetensors"])
+    arrays["coef"] = np.full_like(arrays["coef"], np.nan)
+    members["weights.safetensors"] = save(arrays)
+    manifest = json.loads(members["manifest.json"])
+    manifest["members"]["weights.safetensors"] = hashlib.sha256(
+        members["weights.safetensors"]).hexdigest()  # fmt: skip
+    members["manifest.json"] = json.dumps(manifest).encode()
+    bad = tmp_path / "nan.nncli"
+    _rewrite(bad, members)
+    err = invoke(["evaluate", bad, SAMPLE / "physics.csv"], exit_code=1).stderr
+    assert "Error: the array 'coef'" in err and "NaN or infinite" in err

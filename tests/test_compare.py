@@ -356,8 +356,9 @@ def test_extra_runs_paired_interval_matches_a_recomputation(invoke, tmp_path):
     test = pd.read_csv(out / "test_predictions.csv")
     classes = sorted(test["true"].unique())
     y = test["true"].map({c: k for k, c in enumerate(classes)}).to_numpy()
-    probas = [test[[f"{m}:{c}" for c in classes]].to_numpy() for m in (pair["model"],
-                                                                         pair["against"])]
+    probas = [
+        test[[f"{m}:{c}" for c in classes]].to_numpy() for m in (pair["model"], pair["against"])
+    ]
     rng = np.random.default_rng(123)
     strata = [np.flatnonzero(y == k) for k in range(len(classes))]
     diffs = []

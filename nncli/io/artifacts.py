@@ -11,8 +11,10 @@ Members (a fixed set; anything else is rejected):
 
 No pickle anywhere. Reading is bounded (member count and sizes) so a zip bomb is
 refused, members are read into memory and never extracted, and every hash is
-checked before anything is used. Writing goes to a temporary file that replaces the
-target only when complete.
+checked before anything is used. Every number read is checked: the manifest may hold
+no NaN or infinity (nncli never writes one), nor may the arrays; the records built from
+the manifest check their own ranges (settings by their tables, scales, ensemble weights).
+Writing goes to a temporary file that replaces the target only when complete.
 """
 
 from __future__ import annotations
@@ -143,6 +145,7 @@ def read_model_file(
             raise ArtifactError(
                 f"the weights in {path} are corrupt: {exc}", "re-train the model."
             ) from None
+        check_finite_arrays(arrays, path)
     return manifest, arrays, members
 
 
@@ -190,10 +193,15 @@ def _parse_manifest(data: bytes | None, path: Path) -> dict[str, Any]:
             f"{path} has no manifest.json", "pass a file written by nncli train -o."
         )
     try:
-        manifest = json.loads(data)
+        manifest = json.loads(data, parse_constant=_not_finite, parse_float=_finite_float)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ArtifactError(
             f"the manifest of {path} is not valid JSON", "re-train the model."
+        ) from None
+    except _NonFinite as exc:
+        raise ArtifactError(
+            f"the manifest of {path} holds a number that is not finite ({exc})",
+            "nncli never writes one: the file was altered or is damaged; re-train the model.",
         ) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ArtifactError(
@@ -208,6 +216,31 @@ def _parse_manifest(data: bytes | None, path: Path) -> dict[str, Any]:
             "upgrade nncli, or re-train the model with this version.",
         )
     return manifest
+
+
+class _NonFinite(ValueError):
+    """A NaN or an infinity in a manifest (the text it was written as)."""
+
+
+def _not_finite(text: str) -> float:
+    raise _NonFinite(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not np.isfinite(value):  # 1e999 reads as inf
+        raise _NonFinite(text)
+    return value
+
+
+def check_finite_arrays(arrays: dict[str, np.ndarray], path: str | Path) -> None:
+    """Every floating-point array finite: a trained model never holds NaN or inf."""
+    for name, array in arrays.items():
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise ArtifactError(
+                f"the array {name!r} in {path} holds NaN or infinite values",
+                "the file was altered or is damaged; re-train the model.",
+            )
 
 
 def _check_hashes(manifest: dict[str, Any], members: dict[str, bytes], path: Path) -> None:

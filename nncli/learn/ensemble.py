@@ -95,12 +95,22 @@ class EnsemblePredictor:
             members.append(Predictor.from_parts(item, member_arrays, member_blobs, path))
             labels.append(str(item["label"]))
             weights.append(float(item["weight"]))
-        if not members or abs(sum(weights) - 1.0) > 1e-6:
-            raise ArtifactError(
-                f"the ensemble in {path} has no members or weights that do not sum to 1",
-                "the file was altered or is damaged; re-train the model.",
-            )
+        check_blend(weights, path)
         return cls(schema, members, labels, weights, ModelCard.from_manifest(manifest))
+
+
+def check_blend(weights: list[float], path: str | Path) -> None:
+    """An ensemble's weights are a blend: at least one, each finite and ≥ 0, summing to 1
+    (within 1e-6), so the probabilities stay probabilities."""
+    w = np.asarray(weights, dtype=np.float64)
+    if w.size and np.isfinite(w).all() and (w >= 0).all() and abs(w.sum() - 1.0) <= 1e-6:
+        return
+    shown = ", ".join(f"{x:g}" for x in w) or "none"
+    raise ArtifactError(
+        f"the ensemble in {path} has weights that are not a blend ({shown}): each must be "
+        "finite and at least 0, and together they must sum to 1",
+        "the file was altered or is damaged; re-train the model.",
+    )
 
 
 def load(path: str | Path) -> Predictor | EnsemblePredictor:

@@ -48,6 +48,12 @@ class NumericState:
     scale: float = 1.0
     quantiles: list[float] = field(default_factory=list)
 
+    def __post_init__(self) -> None:  # a model file's values are checked as they are read
+        q = self.quantiles
+        if not (self.scale > 0) or any(b < a for a, b in zip(q, q[1:], strict=False)):
+            raise ValueError(f"column {self.name!r}: scale {self.scale!r} is not above 0, "
+                             "or its quantiles are not in order")  # fmt: skip
+
 
 @dataclass
 class CategoricalState:
