@@ -226,3 +226,29 @@ def test_an_unquoted_hyphenated_column_gets_a_backquote_hint():
         ["gain = `capital-gain` - `capital-loss`"], ["capital-gain", "capital-loss"]
     )
     assert parsed[0].name == "gain"
+
+
+def test_a_huge_features_file_is_refused_at_once(invoke, tmp_path):
+    """200,000 definitions ran for minutes; now one error, before the data is read."""
+    import time
+
+    path = tmp_path / "many.txt"
+    path.write_text("\n".join(f"f{i} = lep_pt * {i}" for i in range(200_000)))
+    started = time.perf_counter()
+    err = invoke(["train", SAMPLE / "physics.csv", "-m", "logreg", "--features", path,
+                  "-o", tmp_path / "m.nncli"], exit_code=2).stderr  # fmt: skip
+    assert time.perf_counter() - started < 10  # was > 5 minutes
+    assert err.startswith(f"Error: --features file {path} holds 200,000 definitions; at most "
+                          "1,000 are allowed\nHint: keep the derived columns you need")  # fmt: skip
+    assert not (tmp_path / "m.nncli").exists()
+
+
+def test_the_count_and_the_total_work_of_definitions_are_bounded():
+    columns = ["a", "b"]
+    assert len(derived.parse([f"f{i} = a + {i}" for i in range(1000)], columns)) == 1000
+    with pytest.raises(ConfigError, match="the --feature options holds 1,001 definitions"):
+        derived.parse([f"f{i} = a + {i}" for i in range(1001)], columns)
+    big = " + ".join(["a * b"] * 60)  # 479 parts, under the per-definition limit of 500
+    assert len(derived.parse([f"g = {big}"], columns)) == 1
+    with pytest.raises(ConfigError, match="more than 20,000 parts together"):
+        derived.parse([f"g{i} = {big}" for i in range(42)], columns)

@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 
 MAX_CHARS = 2_000  # a definition longer than this is refused (and so is a deep one)
 MAX_NODES = 500
+#: bounds on all definitions together: their count, and their parts (each part is one
+#: numpy operation on a whole column, so this bounds the work per row)
+MAX_DEFINITIONS = 1_000
+MAX_TOTAL_NODES = 20_000
+MAX_FILE_BYTES = 8 * 1024**2
 
 #: name → (numpy function, number of arguments)
 FUNCTIONS: dict[str, tuple[Any, int]] = {
@@ -84,29 +89,54 @@ def _fail(text: str, why: str, hint: str | None = None) -> ConfigError:
 def read_file(path: str | Path) -> list[str]:
     """``--features FILE``: one definition per line; blank lines and ``#`` comments skipped."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+        lines = raw.decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(
             f"cannot read --features file {path} ({exc.__class__.__name__})",
             "pass a UTF-8 text file with one 'NAME = EXPR' per line.",
         ) from None
-    return [s.strip() for s in lines if s.strip() and not s.strip().startswith("#")]
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(f"--features file {path} is larger than {MAX_FILE_BYTES // 1024**2} MB",
+                          _TOO_MANY_HINT)  # fmt: skip
+    texts = [s.strip() for s in lines if s.strip() and not s.strip().startswith("#")]
+    _check_count(len(texts), f"--features file {path}")
+    return texts
+
+
+_TOO_MANY_HINT = "keep the derived columns you need, or compute the others into the data file."
+
+
+def _check_count(n: int, where: str) -> None:
+    if n > MAX_DEFINITIONS:
+        raise ConfigError(f"{where} holds {n:,} definitions; at most {MAX_DEFINITIONS:,} are "
+                          "allowed", _TOO_MANY_HINT)  # fmt: skip
 
 
 def parse(texts: Iterable[str], columns: Iterable[str]) -> list[Derived]:
     """Check every definition against the allow-list and the ``columns`` (plus earlier
     definitions); raises ConfigError (exit 2) before anything is computed."""
+    texts = list(texts)
+    _check_count(len(texts), "the --feature options")
     known = [str(c) for c in columns]
+    seen = set(known)
     out: list[Derived] = []
+    parts = 0
     for text in texts:
         name, expr = _split(text)
-        if name in known:
+        if name in seen:
             raise _fail(text, f"the name {name!r} is already a column",
                         "choose a new name for the derived column.")  # fmt: skip
         tree, mapping = _parse_expr(text, expr)
-        _check(text, tree, mapping, known)
+        parts += _check(text, tree, mapping, known, seen)
+        if parts > MAX_TOTAL_NODES:
+            raise ConfigError(f"the derived columns have more than {MAX_TOTAL_NODES:,} parts "
+                              "together (each part is one operation on a whole column)",
+                              _TOO_MANY_HINT)  # fmt: skip
         out.append(Derived(name, expr, tree, mapping))
         known.append(name)
+        seen.add(name)
     return out
 
 
@@ -153,9 +183,12 @@ def _caret_column(expr: str, offset: int) -> int:
     return len(expr) if offset <= 0 else min(offset - 1, len(expr))
 
 
-def _check(text: str, tree: ast.Expression, mapping: dict[str, str], known: list[str]) -> None:
+def _check(
+    text: str, tree: ast.Expression, mapping: dict[str, str], known: list[str], seen: set[str]
+) -> int:
     """Refused constructs first (so a hostile string is named for what it is), then
-    dunder names, then functions and columns."""
+    dunder names, then functions and columns (``seen``: ``known`` as a set). Returns the
+    number of parts."""
     nodes = list(ast.walk(tree))
     if len(nodes) > MAX_NODES:
         raise _fail(text, f"the expression has {len(nodes):,} parts (at most {MAX_NODES})",
@@ -176,9 +209,10 @@ def _check(text: str, tree: ast.Expression, mapping: dict[str, str], known: list
             _check_call(text, node)
     for node in _column_nodes(nodes):
         column = mapping.get(node.id, node.id)
-        if column not in known:
+        if column not in seen:
             hint = _unquoted_hint(text, known) or did_you_mean(column, known)
             raise UnknownColumn(_fail(text, f"unknown column {column!r}").message, hint)
+    return len(nodes)
 
 
 def _unquoted_hint(text: str, known: list[str]) -> str:
