@@ -114,10 +114,11 @@ class TrainResult:
     notes: list[str] = field(default_factory=list)
 
     def save(self, path: str | Path, overwrite: bool = False) -> None:
-        """Write the model file; an existing file is kept unless ``overwrite``."""
+        """Write the model file; an existing file is kept unless ``overwrite`` (and one
+        that appears while it is written is never replaced)."""
         if Path(path).exists() and not overwrite:
             raise ConfigError(f"{path} already exists", "pass overwrite=True to replace it.")
-        self.predictor.save(path)
+        self.predictor.save(path, overwrite)
 
 
 def train(
@@ -596,6 +597,7 @@ def compare(
     """
     from nncli.assess.compare import check_threshold, run_comparison
     from nncli.assess.plan import CompareOptions, Threshold
+    from nncli.io.outputs import claim
 
     settings = settings or Settings()
     options = options or CompareOptions()
@@ -603,19 +605,18 @@ def compare(
     threshold = Threshold.parse(fail_under) if fail_under else None
     _check_feature_sets(options, columns)
     options = _sequence_models(options, columns)
-    _check_compare_outputs(source, out_dir, report_file, force, settings)
-    table, schema, notes = _read_schema(source, read, columns, on_schema)
-    frame, test_rows = _compare_rows(table, schema, options, test, read)
-    assert schema.target is not None
-    y = labels_to_index(frame[schema.target], schema.classes, table.source)
-    w = row_weights(frame, schema)
-    comparison = run_comparison(
-        frame, y, w, schema, table.source, options, settings, test_rows, on_start, on_result
-    )
-    comparison.sha256 = table.sha256
-    comparison.notes = notes
-    run = CompareRun(comparison, frame, {})
-    run.report, run.written = _write_compare_outputs(comparison, frame, out_dir, report_file)
+    with claim(out_dir, report_file):  # one writer per output, for the whole run
+        _check_compare_outputs(source, out_dir, report_file, force, settings)
+        table, schema, notes = _read_schema(source, read, columns, on_schema)
+        frame, test_rows = _compare_rows(table, schema, options, test, read)
+        assert schema.target is not None
+        y = labels_to_index(frame[schema.target], schema.classes, table.source)
+        comparison = run_comparison(frame, y, row_weights(frame, schema), schema, table.source,
+                                    options, settings, test_rows, on_start, on_result)  # fmt: skip
+        comparison.sha256, comparison.notes = table.sha256, notes
+        run = CompareRun(comparison, frame, {})
+        run.report, run.written = _write_compare_outputs(comparison, frame, out_dir, report_file,
+                                                         force)  # fmt: skip
     if threshold is not None:
         run.threshold = check_threshold(comparison, threshold)
     return run
@@ -682,7 +683,7 @@ def _check_compare_outputs(
 ) -> None:  # fmt: skip
     """Refuse a non-empty ``out_dir``, an existing ``report_file`` or --stream (compare
     holds the data in memory) before any work."""
-    from nncli.io.artifacts import check_output
+    from nncli.io.outputs import check_output
 
     if settings.run.stream:
         raise ConfigError(
@@ -704,6 +705,7 @@ def _write_compare_outputs(
     frame: pd.DataFrame,
     out_dir: str | Path | None,
     report_file: str | Path | None,
+    force: bool = False,
 ) -> tuple[dict[str, Any], list[str]]:
     """The JSON report; with an output folder or report file, also the diagnostics."""
     from nncli.show import report_compare, run_folder
@@ -716,11 +718,11 @@ def _write_compare_outputs(
     if out_dir:
         written += run_folder.save_outputs(comparison, str(out_dir), payload, frame)
     if report_file:
-        from nncli.io.artifacts import atomic_output
+        from nncli.io.outputs import atomic_output
         from nncli.show import html_report
 
         test, train = run_folder.prediction_frames(comparison, frame)
-        with atomic_output(report_file) as fh:
+        with atomic_output(report_file, exclusive=not force) as fh:
             fh.write(html_report.render(html_report.ReportData(payload, test, train)))
         written.append(str(report_file))
     return payload, written

@@ -429,34 +429,31 @@ def train(
     """
     from nncli import api
     from nncli.config import Settings
-    from nncli.io.artifacts import check_output
+    from nncli.io.outputs import check_output, claim
     from nncli.learn import distributed
     from nncli.learn.models import ignored_settings
     from nncli.show import report
 
-    if output:
-        check_output(output, [data] + ([valid_file] if valid_file else []), force)
     read, columns = _read_and_columns(kw)
     settings = Settings.from_options(kw)
     err = _stderr(quiet)
     ignored = ignored_settings(settings, [model])
-    with report.ProgressDisplay(err, model) as progress:
-        result = api.train(
-            data,
-            model=model,
-            read=read,
-            columns=columns,
-            settings=settings,
-            valid=valid_file,
-            dask=dask,
-            on_epoch=progress,
-            on_schema=lambda schema, notes: _announce(err, schema, ignored + notes),
-        )
-    if not distributed.is_main():
-        return  # under torchrun rank 0 alone writes and prints
-    if output:
-        result.save(output, overwrite=True)  # check_output has applied --force already
-        _confirm(err, output, "the model")
+    main = distributed.is_main()  # under torchrun rank 0 alone writes and prints
+    with claim(output if main else None):  # one writer per output, for the whole run
+        if output:
+            check_output(output, [data] + ([valid_file] if valid_file else []), force)
+        with report.ProgressDisplay(err, model) as progress:
+            result = api.train(
+                data, model=model, read=read, columns=columns, settings=settings,
+                valid=valid_file, dask=dask, on_epoch=progress,
+                on_schema=lambda schema, notes: _announce(err, schema, ignored + notes),
+            )  # fmt: skip
+        if output and main:
+            # checked under the lock above: a file there now appeared meanwhile, and is kept
+            result.predictor.save(output, overwrite=force)
+            _confirm(err, output, "the model")
+    if not main:
+        return
     if as_json:
         click.echo(report.dumps(report.train_json(result, output)))
     else:
@@ -660,12 +657,13 @@ def report_command(run_dir: str, output: str, force: bool) -> None:
         nncli report physics-run -o physics-report.html
     """
     from nncli import api
-    from nncli.io.artifacts import atomic_output, check_output
+    from nncli.io.outputs import atomic_output, check_output, claim
 
-    check_output(output, [], force)
-    page = api.render_report(run_dir)
-    with atomic_output(output) as fh:
-        fh.write(page)
+    with claim(output):
+        check_output(output, [], force)
+        page = api.render_report(run_dir)
+        with atomic_output(output, exclusive=not force) as fh:
+            fh.write(page)
     _confirm(_stderr(False), output, "the HTML report")
 
 
@@ -721,15 +719,16 @@ def predict(
         nncli predict physics.nncli sample_data/physics.csv --proba -o predictions.csv
     """
     from nncli import api
-    from nncli.io.artifacts import atomic_output, check_output
+    from nncli.io.outputs import atomic_output, check_output, claim
 
     read = _read_options(kw)
     predictor = api.load(model)
     args = dict(proba=proba, id_cols=id_col, unseen=unseen, read=read)
     if output:
-        check_output(output, [data, model], force)
-        with atomic_output(output) as fh:
-            summary = api.predict(predictor, data, fh, **args)
+        with claim(output):
+            check_output(output, [data, model], force)
+            with atomic_output(output, exclusive=not force) as fh:
+                summary = api.predict(predictor, data, fh, **args)
     else:
         summary = api.predict(predictor, data, sys.stdout, **args)
     err = _stderr(quiet)

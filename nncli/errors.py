@@ -37,6 +37,11 @@ class NncliError(Exception):
         return self.message if self.hint is None else f"{self.message} ({self.hint})"
 
 
+class OutputError(NncliError):
+    """An output cannot be written as asked: another process holds it, or created it
+    meanwhile (exit 1: nothing was written, and what was there is kept)."""
+
+
 class DataError(NncliError):
     """The input data cannot be read or used."""
 

@@ -22,18 +22,16 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 import zipfile
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
-from nncli.errors import ArtifactError, ConfigError
+from nncli.errors import ArtifactError
+from nncli.io.outputs import atomic_output
 
 FORMAT = "nncli-model"
 FORMAT_VERSION = 1
@@ -54,46 +52,15 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def check_output(path: str | Path, inputs: list[str | Path], force: bool) -> None:
-    """Refuse to write over an input, or over an existing file without ``--force``."""
-    target = Path(path)
-    for source in inputs:
-        if (
-            str(source) != "-"
-            and Path(source).exists()
-            and target.exists()
-            and target.resolve() == Path(source).resolve()
-        ):
-            raise ConfigError(
-                f"refusing to write the output over the input file {source}",
-                "choose another output path with -o.",
-            )
-    if target.exists() and not force:
-        raise ConfigError(f"{target} already exists", "pass --force to overwrite it.")
-    if target.parent and not target.parent.exists():
-        raise ConfigError(f"the folder {target.parent} does not exist", "create it first.")
-
-
-@contextmanager
-def atomic_output(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
-    """A file that replaces ``path`` only when the block completes without error."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, mode, **({"newline": ""} if "b" not in mode else {})) as fh:
-            yield fh
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_model_file(
     path: str | Path,
     manifest: dict[str, Any],
     arrays: dict[str, np.ndarray],
     blobs: dict[str, bytes],
+    overwrite: bool = True,
 ) -> None:
-    """Write atomically: a temporary file beside ``path``, renamed when complete."""
+    """Write atomically: a temporary file beside ``path``, put in place when complete
+    (without ``overwrite``, never over a file that appeared at ``path`` meanwhile)."""
     from safetensors.numpy import save
 
     members: dict[str, bytes] = {}
@@ -108,7 +75,10 @@ def write_model_file(
         "members": {k: _sha(v) for k, v in members.items()},
     }
     members[MANIFEST] = json.dumps(manifest, indent=1, allow_nan=False).encode()
-    with atomic_output(path, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as archive:
+    with (
+        atomic_output(path, "wb", exclusive=not overwrite) as fh,
+        zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as archive,
+    ):
         for name in sorted(members, key=lambda n: n != MANIFEST):
             archive.writestr(name, members[name])
 

@@ -59,7 +59,7 @@ class EnsemblePredictor:
         proba = self.predict_proba(frame, unseen)
         return np.asarray(self.classes, dtype=object)[proba.argmax(axis=1)]
 
-    def save(self, path: str | Path) -> None:
+    def save(self, path: str | Path, overwrite: bool = True) -> None:
         stamp(self.card, NAME)
         arrays: dict[str, np.ndarray] = {}
         blobs: dict[str, bytes] = {}
@@ -73,7 +73,7 @@ class EnsemblePredictor:
             "schema": self.schema.to_dict(),
             "ensemble": members,
         }
-        write_model_file(path, manifest, arrays, blobs)
+        write_model_file(path, manifest, arrays, blobs, overwrite)
 
     @classmethod
     def from_parts(

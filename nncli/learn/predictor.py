@@ -105,9 +105,10 @@ class Predictor:
         }
         return manifest, state.arrays, state.blobs
 
-    def save(self, path: str | Path) -> None:
+    def save(self, path: str | Path, overwrite: bool = True) -> None:
+        """Write the model file (without ``overwrite``, never over an existing file)."""
         stamp(self.card, self.model.name)
-        write_model_file(path, *self.parts())
+        write_model_file(path, *self.parts(), overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | Path) -> Predictor:

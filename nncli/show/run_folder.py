@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nncli.assess.compare import Comparison
-from nncli.io.artifacts import atomic_output
 from nncli.io.card import DataInfo
+from nncli.io.outputs import atomic_output
 
 if TYPE_CHECKING:
     import pandas as pd

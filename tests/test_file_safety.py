@@ -1,0 +1,166 @@
+"""Files under stress, with real processes: one writer per output (a lock held for the
+whole run, an exclusive create at the end), stale locks of killed processes, and input
+files that change while they are read."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import nncli
+from tests.conftest import ROOT, SAMPLE
+
+PHYSICS = SAMPLE / "physics.csv"
+LONG_MLP = ["-m", "mlp", "--hidden", "32", "--epochs", "100000", "--patience", "100000"]
+
+
+def _run(args: list[str], cwd: Path, **kw) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "nncli", *map(str, args)]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=_env(),
+                          timeout=120, **kw)  # fmt: skip
+
+
+def _start(args: list[str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "nncli", *map(str, args)], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_env())  # fmt: skip
+
+
+def _env() -> dict[str, str]:
+    return os.environ | {"PYTHONPATH": str(ROOT), "COLUMNS": "100", "NO_COLOR": "1"}
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.time() + seconds
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def _hold(lock: Path) -> subprocess.Popen:
+    """Another process that holds ``lock`` (flock) until it is killed."""
+    code = (
+        "import fcntl, os, time\n"
+        f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, b'%d' % os.getpid())\n"
+        "print('held', flush=True); time.sleep(600)\n"
+    )
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+
+
+def _interrupt(proc: subprocess.Popen) -> tuple[int, str]:
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, err
+
+
+def test_two_trains_writing_one_model_file(tmp_path):
+    """The second writer stops at once (exit 1, the holder's pid named); the first one's
+    file is the one written."""
+    first = _start(["train", PHYSICS, *LONG_MLP, "-o", "m.nncli"], tmp_path)
+    _wait_for(tmp_path / ".m.nncli.lock", first)
+    second = _run(["train", PHYSICS, "-m", "logreg", "-o", "m.nncli"], tmp_path)
+    assert second.returncode == 1, second.stderr
+    assert second.stderr == (
+        f"Error: m.nncli is being written by another nncli process (pid {first.pid})\n"
+        "Hint: wait for it to finish, or choose another output path.\n"
+    )
+    time.sleep(2)  # a few epochs, so there are best weights to keep
+    code, err = _interrupt(first)
+    assert code == 130, err
+    assert nncli.load(tmp_path / "m.nncli").card.model == "mlp"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.nncli"]  # no lock or temp left
+
+
+def test_a_file_that_appears_meanwhile_is_not_overwritten(tmp_path):
+    """Another program creates the output while nncli trains: nncli does not replace it."""
+    proc = _start(["train", PHYSICS, *LONG_MLP, "-o", "m.nncli"], tmp_path)
+    _wait_for(tmp_path / ".m.nncli.lock", proc)
+    (tmp_path / "m.nncli").write_text("someone else's\n")
+    time.sleep(2)
+    code, err = _interrupt(proc)
+    assert code == 1, err
+    assert err.splitlines()[-2:] == [
+        "Error: m.nncli already exists (created by another process while nncli was "
+        "working?); it was left as it is",
+        "Hint: choose another output path, or overwrite it (--force; overwrite=True in Python).",
+    ]
+    assert (tmp_path / "m.nncli").read_text() == "someone else's\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.nncli"]
+
+
+def test_a_stale_lock_of_a_killed_process_is_taken_over(tmp_path):
+    """flock locks end with their process: a lock file left by a process killed with
+    SIGKILL (no clean-up ran) does not block the next run."""
+    lock = tmp_path / ".m.nncli.lock"
+    holder = _hold(lock)
+    assert holder.stdout.readline() == "held\n"
+    blocked = _run(["train", PHYSICS, "-m", "logreg", "-o", "m.nncli"], tmp_path)
+    assert blocked.returncode == 1 and f"(pid {holder.pid})" in blocked.stderr
+    holder.kill()
+    holder.communicate()
+    assert lock.exists()  # left behind, as after any crash
+    done = _run(["train", PHYSICS, "-m", "logreg", "-o", "m.nncli"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.nncli"]
+
+
+def test_two_compares_writing_one_run_folder(tmp_path):
+    """--out is held for the whole run: the second compare stops at once, even with
+    --force, and the folder holds one run's files only."""
+    log = tmp_path.parent / f"{tmp_path.name}.err"
+    with open(log, "w") as err_file:
+        first = subprocess.Popen(
+            [sys.executable, "-m", "nncli", "compare", str(PHYSICS), "--models", "gbt,mlp",
+             "--epochs", "100000", "--patience", "100000", "--bootstrap", "50", "--out", "run",
+             "--report", "r.html"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=err_file,
+            text=True, env=_env())  # fmt: skip
+    _wait_for(tmp_path / ".run.lock", first)
+    for extra in ([], ["--force"]):
+        second = _run(["compare", PHYSICS, "--models", "logreg", "--out", "run", *extra],
+                      tmp_path)  # fmt: skip
+        assert second.returncode == 1, second.stderr
+        assert second.stderr.startswith(
+            f"Error: run is being written by another nncli process (pid {first.pid})"
+        )
+    other = _run(["compare", PHYSICS, "--models", "logreg", "--report", "r.html"], tmp_path)
+    assert other.returncode == 1 and "r.html is being written by another" in other.stderr
+    deadline = time.time() + 60
+    while "rough  gbt" not in log.read_text():  # gbt done: the MLP is training
+        assert time.time() < deadline and first.poll() is None, log.read_text()
+        time.sleep(0.1)
+    time.sleep(1)
+    first.send_signal(signal.SIGINT)
+    first.communicate(timeout=60)
+    assert first.returncode == 130, log.read_text()
+    names = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert names == ["gbt.nncli", "report.json", "test_predictions.csv", "train_predictions.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "run"]
+
+
+@pytest.mark.parametrize("command", ["predict", "report"])
+def test_other_outputs_are_exclusive_too(tmp_path, command):
+    """predict -o and report -o: a lock held by another process refuses the run."""
+    lock = tmp_path / ".out.csv.lock"
+    holder = _hold(lock)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        model = tmp_path / "m.nncli"
+        nncli.train(PHYSICS, model="logreg").save(model)
+        args = ["predict", model, PHYSICS] if command == "predict" else ["report", tmp_path]
+        result = _run([*args, "-o", "out.csv"], tmp_path)
+        assert result.returncode == 1, result.stderr
+        assert f"out.csv is being written by another nncli process (pid {holder.pid})" in (
+            result.stderr
+        )
+        assert not (tmp_path / "out.csv").exists()
+    finally:
+        holder.kill()
+        holder.communicate()
