@@ -164,3 +164,71 @@ def test_other_outputs_are_exclusive_too(tmp_path, command):
     finally:
         holder.kill()
         holder.communicate()
+
+
+# ------------------------------------------------------ files that change while read
+
+
+@pytest.fixture(scope="module")
+def big_physics(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The physics sample's rows repeated to about 140 MB (a read of a second or so)."""
+    lines = PHYSICS.read_text().splitlines(keepends=True)
+    body = "".join(lines[1:])
+    path = tmp_path_factory.mktemp("big") / "physics_big.csv"
+    with path.open("w") as fh:
+        fh.write(lines[0])
+        for _ in range(450):
+            fh.write(body)
+    return path
+
+
+def _open_by(pid: int, path: Path) -> bool:
+    """Whether process ``pid`` has ``path`` open, or mapped into memory."""
+    target = str(path.resolve())
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
+                return True
+        with open(f"/proc/{pid}/maps") as maps:
+            return target in maps.read()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+
+
+def _truncate_while_read(args: list[str], path: Path, cwd: Path) -> tuple[int, str]:
+    """Run nncli; the moment it has ``path`` open, truncate the file to half its size."""
+    copy = cwd / path.name
+    copy.write_bytes(path.read_bytes())
+    proc = _start([a if a != path else copy for a in args], cwd)
+    deadline = time.time() + 60
+    while not _open_by(proc.pid, copy):
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.001)
+    os.truncate(copy, copy.stat().st_size // 2)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_a_file_truncated_while_inspect_reads_it(big_physics, tmp_path):
+    """A memory-mapped read died of SIGBUS here (exit -7, no message)."""
+    code, err = _truncate_while_read(["inspect", big_physics], big_physics, tmp_path)
+    assert code == 1, err
+    lines = err.splitlines()
+    assert lines[0].startswith(f"Error: {tmp_path / big_physics.name} changed while it was read (")
+    assert lines[1] == (
+        "Hint: wait until the program writing it has finished, then run nncli again."
+    )
+    assert "Traceback" not in err and len(lines) == 2
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_a_file_truncated_while_predict_streams_it(big_physics, tmp_path):
+    model = tmp_path / "m.nncli"
+    nncli.train(PHYSICS, model="logreg").save(model)
+    code, err = _truncate_while_read(["predict", model, big_physics, "-o", "p.csv"],
+                                     big_physics, tmp_path)  # fmt: skip
+    assert code == 1, err
+    assert err.startswith(f"Error: {tmp_path / big_physics.name} changed while it was read (")
+    assert not (tmp_path / "p.csv").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.nncli", big_physics.name]
