@@ -62,7 +62,8 @@ def inspect(
     stream: bool | None = None,
 ) -> Inspection:
     """Read ``source`` and infer its schema; the target is optional here. ``stream``
-    (default: when the file would not fit in memory) reads it in one bounded pass.
+    (default: when reading it whole would take more than a quarter of the memory
+    available) reads it in one bounded pass.
 
     Examples
     --------
@@ -83,6 +84,8 @@ def inspect(
         return Inspection(str(source), st.sep, st.encoding, st.n_bytes, st.sha256, st.schema,
                           st.notes)  # fmt: skip
     table = read_table(source, read)
+    if note := (streaming.memory_note(source) if stream is None else ""):
+        table.notes.insert(0, Info(note))
     schema = _derived_schema(table, columns or ColumnSpec(), require_target=False)
     return _inspection(table, schema)
 
@@ -164,7 +167,8 @@ def train(
                             on_epoch)  # fmt: skip
     if done is not None:
         return done
-    table, schema, notes = _read_schema(source, read, columns, on_schema)
+    table, schema, notes = _read_schema(source, read, columns, on_schema,
+                                        _memory_notes(source, model, settings))  # fmt: skip
     frame = labelled_rows(table.frame, schema)
     y = labels_to_index(frame[schema.target], schema.classes, table.source)
     train_frame, y_train, valid_frame, y_valid = _train_valid(frame, y, schema, settings, valid,
@@ -219,8 +223,8 @@ def _train_streamed(
     valid: str | Path | None, read: ReadOptions | None, on_schema: SchemaCallback | None,
     on_epoch: EpochCallback | None,
 ) -> TrainResult | None:  # fmt: skip
-    """``train`` in passes over the file (--stream, or when it would not fit in memory;
-    :mod:`nncli.learn.streaming`); None when the file is to be read whole."""
+    """``train`` in passes over the file (--stream, or when a whole read would take a
+    sizeable share of memory; :mod:`nncli.learn.streaming`); None when it is read whole."""
     from nncli.learn import streaming
 
     stream, why = streaming.should_stream(source, model, settings)
@@ -246,6 +250,16 @@ def _train_streamed(
     fit = streaming.train_stream(str(source), model, columns, settings, why, read, on_schema,
                                  on_epoch)  # fmt: skip
     return _sampled_result(fit)
+
+
+def _memory_notes(source: str | Path | pd.DataFrame, model: str, settings: Settings) -> list[str]:
+    """For a large file read whole, the streaming rule in words (unless --no-stream)."""
+    from nncli.learn import streaming
+
+    if settings.run.stream is not None:
+        return []
+    note = streaming.memory_note(source, model)
+    return [Info(note)] if note else []
 
 
 def _in_memory_only(columns: ColumnSpec) -> str:
@@ -291,12 +305,14 @@ def _read_schema(
     read: ReadOptions | None,
     columns: ColumnSpec,
     on_schema: SchemaCallback | None,
+    first: list[str] | None = None,
 ) -> tuple[Table, Schema, list[str]]:
-    """Read, infer the schema, and say the target and findings before any training."""
+    """Read, infer the schema, and say the target and findings (after the ``first``
+    notes) before any training."""
     table = read_table(source, read)
     schema = _derived_schema(table, columns)
     require_features(schema)  # an unusable file is one error line, nothing before it
-    notes = list(table.notes) + schema_warnings(schema)
+    notes = list(first or []) + list(table.notes) + schema_warnings(schema)
     if distributed.active():
         notes.append(distributed.describe())
     if on_schema is not None:

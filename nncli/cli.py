@@ -177,7 +177,8 @@ def cli() -> None:
     "--stream/--no-stream",
     default=None,
     help="Read DATA in one pass with bounded memory (exact counts and ranges; distinct "
-    "counts capped, the rest from a sample) [default: when it would not fit in memory].",
+    "counts capped, the rest from a sample) [default: when reading it whole would take "
+    "over a quarter of the memory available].",
 )
 def inspect(data: str, as_json: bool, stream: bool | None, **kw: Any) -> None:
     """Show column roles, missing values, class balance and warnings for DATA.

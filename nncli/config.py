@@ -310,7 +310,8 @@ RUN = SettingsTable(
             bool,
             None,
             "Train the MLP or logreg in passes over the file, holding only --stream-buffer "
-            "rows in memory [default: when the file would not fit in memory].",
+            "rows in memory [default: when reading it whole would take over a quarter of the "
+            "memory available].",
             optional=True,
         ),
         Setting(

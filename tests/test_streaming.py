@@ -94,9 +94,35 @@ def test_streaming_starts_by_itself_when_the_file_would_not_fit(
     monkeypatch.setattr("nncli.learn.models.base.available_bytes", lambda: 1_000_000)
     settings = Settings(run=RunConfig(seed=0), mlp=MLPConfig(hidden=(32,), epochs=2))
     result = api.train(PHYSICS, model="mlp", settings=settings)
-    assert any("streaming (the file would take about" in n for n in result.notes)
+    assert any("streaming (read whole, the file would take about" in n for n in result.notes)
     assert result.predictor.card.data.rows == 4000
     assert not streaming.should_stream(PHYSICS, "gbt", settings)[0]  # gbt stays in memory
+
+
+def test_the_auto_stream_rule_is_a_quarter_of_memory_and_said_either_way(
+    monkeypatch: pytest.MonkeyPatch, invoke
+) -> None:
+    """A file whose whole read would take over 25% of the available memory is streamed
+    (inspect and train -m mlp|logreg); a large one read whole says so, with the rule."""
+    need = PHYSICS.stat().st_size * streaming.MEMORY_PER_BYTE
+    monkeypatch.setattr(streaming, "NOTE_BYTES", 0)  # the physics sample counts as large
+    monkeypatch.setattr("nncli.learn.models.base.available_bytes", lambda: int(need / 0.24))
+    err = invoke(["inspect", PHYSICS]).stderr
+    assert err.splitlines()[0] == (
+        "physics.csv (0.2 MB) is read whole: about 0.8 MB of memory, 24% of the 3.4 MB "
+        "available; nncli streams a file above 25% (--stream to stream it anyway)"
+    )
+    err = invoke(["train", PHYSICS, "-m", "gbt", "--gbt-max-rounds", "5"]).stderr
+    assert "24% of the 3.4 MB available; -m gbt reads files whole (only mlp, logreg stream)" in err
+    monkeypatch.setattr("nncli.learn.models.base.available_bytes", lambda: int(need / 0.26))
+    err = invoke(["inspect", PHYSICS]).stderr
+    assert (
+        "streamed (read whole, the file would take about 0.8 MB of memory, 26% of the 3.1 MB "
+        "available; nncli streams above 25%)" in err
+    )
+    err = invoke(["train", PHYSICS, "-m", "logreg"]).stderr
+    assert "streaming (read whole, the file would take about 0.8 MB of memory, 26%" in err
+    assert "is read whole" not in err
 
 
 def test_a_class_the_sample_missed_is_still_known(

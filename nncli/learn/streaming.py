@@ -1,7 +1,8 @@
 """Files larger than memory: training and inspecting in passes over the file's record
 batches (pyarrow's streaming CSV reader, via :func:`nncli.io.data.iter_frames`).
 
-Training (``train -m mlp|logreg --stream``, or automatically when the file would not fit):
+Training (``train -m mlp|logreg --stream``, or automatically when reading the
+file whole would take over a quarter of the memory available, :func:`too_big`):
 
 1. one pass counts the rows, the missing cells per column and the target's classes
    exactly, and keeps two uniform random samples (reservoirs): ``SAMPLE_ROWS`` rows for
@@ -46,8 +47,15 @@ if TYPE_CHECKING:
 SAMPLE_ROWS = 100_000
 VALID_ROWS = 50_000
 CHUNK_ROWS = 50_000
-#: a CSV's pandas frame takes about this many times its size on disk
-MEMORY_PER_BYTE = 6.0
+#: reading a CSV whole peaks at about this many times its size on disk (measured:
+#: inspect of numeric CSVs of 0.46 and 1.48 GB peaked at 3.6x and 3.8x)
+MEMORY_PER_BYTE = 4.0
+#: stream (the models that can, and inspect) when a whole read would take more than this
+#: share of the memory available: a sizeable share, not only what would not fit
+STREAM_SHARE = 0.25
+#: files at least this large say the rule in their output, whichever way it went
+NOTE_BYTES = 100 * 1024**2
+STREAMING_MODELS = ("mlp", "logreg")
 
 
 class Reservoir:
@@ -106,28 +114,57 @@ def typed(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def should_stream(source: Any, name: str, settings: Settings) -> tuple[bool, str]:
-    """--stream, --no-stream, or automatic for the models that can: when the file's frame
-    would take more than half of the memory available. Returns the decision and why."""
+    """--stream, --no-stream, or automatic for the models that can (:func:`too_big`).
+    Returns the decision and why."""
     if settings.run.stream is not None:
         return bool(settings.run.stream), "--stream" if settings.run.stream else ""
-    why = too_big(source) if name in ("mlp", "logreg") else ""
+    why = too_big(source) if name in STREAMING_MODELS else ""
     return bool(why), why
 
 
-def too_big(source: Any) -> str:
-    """Why ``source`` should be streamed (its frame would take more than half of the
-    memory available), or "" when it fits or is not a plain file."""
+def _estimate(source: Any) -> tuple[int, int, int] | None:
+    """(file bytes, bytes it would take in memory, bytes available) of a plain file."""
     from nncli.learn.models.base import available_bytes
 
     if not isinstance(source, (str, Path)) or str(source) == "-" or not Path(source).is_file():
+        return None
+    size = Path(source).stat().st_size
+    return size, int(size * MEMORY_PER_BYTE), available_bytes()
+
+
+def too_big(source: Any) -> str:
+    """Why ``source`` should be streamed (read whole, it would take more than
+    :data:`STREAM_SHARE` of the memory available), or "" when it is read whole."""
+    estimate = _estimate(source)
+    if estimate is None or estimate[1] <= STREAM_SHARE * estimate[2]:
         return ""
-    need, have = Path(source).stat().st_size * MEMORY_PER_BYTE, available_bytes()
-    if need <= 0.5 * have:
-        return ""
+    _, need, have = estimate
     return (
-        f"the file would take about {need / 1e9:,.1f} GB in memory, more than half of the "
-        f"{have / 1e9:,.1f} GB available"
+        f"read whole, the file would take about {_gb(need)} of memory, {need / have:.0%} of "
+        f"the {_gb(have)} available; nncli streams above {STREAM_SHARE:.0%}"
     )
+
+
+def memory_note(source: Any, model: str | None = None) -> str:
+    """For a large file read whole (at least :data:`NOTE_BYTES`), the rule in words, so a
+    user sees why it was not streamed; "" otherwise."""
+    estimate = _estimate(source)
+    if estimate is None or estimate[0] < NOTE_BYTES:
+        return ""
+    size, need, have = estimate
+    rule = (
+        f"nncli streams a file above {STREAM_SHARE:.0%} (--stream to stream it anyway)"
+        if model is None or model in STREAMING_MODELS
+        else f"-m {model} reads files whole (only {', '.join(STREAMING_MODELS)} stream)"
+    )
+    return (
+        f"{Path(source).name} ({_gb(size)}) is read whole: about {_gb(need)} of memory, "
+        f"{need / have:.0%} of the {_gb(have)} available; {rule}"
+    )
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:,.1f} GB" if n >= 1e9 else f"{n / 1e6:,.1f} MB"
 
 
 @dataclass
