@@ -460,8 +460,9 @@ def train(
     else:
         report.stdout_console().print(report.train_renderable(result, output))
     if result.predictor.card.stop_reason == "interrupted":
+        kept = "round" if MODELS[model].unit == "round" else "weights"
         click.echo(
-            "Interrupted: the best weights so far were kept"
+            f"Interrupted: the best {kept} so far {'was' if kept == 'round' else 'were'} kept"
             + (f" and written to {output}." if output else "."),
             err=True,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import zipfile
 
 import pytest
@@ -215,3 +216,19 @@ def test_corrupt_model_file_is_a_clear_error(invoke, tmp_path):
     assert result.stderr.splitlines()[0] == (
         f"Error: {bad} is not an nncli model file (not a zip archive, or truncated)"
     )
+
+
+def test_gbt_progress_lines_when_stderr_is_not_a_terminal(invoke, monkeypatch):
+    """In a log file or batch job: plain lines (rounds, elapsed, validation loss), at most
+    one every ProgressDisplay.every seconds (here 0: every round)."""
+    from nncli.show.report import ProgressDisplay
+
+    monkeypatch.setattr(ProgressDisplay, "every", 0.0)
+    err = invoke(["train", SAMPLE / "physics.csv", "-m", "gbt", "--gbt-max-rounds", "3"]).stderr
+    lines = [line for line in err.splitlines() if line.startswith("gbt: round")]
+    assert len(lines) == 3
+    assert re.fullmatch(r"gbt: round 2/3, 0:00:0\d elapsed, valid \d\.\d{4}; best valid "
+                        r"\d\.\d{4} at round 2", lines[1]), lines[1]  # fmt: skip
+    monkeypatch.setattr(ProgressDisplay, "every", 3600.0)  # the default rate: none so soon
+    err = invoke(["train", SAMPLE / "physics.csv", "-m", "gbt", "--gbt-max-rounds", "3"]).stderr
+    assert "gbt: round" not in err

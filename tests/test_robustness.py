@@ -373,3 +373,27 @@ def test_same_seed_gives_identical_predictions(model):
     one = nncli.train(PHYSICS, model=model, settings=settings).predictor.predict_proba(frame)
     two = nncli.train(PHYSICS, model=model, settings=settings).predictor.predict_proba(frame)
     assert np.array_equal(one, two)
+
+
+def test_interrupted_gbt_keeps_its_best_round(tmp_path):
+    """Ctrl-C while LightGBM boosts: the best round so far is written, as for the MLP."""
+    big = tmp_path / "physics20.csv"
+    lines = PHYSICS.read_text().splitlines(keepends=True)
+    big.write_text(lines[0] + "".join(lines[1:]) * 20)
+    proc = _start(["train", str(big), "-m", "gbt", "--gbt-learning-rate", "0.001",
+                   "--gbt-max-rounds", "1000000", "--gbt-early-stopping-rounds", "1000000",
+                   "-o", "m.nncli"], tmp_path)  # fmt: skip
+    deadline = time.time() + 60
+    while not any("2 classes" in s for s in _lines(tmp_path)):  # boosting starts
+        assert time.time() < deadline and proc.poll() is None, _lines(tmp_path)
+        time.sleep(0.1)
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    err = "\n".join(_lines(tmp_path))
+    assert proc.returncode == 130, err
+    assert "Interrupted: the best round so far was kept and written to m.nncli." in err
+    card = nncli.load(tmp_path / "m.nncli").card
+    assert card.model == "gbt" and card.stop_reason == "interrupted"
+    assert 1 <= card.best_epoch <= len(card.history) < 1_000_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.nncli", "physics20.csv"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
@@ -182,9 +183,12 @@ def sparkline(values: list[float], width: int = 24) -> str:
 
 
 class ProgressDisplay:
-    """Epoch/round progress on stderr; silent when stderr is not a terminal or --quiet."""
+    """Epoch/round progress on stderr: a live bar in a terminal; elsewhere (a log file, a
+    batch job) a plain line at most every :attr:`every` seconds; nothing with --quiet."""
 
-    def __init__(self, console: Console, label: str) -> None:
+    every = 10.0  # seconds between plain lines
+
+    def __init__(self, console: Console, label: str, model: str | None = None) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -194,7 +198,10 @@ class ProgressDisplay:
             TimeRemainingColumn,
         )
 
+        self.console, self.label = console, label
+        self.unit = MODELS[model or label].unit if (model or label) in MODELS else "epoch"
         self.enabled = console.is_terminal and not console.quiet
+        self.plain = not console.is_terminal and not console.quiet
         self.progress = Progress(
             TextColumn(f"[bold]{label}[/]"),
             BarColumn(),
@@ -209,6 +216,7 @@ class ProgressDisplay:
         )
         self.task = self.progress.add_task(label, total=None, info="")
         self.losses: list[float] = []
+        self.started = self.last_line = time.perf_counter()
 
     def __enter__(self) -> ProgressDisplay:
         self.progress.start()
@@ -225,10 +233,35 @@ class ProgressDisplay:
         parts.append(f"valid {record['valid_loss']:.4f}")
         if "valid_accuracy" in record:
             parts.append(f"acc {record['valid_accuracy']:.3f}")
+        if self.plain:
+            self._line(record, parts)
+            return
         parts.append(sparkline(self.losses))
         self.progress.update(
             self.task, total=record.get("epochs"), completed=record["epoch"], info="  ".join(parts)
         )
+
+    def _line(self, record: dict[str, Any], parts: list[str]) -> None:
+        """One plain progress line, when ``every`` seconds have passed since the last."""
+        now = time.perf_counter()
+        if now - self.last_line < self.every:
+            return
+        self.last_line = now
+        unit = self.unit
+        finite = [v for v in self.losses if v == v]
+        best = (f"; best valid {min(finite):.4f} at {unit} {self.losses.index(min(finite)) + 1}"
+                if finite else "")  # fmt: skip
+        total = f"/{record['epochs']:,}" if record.get("epochs") else ""
+        self.console.print(
+            f"{self.label}: {unit} {record['epoch']:,}{total}, {_clock(now - self.started)} "
+            f"elapsed, {', '.join(parts)}{best}",
+            markup=False, highlight=False,
+        )  # fmt: skip
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
 
 
 # ------------------------------------------------------------------- metric tables

@@ -37,7 +37,7 @@ class CompareDisplay:
         self.current: ProgressDisplay | None = None
 
     def start(self, entry: Entry) -> ProgressDisplay:
-        self.current = ProgressDisplay(self.console, entry.label).__enter__()
+        self.current = ProgressDisplay(self.console, entry.label, entry.model).__enter__()
         return self.current
 
     def result(self, result: ModelResult) -> None:

@@ -76,22 +76,24 @@ class GBTModel(Model):
         if on_epoch is not None:
             callbacks.append(_progress(on_epoch))
         deadline = _Deadline(None if time_limit is None else time.perf_counter() + time_limit)
-        callbacks.append(deadline)
-        booster = lgb.train(
-            self._params(),
-            train,
-            num_boost_round=self.config.max_rounds,
-            valid_sets=[valid],
-            valid_names=["valid"],
-            callbacks=callbacks,
-        )
+        kept, interrupted = _Kept(), False
+        callbacks += [deadline, kept]
+        try:
+            booster = lgb.train(self._params(), train, num_boost_round=self.config.max_rounds,
+                                valid_sets=[valid], valid_names=["valid"],
+                                callbacks=callbacks)  # fmt: skip
+        except KeyboardInterrupt:  # Ctrl-C: keep the best round so far, as the MLP does
+            if kept.booster is None or not evals.get("valid"):
+                raise
+            booster, interrupted = kept.booster, True
         losses = next(iter(evals["valid"].values()))
-        best = booster.best_iteration or len(losses)
-        self.booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
-        if deadline.reached:
-            stop = "time_budget"
+        if interrupted:  # the best of the rounds evaluated (the booster may hold one more)
+            best, stop = int(np.argmin(losses)) + 1, "interrupted"
         else:
-            stop = "early_stopping" if best < len(losses) else "completed"
+            best = booster.best_iteration or len(losses)
+            stop = "time_budget" if deadline.reached else (
+                "early_stopping" if best < len(losses) else "completed")  # fmt: skip
+        self.booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
         history = [{"epoch": i + 1, "valid_loss": float(v)} for i, v in enumerate(losses)]
         return FitReport(history, best, stop)
 
@@ -149,6 +151,19 @@ class _Deadline:
         if time.perf_counter() > self.deadline:
             self.reached = True
             raise lgb.callback.EarlyStopException(self.best_iteration, self.best_results)
+
+
+class _Kept:
+    """A LightGBM callback that keeps the booster being trained, so that an interrupt
+    (which ends ``lightgbm.train`` without a return value) does not lose it."""
+
+    order = 100  # after the evaluation is recorded
+
+    def __init__(self) -> None:
+        self.booster: Any = None
+
+    def __call__(self, env: Any) -> None:
+        self.booster = env.model
 
 
 def _progress(on_epoch: EpochCallback) -> Any:
