@@ -109,19 +109,19 @@ def test_the_auto_stream_rule_is_a_quarter_of_memory_and_said_either_way(
     monkeypatch.setattr("nncli.learn.models.base.available_bytes", lambda: int(need / 0.24))
     err = invoke(["inspect", PHYSICS]).stderr
     assert err.splitlines()[0] == (
-        "physics.csv (0.2 MB) is read whole: about 0.8 MB of memory, 24% of the 3.4 MB "
+        "physics.csv (0.2 MB) is read whole: about 1.0 MB of memory, 24% of the 4.2 MB "
         "available; nncli streams a file above 25% (--stream to stream it anyway)"
     )
     err = invoke(["train", PHYSICS, "-m", "gbt", "--gbt-max-rounds", "5"]).stderr
-    assert "24% of the 3.4 MB available; -m gbt reads files whole (only mlp, logreg stream)" in err
+    assert "24% of the 4.2 MB available; -m gbt reads files whole (only mlp, logreg stream)" in err
     monkeypatch.setattr("nncli.learn.models.base.available_bytes", lambda: int(need / 0.26))
     err = invoke(["inspect", PHYSICS]).stderr
     assert (
-        "streamed (read whole, the file would take about 0.8 MB of memory, 26% of the 3.1 MB "
+        "streamed (read whole, the file would take about 1.0 MB of memory, 26% of the 3.9 MB "
         "available; nncli streams above 25%)" in err
     )
     err = invoke(["train", PHYSICS, "-m", "logreg"]).stderr
-    assert "streaming (read whole, the file would take about 0.8 MB of memory, 26%" in err
+    assert "streaming (read whole, the file would take about 1.0 MB of memory, 26%" in err
     assert "is read whole" not in err
 
 

@@ -47,9 +47,10 @@ if TYPE_CHECKING:
 SAMPLE_ROWS = 100_000
 VALID_ROWS = 50_000
 CHUNK_ROWS = 50_000
-#: reading a CSV whole peaks at about this many times its size on disk (measured:
-#: inspect of numeric CSVs of 0.46 and 1.48 GB peaked at 3.6x and 3.8x)
-MEMORY_PER_BYTE = 4.0
+#: reading a CSV whole peaks at about this many times its size on disk (measured by
+#: benchmarks/memory.py on numeric CSVs of 0.28 to 1.55 GB: inspect 2.9-3.8x, train -m
+#: mlp 4.1-5.1x, -m gbt 3.8-4.6x)
+MEMORY_PER_BYTE = 5.0
 #: stream (the models that can, and inspect) when a whole read would take more than this
 #: share of the memory available: a sizeable share, not only what would not fit
 STREAM_SHARE = 0.25
