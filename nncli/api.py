@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
-from nncli.config import ColumnSpec, Settings
+from nncli.config import ColumnSpec, MLPConfig, Settings
 from nncli.errors import ConfigError, DataError, Info, SchemaError, did_you_mean
 from nncli.io.card import DataInfo
 from nncli.io.data import ReadOptions, Table, is_frame, iter_frames, read_table
@@ -167,8 +167,9 @@ def train(
                             on_epoch)  # fmt: skip
     if done is not None:
         return done
+    rnn = settings.mlp if model == "rnn" else None
     table, schema, notes = _read_schema(source, read, columns, on_schema,
-                                        _memory_notes(source, model, settings))  # fmt: skip
+                                        _memory_notes(source, model, settings), rnn)  # fmt: skip
     frame = labelled_rows(table.frame, schema)
     y = labels_to_index(frame[schema.target], schema.classes, table.source)
     train_frame, y_train, valid_frame, y_valid = _train_valid(frame, y, schema, settings, valid,
@@ -306,13 +307,19 @@ def _read_schema(
     columns: ColumnSpec,
     on_schema: SchemaCallback | None,
     first: list[str] | None = None,
+    rnn: MLPConfig | None = None,
 ) -> tuple[Table, Schema, list[str]]:
     """Read, infer the schema, and say the target and findings (after the ``first``
-    notes) before any training."""
+    notes; with ``rnn``, the settings of a recurrent net to come, whether it reads every
+    row of the groups) before any training."""
     table = read_table(source, read)
     schema = _derived_schema(table, columns)
     require_features(schema)  # an unusable file is one error line, nothing before it
     notes = list(first or []) + list(table.notes) + schema_warnings(schema)
+    if rnn is not None and schema.sequence is not None:
+        from nncli.learn import sequences
+
+        notes += sequences.cap_notes(table.frame[sequences.COUNT], rnn.max_steps, rnn.keep_steps)
     if distributed.active():
         notes.append(distributed.describe())
     if on_schema is not None:
@@ -623,7 +630,8 @@ def compare(
     options = _sequence_models(options, columns)
     with claim(out_dir, report_file):  # one writer per output, for the whole run
         _check_compare_outputs(source, out_dir, report_file, force, settings)
-        table, schema, notes = _read_schema(source, read, columns, on_schema)
+        rnn = settings.with_preset().mlp if "rnn" in options.models else None
+        table, schema, notes = _read_schema(source, read, columns, on_schema, rnn=rnn)
         frame, test_rows = _compare_rows(table, schema, options, test, read)
         assert schema.target is not None
         y = labels_to_index(frame[schema.target], schema.classes, table.source)

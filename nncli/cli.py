@@ -225,7 +225,9 @@ class SettingType(click.ParamType):
         return {"tuple": "W1,W2,…", "int": "INTEGER", "float": "FLOAT"}.get(self.name, "TEXT")
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        return self.row.coerce(value, self.table)
+        checked = self.row.coerce(value, self.table)
+        # "off" (0) must stay a value here: None is what a flag that was not given reads as
+        return 0 if checked is None and self.row.zero_is_off else checked
 
 
 def setting_options(table_name: str) -> Callable[[F], F]:

@@ -490,6 +490,23 @@ MLP = SettingsTable(
         Setting("rnn_hidden", int, 64, "-m rnn: hidden size of each recurrent layer.", low=1),
         Setting("rnn_layers", int, 1, "-m rnn: stacked recurrent layers.", low=1, high=8),
         Setting("bidirectional", bool, False, "-m rnn: read each sequence both ways."),
+        Setting(
+            "max_steps",
+            int,
+            1000,
+            "-m rnn: read at most this many rows of a group, the last ones (--keep-steps); "
+            "said when a group is longer (0: all). The rough models' aggregates use every row.",
+            low=0,
+            optional=True,
+            zero_is_off=True,
+        ),
+        Setting(
+            "keep_steps",
+            str,
+            "last",
+            "-m rnn: which rows of a group longer than --max-steps are read.",
+            choices=("last", "first"),
+        ),
     ],
 )
 

@@ -172,3 +172,85 @@ def test_the_bundled_real_sequence_set_groups(invoke):
     assert schema["n_rows"] == 270 and len(schema["classes"]) == 9
     assert schema["sequence"]["steps"] == [f"c{i}" for i in range(1, 13)]
     assert "270 groups (7 to 26 rows per group)" in out.stderr
+
+
+# ------------------------------------------------- skewed lengths: no padding, bounded
+
+
+@pytest.mark.parametrize(("max_steps", "keep"), [(None, "last"), (4, "last"), (4, "first")])
+def test_packing_from_the_steps_equals_torch_padding_and_packing(max_steps, keep):
+    """RaggedTensor.packed builds the PackedSequence torch would build from a padded
+    batch (cut to the last or first ``max_steps`` steps), without the padded batch."""
+    import torch
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    from nncli.learn.ragged import Ragged
+
+    rng = np.random.default_rng(0)
+    lengths = np.array([3, 1, 7, 5, 5, 2, 9])
+    ragged = Ragged.from_lengths(rng.normal(size=(lengths.sum(), 2)), lengths)
+    picked = ragged.to_torch()[torch.tensor([6, 0, 2, 3, 5])]  # an index, as a shuffle does
+    rows = [ragged.values[ragged.offsets[i] : ragged.offsets[i + 1]] for i in (6, 0, 2, 3, 5)]
+    if max_steps is not None:
+        rows = [r[-max_steps:] if keep == "last" else r[:max_steps] for r in rows]
+    padded = np.zeros((len(rows), max(map(len, rows)), 2), dtype=np.float32)
+    for i, r in enumerate(rows):
+        padded[i, : len(r)] = r
+    expected = pack_padded_sequence(torch.from_numpy(padded), [len(r) for r in rows],
+                                     batch_first=True, enforce_sorted=False)  # fmt: skip
+    got = picked.packed(max_steps, keep)
+    torch.testing.assert_close(got.data, expected.data)
+    assert torch.equal(got.batch_sizes, expected.batch_sizes)
+    assert torch.equal(got.unsorted_indices, expected.unsorted_indices)
+
+
+@pytest.fixture(scope="module")
+def skewed(tmp_path_factory: pytest.TempPathFactory):
+    """2,000 groups of 3 rows and one of 150,000 (3.6 MB): padded, 7 GB and minutes."""
+    rng = np.random.default_rng(0)
+    group = np.r_[np.repeat(np.arange(2000), 3), np.full(150_000, 2000)]
+    order = np.r_[np.tile(np.arange(3), 2000), np.arange(150_000)]
+    label = np.where(group % 2 == 0, "a", "b")
+    path = tmp_path_factory.mktemp("skewed") / "skewed.csv"
+    pd.DataFrame({"seq": group, "t": order, "x": rng.normal(size=len(group)).round(3),
+                  "label": label}).to_csv(path, index=False)  # fmt: skip
+    return path
+
+
+def test_one_very_long_group_trains_in_bounded_memory(skewed, tmp_path):
+    """Memory scales with the batch, not with the longest group × the groups; the long
+    group is read by its last 1,000 rows (said), and predicting streams it."""
+    import subprocess
+
+    peak = (
+        "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], "
+        "capture_output=True, text=True); sys.stderr.write(r.stderr); "
+        "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    command = [sys.executable, "-c", peak, sys.executable, "-m", "nncli", "train", str(skewed),
+               "--group", "seq", "--order", "t", "-m", "rnn", "--epochs", "2", "-o",
+               str(tmp_path / "rnn.nncli")]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    code, peak_kb = done.stdout.split()
+    assert code == "0", done.stderr
+    assert int(peak_kb) < 1_000_000  # < 1 GB (was 7 GB)
+    assert ("Warning: rnn reads the last 1,000 rows of a group (--max-steps, --keep-steps): "
+            "1 group(s) are longer (up to 150,000 rows)") in done.stderr  # fmt: skip
+    from nncli import api
+
+    out = io.StringIO()
+    assert api.predict(tmp_path / "rnn.nncli", skewed, out, chunk_rows=50_000).rows == 2001
+
+
+def test_a_batch_that_would_not_fit_is_refused_before_training(invoke, skewed, monkeypatch):
+    monkeypatch.setattr("nncli.learn.models.base.available_bytes", lambda: 2 * 1024**3)
+    err = invoke(["train", skewed, "--group", "seq", "--order", "t", "-m", "rnn",
+                  "--max-steps", "0"], exit_code=2).stderr  # fmt: skip
+    assert err.splitlines()[-2:] == [
+        "Error: -m rnn would need about 3.6 GB for a batch of the longest groups (150,000 "
+        "rows), more than half of the 2.1 GB available",
+        "Hint: pass --max-steps N to read at most N rows of a group, or a smaller --batch-size.",
+    ]
+    ok = invoke(["train", skewed, "--group", "seq", "--order", "t", "-m", "rnn", "--epochs", "1",
+                 "--max-steps", "20", "--keep-steps", "first"]).stderr  # fmt: skip
+    assert "rnn reads the first 20 rows of a group" in ok

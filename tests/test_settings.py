@@ -291,3 +291,13 @@ def test_the_model_card_round_trips():
     )
     assert ModelCard.from_manifest(card.to_manifest()) == card
     assert card.best_epoch == 2
+
+
+def test_zero_turns_a_setting_off_from_the_command_line(invoke, tmp_path):
+    """--clip-grad 0 was read as 'not given' (None), so the default 1.0 stayed on."""
+    import nncli
+
+    path = tmp_path / "m.nncli"
+    invoke(["train", SAMPLE / "physics.csv", "-m", "mlp", "--epochs", "1", "--hidden", "8",
+            "--clip-grad", "0", "-o", path, "-q"])  # fmt: skip
+    assert nncli.load(path).model.config.clip_grad is None

@@ -10,8 +10,8 @@ Two layouts, chosen by the model's ``needs``:
   categorical columns as integer codes (unseen or missing → NaN) that the tree
   model treats as categories.
 - ``sequence`` (RNN): each group's rows (:mod:`nncli.learn.sequences`), every step
-  column imputed and scaled as in ``dense``, padded into one row per group:
-  ``[length, step 1 values, step 2 values, …]``.
+  column imputed and scaled as in ``dense``, kept as one array of steps with the
+  groups' offsets (:class:`~nncli.learn.ragged.Ragged`): nothing is padded.
 
 The fitted state is plain JSON (numbers and strings), stored in the model file.
 """
@@ -29,6 +29,7 @@ from nncli.errors import ConfigError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from nncli.learn.ragged import Ragged
     from nncli.learn.schema import Schema
 
 LAYOUTS = ("dense", "native", "sequence")
@@ -127,9 +128,10 @@ class Preprocessor:
             return []
         return list(range(len(self.numeric), len(self.numeric) + len(self.categorical)))
 
-    def transform(self, frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, int]]:
-        """The model matrix and, per column, how many values it could not use (categories
-        not seen in training, or text in a numeric column); those are treated as missing."""
+    def transform(self, frame: pd.DataFrame) -> tuple[Any, dict[str, int]]:
+        """The model matrix (for the sequence layout a :class:`~nncli.learn.ragged.Ragged`
+        of steps) and, per column, how many values it could not use (categories not seen
+        in training, or text in a numeric column); those are treated as missing."""
         if self.layout == "sequence":
             return self._sequences(frame), {}
         blocks: list[np.ndarray] = []
@@ -148,26 +150,21 @@ class Preprocessor:
             return np.zeros((len(frame), 0), dtype=np.float32), unseen
         return np.column_stack(blocks).astype(np.float32, copy=False), unseen
 
-    def _sequences(self, frame: pd.DataFrame) -> np.ndarray:
-        """Rows ``[length, padded steps…]`` from the groups' step arrays."""
+    def _sequences(self, frame: pd.DataFrame) -> Ragged:
+        """The groups' steps, each step column imputed and scaled, without padding."""
+        from nncli.learn.ragged import Ragged
         from nncli.learn.sequences import STEPS
 
         arrays = list(frame[STEPS])
         lengths = np.array([len(a) for a in arrays], dtype=np.int64)
-        width, longest = self.step_width, int(lengths.max(initial=0))
-        out = np.zeros((len(arrays), 1 + longest * width), dtype=np.float32)
-        out[:, 0] = lengths
-        if not arrays or longest == 0:
-            return out
+        width = self.step_width
+        if not arrays or lengths.sum() == 0:
+            return Ragged.from_lengths(np.zeros((0, width)), lengths)
         Z = np.vstack(arrays).astype(np.float64)
         scaled = np.column_stack(
             [b for j, s in enumerate(self.steps) for b in self._numeric(s, Z[:, j])]
         )
-        group = np.repeat(np.arange(len(arrays)), lengths)
-        step = np.arange(len(Z)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        cube = out[:, 1:].reshape(len(arrays), longest, width)
-        cube[group, step] = scaled
-        return out
+        return Ragged.from_lengths(scaled, lengths)
 
     def _numeric(self, num: NumericState, x: np.ndarray) -> list[np.ndarray]:
         missing = np.isnan(x)

@@ -59,6 +59,19 @@ class SequenceSpec:
         )
 
 
+def cap_notes(lengths: Any, max_steps: int | None, keep: str) -> list[str]:
+    """What ``--max-steps`` leaves out, in words: the groups longer than it, if any."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    longer = lengths[lengths > max_steps] if max_steps else lengths[:0]
+    if not len(longer):
+        return []
+    return [
+        f"rnn reads the {keep} {max_steps:,} rows of a group (--max-steps, --keep-steps): "
+        f"{len(longer):,} group(s) are longer (up to {int(longer.max()):,} rows); the rough "
+        "models' aggregates use every row"
+    ]
+
+
 def check_columns(columns: list[str], group: str | None, order: str | None) -> None:
     """--group and --order come together and name two different existing columns."""
     if (group is None) != (order is None):
@@ -201,6 +214,8 @@ def group_chunks(
 def _check_together(ids: pd.Series, done: set[Any], source: str, row: int, order: str) -> None:
     """The groups of ``ids`` are contiguous and none of them was finished before."""
     values = ids.to_numpy(dtype=object)
+    if not len(values):  # a chunk that only continues the group carried over
+        return
     runs = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
     starts = values[runs]
     for i, value in enumerate(starts):

@@ -24,6 +24,7 @@ from nncli.errors import ConfigError, TrainingError
 from nncli.learn import distributed
 from nncli.learn.cores import threads_for_fit
 from nncli.learn.models.base import EpochCallback, FitData, FitReport
+from nncli.learn.ragged import Ragged, RaggedTensor
 
 
 def resolve_device(name: str) -> torch.device:
@@ -50,20 +51,21 @@ def resolve_device(name: str) -> torch.device:
 
 @dataclass
 class Tensors:
-    X: torch.Tensor
+    X: torch.Tensor | RaggedTensor  # rows, or (sequences) groups of steps
     y: torch.Tensor
     w: torch.Tensor
 
 
 def _tensors(
-    X: np.ndarray, y: np.ndarray, w: np.ndarray, binary: bool, device: torch.device
+    X: np.ndarray | Ragged, y: np.ndarray, w: np.ndarray, binary: bool, device: torch.device
 ) -> Tensors:
     target = torch.from_numpy(y.astype(np.float32 if binary else np.int64))
-    return Tensors(
-        torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(device),
-        target.to(device),
-        torch.from_numpy(w.astype(np.float32)).to(device),
+    inputs = (
+        X.to_torch(device)
+        if isinstance(X, Ragged)
+        else torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(device)
     )
+    return Tensors(inputs, target.to(device), torch.from_numpy(w.astype(np.float32)).to(device))
 
 
 def loss_fn(

@@ -35,7 +35,7 @@ from nncli.learn.models.layers import (
 from nncli.learn.training import mean_proba, train
 
 #: rows of the MLP table only the recurrent net reads: an MLP's model card leaves them out
-RNN_ONLY = ("cell", "rnn_hidden", "rnn_layers", "bidirectional")
+RNN_ONLY = ("cell", "rnn_hidden", "rnn_layers", "bidirectional", "max_steps", "keep_steps")
 
 
 class Maxout(nn.Module):

@@ -1,32 +1,40 @@
 """A recurrent net over variable-length sequences: a GRU or LSTM reads each group's rows
-in order (packed, so padding costs nothing and changes nothing), and a linear head
-classifies its last hidden state. Training is the MLP's loop (:mod:`nncli.learn.training`:
-optimiser, schedule, early stopping, gradient clipping, time budget).
+in order, and a linear head classifies its last hidden state. Training is the MLP's loop
+(:mod:`nncli.learn.training`: optimiser, schedule, early stopping, gradient clipping,
+time budget).
 
-Input rows come from the ``sequence`` preprocessing layout: ``[length, step 1, step 2,
-…]`` with ``step_width`` values per step, padded with zeros to the longest group.
+Its input is the ``sequence`` preprocessing layout, a :class:`~nncli.learn.ragged.Ragged`
+of every group's steps (``step_width`` values each); a batch is packed straight from the
+steps, nothing is padded, and a group longer than ``max_steps`` is read by its last (or
+first) ``max_steps`` rows. Memory scales with the steps of a batch.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
 
 from nncli.config import MLPConfig
 from nncli.learn.models.base import EpochCallback, FitData, FitReport, ModelState
 from nncli.learn.models.mlp import MLPModel, load_weights
-from nncli.learn.training import train
+from nncli.learn.ragged import Ragged, RaggedTensor
+from nncli.learn.training import mean_proba, train
 
 RNN_LR = 1e-2  # the learning rate when none is given (the MLP's default is 2e-3)
 #: the MLP-table settings a recurrent net uses (its model card lists only these)
 RNN_SETTINGS = (
     "cell", "rnn_hidden", "rnn_layers", "bidirectional", "dropout", "clip_grad", "optimizer",
     "momentum", "lr", "weight_decay", "schedule", "beta2", "warmup", "epochs", "batch_size",
-    "patience", "label_smoothing", "scaler", "restore_best",
+    "patience", "label_smoothing", "scaler", "restore_best", "max_steps", "keep_steps",
 )  # fmt: skip
+#: memory per step of a batch in training, for the check before training: values per
+#: recurrent unit (gates, states, their gradients) and a fixed part (torch's autograd
+#: keeps tensors per time step: 3.2 GB for one group of 150,000 steps, measured)
+FLOATS_PER_UNIT_STEP = 16
+BYTES_PER_STEP = 20_000
 
 
 class RecurrentNet(nn.Module):
@@ -45,12 +53,10 @@ class RecurrentNet(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         n_out = 1 if n_classes == 2 else n_classes
         self.head = nn.Linear(config.rnn_hidden * self.directions, n_out)
+        self.max_steps, self.keep = config.max_steps, config.keep_steps
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        lengths = x[:, 0].long().clamp_min(1)
-        longest = int(lengths.max()) if len(x) else 1
-        steps = x[:, 1 : 1 + longest * self.step_width].reshape(len(x), longest, self.step_width)
-        packed = pack_padded_sequence(steps, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    def forward(self, x: RaggedTensor) -> torch.Tensor:
+        packed = x.packed(self.max_steps, self.keep)
         _, state = self.rnn(packed)
         hidden = state[0] if isinstance(state, tuple) else state  # LSTM: (h, c)
         last = hidden[-self.directions :].transpose(0, 1).reshape(len(x), -1)
@@ -82,10 +88,44 @@ class RNNModel(MLPModel):
     ) -> FitReport:
         torch.manual_seed(self.run.seed)
         self.step_width = data.step_width
+        self._check_memory(data.X)
         self.module = RecurrentNet(self.step_width, self.n_classes, self.config)
         return train(
             self.module, data, self.config, self.run, on_epoch=on_epoch, time_limit=time_limit
         )
+
+    def _check_memory(self, X: Ragged) -> None:
+        """Refuse, before anything is allocated, a batch of the longest groups whose
+        training state would take more than half of the memory available."""
+        from nncli.errors import ConfigError
+        from nncli.learn.models.base import available_bytes
+
+        c = self.config
+        steps = np.sort(np.minimum(X.lengths, c.max_steps or np.inf))[::-1][: c.batch_size]
+        units = c.rnn_hidden * c.rnn_layers * (2 if c.bidirectional else 1) + self.step_width
+        per_step = units * FLOATS_PER_UNIT_STEP * 4 + BYTES_PER_STEP
+        need, have = float(steps.sum()) * per_step, available_bytes()
+        if need > 0.5 * have:
+            raise ConfigError(
+                f"-m rnn would need about {need / 1e9:,.1f} GB for a batch of the longest "
+                f"groups ({int(steps.max()):,} rows), more than half of the "
+                f"{have / 1e9:,.1f} GB available",
+                "pass --max-steps N to read at most N rows of a group, or a smaller --batch-size.",
+            )
+
+    @torch.no_grad()
+    def predict_proba(self, X: Ragged) -> np.ndarray:  # type: ignore[override]
+        """Probabilities, in batches of at most 1,000,000 steps (memory stays bounded)."""
+        assert self.module is not None
+        self.module.eval()
+        device = next(self.module.parameters()).device
+        parts = [
+            mean_proba(self.module(X[part].to_torch(device)).double()).cpu().numpy()
+            for part in X.batches(1_000_000)
+        ]
+        width = () if self.n_classes == 2 else (self.n_classes,)
+        p = np.concatenate(parts) if parts else np.zeros((0, *width))
+        return np.column_stack([1.0 - p, p]) if self.n_classes == 2 else p
 
     def state(self) -> ModelState:
         assert self.module is not None
