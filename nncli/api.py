@@ -167,24 +167,22 @@ def train(
                             on_epoch)  # fmt: skip
     if done is not None:
         return done
-    rnn = settings.mlp if model == "rnn" else None
     table, schema, notes = _read_schema(source, read, columns, on_schema,
-                                        _memory_notes(source, model, settings), rnn)  # fmt: skip
+                                        _memory_notes(source, model, settings),
+                                        settings.mlp if model == "rnn" else None)  # fmt: skip
     frame = labelled_rows(table.frame, schema)
     y = labels_to_index(frame[schema.target], schema.classes, table.source)
     train_frame, y_train, valid_frame, y_valid = _train_valid(frame, y, schema, settings, valid,
                                                               read)  # fmt: skip
     fitted = fit_model(model, schema, train_frame, y_train, valid_frame, y_valid, settings,
                        on_epoch)  # fmt: skip
-    predict = fitted.predictor.predict_proba_matrix
-    scores = {
+    predict, card = fitted.predictor.predict_proba_matrix, fitted.predictor.card
+    card.metrics = scores = {
         "train": metrics(fitted.y_train, predict(fitted.X_train), fitted.w_train),
         "valid": metrics(y_valid, predict(fitted.X_valid), fitted.w_valid),
     }
-    card = fitted.predictor.card
-    card.metrics = scores
-    card.data = DataInfo(table.source, table.sha256, len(table.frame), len(y_train), len(y_valid))
     n = len(y_train), len(y_valid)
+    card.data = DataInfo(table.source, table.sha256, len(table.frame), *n)
     return TrainResult(fitted.predictor, scores, fitted.fit_seconds, *n, notes)
 
 
@@ -630,8 +628,8 @@ def compare(
     options = _sequence_models(options, columns)
     with claim(out_dir, report_file):  # one writer per output, for the whole run
         _check_compare_outputs(source, out_dir, report_file, force, settings)
-        rnn = settings.with_preset().mlp if "rnn" in options.models else None
-        table, schema, notes = _read_schema(source, read, columns, on_schema, rnn=rnn)
+        table, schema, notes = _read_schema(source, read, columns, on_schema, rnn=(
+            settings.with_preset().mlp if "rnn" in options.models else None))  # fmt: skip
         frame, test_rows = _compare_rows(table, schema, options, test, read)
         assert schema.target is not None
         y = labels_to_index(frame[schema.target], schema.classes, table.source)
@@ -641,8 +639,7 @@ def compare(
         run = CompareRun(comparison, frame, {})
         run.report, run.written = _write_compare_outputs(comparison, frame, out_dir, report_file,
                                                          force)  # fmt: skip
-    if threshold is not None:
-        run.threshold = check_threshold(comparison, threshold)
+    run.threshold = check_threshold(comparison, threshold) if threshold else None
     return run
 
 
