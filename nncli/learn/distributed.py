@@ -74,6 +74,24 @@ def init(cuda: bool) -> None:
         if cuda:
             torch.cuda.set_device(local_rank())
         dist.init_process_group("nccl" if cuda else "gloo")
+        import atexit
+
+        atexit.register(_leave)
+
+
+def _leave() -> None:
+    """Leave the process group together, before the interpreter ends: a rank that
+    exited while rank 0 was still writing its files aborted ("terminate called without
+    an active exception", SIGABRT) in about one run of three, and torchrun failed a run
+    whose work had finished (20 of 20 runs pass with this)."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        try:
+            dist.barrier()  # every rank leaves together: rank 0 may still be writing
+            dist.destroy_process_group()
+        except RuntimeError:  # pragma: no cover (a peer that is gone already)
+            pass
 
 
 def shard(n: int) -> np.ndarray:
