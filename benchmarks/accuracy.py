@@ -32,8 +32,9 @@ REFERENCES = ("lgbm", "hgb", "xgb", "skmlp", "realmlp", "realmlp-auc")
 def load(path: str, target: str, seed: int):
     from nncli.config import ColumnSpec
     from nncli.io.data import read_table
-    from nncli.learn.fitting import labelled_rows, labels_to_index, stratified_split
-    from nncli.learn.schema import infer_schema
+    from nncli.learn.fitting import stratified_split
+    from nncli.prepare.dataset import labelled_rows, labels_to_index
+    from nncli.prepare.schema import infer_schema
 
     table = read_table(path)
     schema = infer_schema(table.frame, ColumnSpec(target=target))
@@ -62,7 +63,7 @@ def run_nncli(name: str, frame, schema, y, rest, test, seed: int) -> dict:
 def _reference_frame(frame, schema):
     import pandas as pd
 
-    from nncli.learn.preprocess import category_text, numeric_values
+    from nncli.prepare.preprocess import category_text, numeric_values
 
     out = {}
     for i, col in enumerate(schema.features):

@@ -55,8 +55,9 @@ def split(path: Path, target: str, folder: Path) -> tuple[Path, Path, list[str]]
     """train.csv and test.csv of the labelled rows (compare's own test split)."""
     from nncli.config import ColumnSpec
     from nncli.io.data import read_table
-    from nncli.learn.fitting import labelled_rows, stratified_split
-    from nncli.learn.schema import class_label, infer_schema
+    from nncli.learn.fitting import stratified_split
+    from nncli.prepare.dataset import labelled_rows
+    from nncli.prepare.schema import class_label, infer_schema
 
     table = read_table(path)
     schema = infer_schema(table.frame, ColumnSpec(target=target))

@@ -55,7 +55,7 @@ def one_set(path: str, target: str, budget: float, bags: int) -> dict:
     from nncli.assess.evaluate import metrics
     from nncli.assess.plan import CompareOptions
     from nncli.config import Settings
-    from nncli.learn.fitting import labels_to_index
+    from nncli.prepare.dataset import labels_to_index
 
     run = api.compare(ROOT / path, target=target,
                       options=CompareOptions(time_budget=budget, bootstrap=0))  # fmt: skip

@@ -21,7 +21,7 @@ from nncli.errors import ExitCode, NncliError  # noqa: E402
 _LAZY = {
     "inspect": "nncli.api", "train": "nncli.api", "load": "nncli.api", "predict": "nncli.api",
     "evaluate": "nncli.api", "compare": "nncli.api", "read_table": "nncli.io.data",
-    "infer_schema": "nncli.learn.schema", "MLPClassifier": "nncli.learn.estimator",
+    "infer_schema": "nncli.prepare.schema", "MLPClassifier": "nncli.learn.estimator",
     "Predictor": "nncli.learn.predictor",
 }  # fmt: skip
 

@@ -138,7 +138,7 @@ def _read_options(kw: dict[str, Any]) -> Any:
 
 def _read_and_columns(kw: dict[str, Any]) -> tuple[Any, Any]:
     from nncli.config import ColumnSpec
-    from nncli.learn.derived import read_file
+    from nncli.prepare.derived import read_file
 
     read = _read_options(kw)
     derived = tuple(kw["derived"])

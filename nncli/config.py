@@ -723,6 +723,12 @@ class ColumnSpec:
                 "name each column in at most one of these options.",
             )
 
+    @property
+    def in_memory_only(self) -> str:
+        """The option that needs the whole file in memory (derived columns, sequences),
+        or "" when none is given."""
+        return "--feature" if self.derived else ("--group" if self.group else "")
+
 
 def parse_duration(text: str) -> float:
     """``"90"``, ``"90s"``, ``"2m"``, ``"1.5h"`` → seconds."""

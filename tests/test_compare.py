@@ -306,8 +306,8 @@ def test_models_with_other_seeds_are_resampled_on_the_same_rows():
 
     from nncli.assess.plan import Entry
     from nncli.io.data import read_table
-    from nncli.learn.fitting import labels_to_index, row_weights
-    from nncli.learn.schema import infer_schema
+    from nncli.prepare.dataset import labels_to_index, row_weights
+    from nncli.prepare.schema import infer_schema
 
     frame = read_table(SAMPLE / "segment.csv").frame
     schema = infer_schema(frame)

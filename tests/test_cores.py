@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from nncli.learn import cores
+from nncli import cores
 
 
 @pytest.fixture(autouse=True)

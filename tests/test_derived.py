@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from nncli.errors import ConfigError, ExitCode, SchemaError
-from nncli.learn import derived
+from nncli.prepare import derived
 from tests.conftest import SAMPLE
 
 PHYSICS = SAMPLE / "physics.csv"

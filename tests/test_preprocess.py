@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nncli.learn.preprocess import CLIP, Preprocessor, fit_preprocessor
-from nncli.learn.schema import infer_schema
+from nncli.prepare.preprocess import CLIP, Preprocessor, fit_preprocessor
+from nncli.prepare.schema import infer_schema
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from nncli.config import ColumnSpec
 from nncli.errors import SchemaError
-from nncli.learn.schema import Schema, infer_schema, resolve_target
+from nncli.prepare.schema import Schema, infer_schema, resolve_target
 
 
 def test_roles():
@@ -135,7 +135,7 @@ def test_text_column_with_stray_tokens_is_decided_on_its_distinct_values():
 def test_large_frames_are_inferred_in_threads_with_the_same_result(monkeypatch):
     import numpy as np
 
-    import nncli.learn.schema as schema_module
+    import nncli.prepare.schema as schema_module
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(
@@ -149,7 +149,7 @@ def test_large_frames_are_inferred_in_threads_with_the_same_result(monkeypatch):
     )
     one = infer_schema(frame).to_json()
     monkeypatch.setattr(schema_module, "PARALLEL_CELLS", 1)
-    monkeypatch.setattr("nncli.learn.cores.usable_cores", lambda: 2)
+    monkeypatch.setattr("nncli.cores.usable_cores", lambda: 2)
     assert infer_schema(frame).to_json() == one
     stats = infer_schema(frame).column("inf").stats
     finite = frame["inf"][np.isfinite(frame["inf"])]

@@ -14,7 +14,7 @@ import pytest
 
 from nncli.config import ColumnSpec, MLPConfig, Settings
 from nncli.errors import DataError, SchemaError
-from nncli.learn.sequences import STEPS, SequenceSpec, group_chunks, to_groups
+from nncli.prepare.sequences import STEPS, SequenceSpec, group_chunks, to_groups
 from tests.conftest import SAMPLE
 
 SEQUENCES = SAMPLE / "sequences.csv"
@@ -184,7 +184,7 @@ def test_packing_from_the_steps_equals_torch_padding_and_packing(max_steps, keep
     import torch
     from torch.nn.utils.rnn import pack_padded_sequence
 
-    from nncli.learn.ragged import Ragged
+    from nncli.prepare.ragged import Ragged
 
     rng = np.random.default_rng(0)
     lengths = np.array([3, 1, 7, 5, 5, 2, 9])

@@ -15,7 +15,7 @@ import pytest
 
 from nncli import api
 from nncli.config import MLPConfig, RunConfig, Settings
-from nncli.learn import streaming
+from nncli.scale import streaming
 from tests.conftest import ROOT, SAMPLE
 
 PHYSICS = SAMPLE / "physics.csv"

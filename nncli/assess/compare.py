@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from nncli.learn.models.base import EpochCallback
     from nncli.learn.predictor import Predictor
-    from nncli.learn.schema import Schema
+    from nncli.prepare.schema import Schema
 
 # ------------------------------------------------------------------------- results
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from nncli.config import TABLES, Settings, parse_variant
+from nncli.config import TABLES, ColumnSpec, Settings, parse_variant
 from nncli.errors import ConfigError, did_you_mean
 from nncli.learn.models import DEFAULT_COMPARE, MODELS
 
@@ -268,3 +268,40 @@ def extra_plan(seed: int, scaler: str | None, runs: tuple[str, ...]) -> list[dic
             change["scaler"] = OTHER_SCALER[scaler]
         plan.append(change | {"seed": seed + i})
     return plan
+
+
+# ---------------------------------------------------------------- checks before work
+
+
+def with_sequence_models(options: CompareOptions, columns: ColumnSpec) -> CompareOptions:
+    """With --group the default models include the recurrent net; without it a
+    sequence model is an error."""
+    wanted = [m for m in options.models if MODELS[m].sequence]
+    if columns.group is None:
+        if wanted:
+            raise ConfigError(
+                f"{wanted[0]} reads sequences: rows grouped by an item and ordered within it",
+                "pass --group ITEM_COLUMN --order POSITION_COLUMN, or leave "
+                f"{wanted[0]} out of --models.",
+            )
+        return options
+    if tuple(options.models) != tuple(DEFAULT_COMPARE):
+        return options
+    return replace(options, models=tuple(m for m in MODELS if m in DEFAULT_COMPARE or
+                                         MODELS[m].sequence))  # fmt: skip
+
+
+def check_request(options: CompareOptions, columns: ColumnSpec, settings: Settings) -> None:
+    """What a comparison cannot do, refused before the data is read: --feature-sets
+    without derived columns or with --group, and --stream (compare holds the data)."""
+    if options.feature_sets and columns.group:  # the aggregates of derived columns stay
+        raise ConfigError("--feature-sets is not available with --group",
+                          "compare two runs: with and without the --feature options.")  # fmt: skip
+    if options.feature_sets and not columns.derived:
+        raise ConfigError("--feature-sets compares the models with and without derived columns, "
+                          'but none is defined', 'add e.g. --feature "ratio = a / b".')  # fmt: skip
+    if settings.run.stream:
+        raise ConfigError(
+            "compare holds the data in memory; --stream is for train and inspect",
+            "compare on a sample of the file, then train the chosen model with --stream.",
+        )

@@ -43,6 +43,27 @@ def check_output(path: str | Path, inputs: list[str | Path], force: bool) -> Non
         raise ConfigError(f"the folder {target.parent} does not exist", "create it first.")
 
 
+def check_folder(folder: str | Path, force: bool) -> None:
+    """Refuse to write a run folder into one that is not empty, without ``--force``."""
+    path = Path(folder)
+    if path.is_dir() and any(path.iterdir()) and not force:
+        raise ConfigError(
+            f"the folder {folder} is not empty",
+            "pass --force to write into it, or choose another --out.",
+        )
+
+
+def check_run_outputs(
+    out_dir: str | Path | None, report_file: str | Path | None, inputs: list[str | Path],
+    force: bool,
+) -> None:  # fmt: skip
+    """``compare``'s outputs, before any work: an empty run folder, a new report file."""
+    if out_dir:
+        check_folder(out_dir, force)
+    if report_file:
+        check_output(report_file, inputs, force)
+
+
 def lock_path(path: str | Path) -> Path:
     """The lock file of an output: ``.NAME.lock`` beside it."""
     target = Path(path)

@@ -15,7 +15,7 @@ from nncli.errors import ArtifactError
 from nncli.io.artifacts import read_model_file, write_model_file
 from nncli.io.card import ModelCard
 from nncli.learn.predictor import Predictor, guarded, stamp
-from nncli.learn.schema import Schema
+from nncli.prepare.schema import Schema
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -117,7 +117,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit_inputs(self, X: Any, train: np.ndarray, config: MLPConfig) -> np.ndarray:
         """Fit the preprocessing on the training rows; the whole model matrix."""
-        from nncli.learn.preprocess import fit_frame, fit_matrix
+        from nncli.prepare.preprocess import fit_frame, fit_matrix
 
         if _has_text(X):
             self.n_features_in_ = X.shape[1]

@@ -5,23 +5,26 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nncli.config import RunConfig, Settings
-from nncli.errors import DataError, SchemaError, did_you_mean, short_list
+from nncli.errors import DataError
 from nncli.io.card import DataInfo, ModelCard
+from nncli.io.data import ReadOptions, read_table
 from nncli.learn import distributed
 from nncli.learn.models.base import FitData, FitReport
 from nncli.learn.predictor import Predictor
-from nncli.learn.schema import Schema
+from nncli.prepare.dataset import require_features, row_weights
+from nncli.prepare.schema import Schema
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from nncli.learn.models.base import EpochCallback, Model
-    from nncli.learn.preprocess import Preprocessor
+    from nncli.prepare.preprocess import Preprocessor
 
 
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -48,47 +51,6 @@ def stratified_folds(y: np.ndarray, k: int, seed: int) -> np.ndarray:
     return fold
 
 
-def labelled_rows(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
-    """The rows with a target value (the target column must be there)."""
-    assert schema.target is not None
-    if schema.target not in frame.columns:
-        raise SchemaError(
-            f"target column {schema.target!r} not found", did_you_mean(schema.target, frame.columns)
-        )
-    return frame[frame[schema.target].notna()]
-
-
-def labels_to_index(values: pd.Series, classes: list[str], source: str) -> np.ndarray:
-    """Class indices for target values; an unknown class is an error that names it."""
-    from nncli.learn.schema import class_labels
-
-    labels = class_labels(values)
-    index = {c: i for i, c in enumerate(classes)}
-    unknown = sorted(set(labels) - set(index))
-    if unknown:
-        raise DataError(
-            f"{source} has target value(s) the model does not know: {short_list(unknown, 5)}",
-            "the model predicts only the classes " + short_list(classes, 8) + ".",
-        )
-    return labels.map(index).to_numpy(dtype=np.int64)
-
-
-def row_weights(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
-    """Event weights (1 without --weight); a missing weight is an error."""
-    from nncli.learn.preprocess import numeric_values
-
-    if not schema.weight:
-        return np.ones(len(frame))
-    w = numeric_values(frame[schema.weight])
-    if np.isnan(w).any():
-        raise DataError(
-            f"weight column {schema.weight!r} has {int(np.isnan(w).sum())} missing or "
-            "non-numeric value(s)",
-            "fill them in, or drop those rows.",
-        )
-    return w
-
-
 def training_weights(w: np.ndarray, y: np.ndarray, n_classes: int, run: RunConfig) -> np.ndarray:
     """Negative event weights are ignored in training; balanced class weights if asked."""
     w = np.clip(w, 0.0, None)
@@ -102,20 +64,6 @@ def training_weights(w: np.ndarray, y: np.ndarray, n_classes: int, run: RunConfi
             "check the --weight column; negative weights are ignored in training.",
         )
     return w
-
-
-def require_features(schema: Schema) -> None:
-    """A model needs at least one feature column."""
-    if not schema.features:
-        ignored = short_list(
-            (f"{c.name} ({c.role})" for c in schema.columns if c.role not in ("target", "weight")),
-            6,
-        )
-        raise SchemaError(
-            f"no column can be used as a feature: {ignored or 'only the target'}",
-            "run nncli inspect to see why; an ID-like column that is a real "
-            "feature can be kept by renaming it.",
-        )
 
 
 @dataclass
@@ -160,7 +108,7 @@ def _distributed_rows(
 ) -> tuple[Preprocessor, pd.DataFrame, np.ndarray]:  # fmt: skip
     """Under torchrun: rank 0 fits the preprocessing on all training rows and shares it;
     each rank keeps its own shard of the rows (see :mod:`nncli.learn.distributed`)."""
-    from nncli.learn.preprocess import fit_preprocessor
+    from nncli.prepare.preprocess import fit_preprocessor
 
     start_group(settings)
     prep = distributed.broadcast(
@@ -185,7 +133,7 @@ def fit_model(
 ) -> Fitted:
     """Fit preprocessing and model ``name`` on ``train``; ``valid`` drives early stopping."""
     from nncli.learn.models import make_model
-    from nncli.learn.preprocess import fit_preprocessor
+    from nncli.prepare.preprocess import fit_preprocessor
 
     require_features(schema)
     k = len(schema.classes)
@@ -225,3 +173,19 @@ def fit_model(
     )
     predictor = Predictor(schema, prep, model, card)
     return Fitted(predictor, report, X_train, y_train, X_valid, w_train, w_valid, fit_seconds)
+
+
+def train_valid(
+    frame: pd.DataFrame, y: np.ndarray, schema: Schema, settings: Settings,
+    valid: str | Path | None, read: ReadOptions | None,
+) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray]:  # fmt: skip
+    """Training and validation rows: a stratified split, or all rows and a --valid file
+    (read as the training file was: derived columns, groups)."""
+    from nncli.prepare.dataset import labelled_rows, labels_to_index, with_derived
+
+    if valid is None:
+        tr, va = stratified_split(y, settings.run.valid_size, settings.run.seed)
+        return frame.iloc[tr], y[tr], frame.iloc[va], y[va]
+    valid_frame = labelled_rows(with_derived(read_table(valid, read).frame, schema), schema)
+    y_valid = labels_to_index(valid_frame[schema.target], schema.classes, str(valid))
+    return frame, y, valid_frame, y_valid

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from nncli import __version__
-from nncli.errors import ArtifactError, ConfigError, DataError, SchemaError, short_list
+from nncli.errors import ArtifactError, ConfigError, DataError
 from nncli.io.artifacts import read_model_file, write_model_file
 from nncli.io.card import ModelCard
-from nncli.learn.derived import add_columns
 from nncli.learn.models import MODELS, model_class
 from nncli.learn.models.base import ModelState
-from nncli.learn.preprocess import Preprocessor
-from nncli.learn.schema import Schema
+from nncli.prepare.dataset import check_feature_columns, prepare_frame
+from nncli.prepare.preprocess import Preprocessor
+from nncli.prepare.schema import Schema
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,18 +50,7 @@ class Predictor:
 
     def check_columns(self, columns: list[str]) -> None:
         """Every feature column must be present; extra columns and any order are fine."""
-        self.check_frame_columns(self.schema, columns)
-
-    @staticmethod
-    def check_frame_columns(schema: Schema, columns: list[str]) -> None:
-        present = set(columns)
-        missing = [c.name for c in schema.features if c.name not in present]
-        if missing:
-            raise SchemaError(
-                f"{len(missing)} feature column(s) the model was trained on are missing: "
-                + short_list(missing, 8),
-                "pass data with the training columns (names must match exactly).",
-            )
+        check_feature_columns(self.schema, columns)
 
     def predict_proba(self, frame: pd.DataFrame, unseen: str = "warn") -> np.ndarray:
         """Probabilities, one column per class in :attr:`classes` order."""
@@ -140,20 +129,6 @@ class Predictor:
         state = ModelState(card.config, arrays, blobs)
         model = model_class(card.model).from_state(state, len(schema.classes))
         return cls(schema, prep, model, card)
-
-
-def prepare_frame(schema: Schema, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Raw rows as the model reads them: with the derived columns (and their counts of
-    rows without a value) and, for sequences, one row per group. A frame that is
-    already grouped (it has the step arrays) is returned as it is."""
-    from nncli.learn.sequences import STEPS, SequenceSpec, to_groups
-
-    if schema.sequence is not None and STEPS in frame.columns:
-        return frame, {}
-    frame, invalid = add_columns(frame, schema.derived)
-    if schema.sequence is not None:
-        frame = to_groups(frame, SequenceSpec.from_dict(schema.sequence), schema.target)
-    return frame, invalid
 
 
 def guarded(path: str | Path, build: Callable[[], T]) -> T:

@@ -20,11 +20,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from nncli.config import MLPConfig, RunConfig
+from nncli.cores import threads_for_fit
 from nncli.errors import ConfigError, TrainingError
 from nncli.learn import distributed
-from nncli.learn.cores import threads_for_fit
 from nncli.learn.models.base import EpochCallback, FitData, FitReport
-from nncli.learn.ragged import Ragged, RaggedTensor
+from nncli.prepare.ragged import Ragged, RaggedTensor
 
 
 def resolve_device(name: str) -> torch.device:

@@ -16,7 +16,7 @@ from nncli.learn.models import MODELS
 from nncli.show.labels import METRICS, metric_label, stop_words
 
 if TYPE_CHECKING:
-    from nncli.learn.schema import Column
+    from nncli.prepare.schema import Column
 
 JSON_FORMAT_VERSION = 1
 MAX_ROWS = 200  # inspect shows every column up to this many, else the first half of it

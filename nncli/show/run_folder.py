@@ -96,7 +96,7 @@ def correlations(
     """Pearson correlations of the numeric inputs on training rows (per class if binary)."""
     import pandas as pd
 
-    from nncli.learn.preprocess import numeric_values
+    from nncli.prepare.preprocess import numeric_values
 
     first = next((r for r in comparison.results if r.train_index is not None), None)
     numeric = [c.name for c in comparison.schema.features if c.role == "numeric"]
@@ -156,3 +156,54 @@ def save_outputs(
 def safe_label(label: str) -> str:
     """A file-name-safe version of a model label."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-")
+
+
+def write_outputs(
+    comparison: Comparison, frame: pd.DataFrame, out_dir: str | Path | None,
+    report_file: str | Path | None, force: bool = False,
+) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
+    """The JSON report; with an output folder or report file, also the diagnostics, and
+    the folder and the HTML report written (the report without ``force`` never over a
+    file that appeared meanwhile)."""
+    from nncli.show import report_compare
+    from nncli.show.report import finite
+
+    payload = report_compare.compare_json(comparison)
+    written: list[str] = []
+    if out_dir or report_file:
+        payload |= finite(diagnostics(comparison, frame, comparison.seed))
+    if out_dir:
+        written += save_outputs(comparison, str(out_dir), payload, frame)
+    if report_file:
+        from nncli.show import html_report
+
+        test, train = prediction_frames(comparison, frame)
+        with atomic_output(report_file, exclusive=not force) as fh:
+            fh.write(html_report.render(html_report.ReportData(payload, test, train)))
+        written.append(str(report_file))
+    return payload, written
+
+
+def render_folder(run_dir: str | Path) -> str:
+    """The HTML report of a folder written by ``compare --out``."""
+    import pandas as pd
+
+    from nncli.errors import DataError
+    from nncli.show.html_report import ReportData, render
+
+    folder = Path(run_dir)
+    needed = [folder / "report.json", folder / "test_predictions.csv"]
+    for path in needed:
+        if not path.is_file():
+            raise DataError(f"{path} not found", "pass a folder written by nncli compare --out.")
+    try:
+        payload = json.loads(needed[0].read_text())
+        test = pd.read_csv(needed[1])
+        train_path = folder / "train_predictions.csv"
+        train = pd.read_csv(train_path) if train_path.is_file() else None
+        return render(ReportData(payload, test, train))
+    except (json.JSONDecodeError, KeyError, ValueError) as exc:
+        raise DataError(
+            f"the run folder {folder} is incomplete or damaged ({exc!r})",
+            "re-run nncli compare --out.",
+        ) from None

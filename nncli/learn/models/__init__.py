@@ -13,8 +13,10 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from nncli.errors import ConfigError, did_you_mean
+
 if TYPE_CHECKING:
-    from nncli.config import Config, Settings
+    from nncli.config import ColumnSpec, Config, Settings
     from nncli.learn.models.base import Model
 
 
@@ -138,3 +140,23 @@ def _ignored_mlp(config: Config) -> list[str]:
             f"--hidden {','.join(map(str, widths))} the blocks that change width have none"
         )
     return notes
+
+
+def check_trainable(model: str, columns: ColumnSpec) -> None:
+    """A model ``train`` knows, one that can train under torchrun when started so, and
+    a sequence model only on grouped rows."""
+    from nncli.learn import distributed
+
+    if model not in TRAINABLE:
+        raise ConfigError(f"unknown model {model!r}", did_you_mean(model, TRAINABLE, "model"))
+    if MODELS[model].sequence and columns.group is None:
+        raise ConfigError(
+            f"-m {model} reads sequences: rows grouped by an item and ordered within it",
+            "pass --group ITEM_COLUMN --order POSITION_COLUMN (e.g. --group seq --order t).",
+        )
+    if distributed.active() and model != "mlp":
+        raise ConfigError(
+            f"under torchrun only the MLP trains data-parallel, not {model}",
+            f"run -m {model} without torchrun"
+            + (", or on a Dask cluster with --dask." if model == "gbt" else "."),
+        )

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from nncli.config import Config, GBTConfig, RunConfig
-from nncli.learn.cores import threads_for_fit
+from nncli.cores import threads_for_fit
 from nncli.learn.models.base import EpochCallback, FitData, FitReport, Model, ModelState
 
 

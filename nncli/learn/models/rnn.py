@@ -3,7 +3,7 @@ in order, and a linear head classifies its last hidden state. Training is the ML
 (:mod:`nncli.learn.training`: optimiser, schedule, early stopping, gradient clipping,
 time budget).
 
-Its input is the ``sequence`` preprocessing layout, a :class:`~nncli.learn.ragged.Ragged`
+Its input is the ``sequence`` preprocessing layout, a :class:`~nncli.prepare.ragged.Ragged`
 of every group's steps (``step_width`` values each); a batch is packed straight from the
 steps, nothing is padded, and a group longer than ``max_steps`` is read by its last (or
 first) ``max_steps`` rows. Memory scales with the steps of a batch.
@@ -20,8 +20,8 @@ from torch import nn
 from nncli.config import MLPConfig
 from nncli.learn.models.base import EpochCallback, FitData, FitReport, ModelState
 from nncli.learn.models.mlp import MLPModel, load_weights
-from nncli.learn.ragged import Ragged, RaggedTensor
 from nncli.learn.training import mean_proba, train
+from nncli.prepare.ragged import Ragged, RaggedTensor
 
 RNN_LR = 1e-2  # the learning rate when none is given (the MLP's default is 2e-3)
 #: the MLP-table settings a recurrent net uses (its model card lists only these)
