@@ -62,13 +62,16 @@ def test_no_import_cycle():
         visit(name, [])
 
 
+#: the stages in pipeline order; each may import only those before it (and the shared
+#: modules beside them: errors, config, cores); api and cli come last
+STAGES = ("io", "prepare", "learn", "scale", "assess", "show", "api", "cli")
+
+
 @pytest.mark.parametrize(
-    "layer,may_not_import",
+    ("layer", "may_not_import"),
     [
-        ("nncli.io", ("nncli.learn", "nncli.assess", "nncli.show", "nncli.api", "nncli.cli")),
-        ("nncli.learn", ("nncli.assess", "nncli.show", "nncli.api", "nncli.cli")),
-        ("nncli.assess", ("nncli.show", "nncli.api", "nncli.cli")),
-        ("nncli.show", ("nncli.api", "nncli.cli")),
+        (f"nncli.{stage}", tuple(f"nncli.{later}" for later in STAGES[i + 1 :]))
+        for i, stage in enumerate(STAGES[:-1])
     ],
 )
 def test_layers_import_only_what_comes_before_them(layer, may_not_import):
@@ -90,3 +93,26 @@ def _runtime_nodes(tree: ast.Module) -> list[ast.AST]:
         if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
             skipped |= {id(n) for n in ast.walk(node)}
     return [n for n in ast.walk(tree) if id(n) not in skipped]
+
+
+def test_every_stage_says_what_it_is_for_and_what_it_may_import():
+    """Each stage folder's __init__ opens with one sentence on its job, and names the
+    stages it may import, which are exactly those before it."""
+    for i, stage in enumerate(STAGES[:6]):
+        text = ast.get_docstring(_modules()[f"nncli.{stage}"]) or ""
+        assert text.startswith(f"{stage} — "), stage
+        allowed, rule = STAGES[:i], text.rpartition("May import ")[2]
+        if allowed:
+            named = set(rule.replace(" and ", ", ").rstrip(".").split(", "))
+            assert named == set(allowed), (stage, named)
+        else:
+            assert "Imports no other stage" in text
+
+
+def test_shared_modules_import_no_stage():
+    """errors, config and cores are below every stage."""
+    modules = _modules()
+    for name in ("nncli.errors", "nncli.config", "nncli.cores"):
+        for node in _runtime_nodes(modules[name]):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith(tuple(f"nncli.{s}" for s in STAGES)), name

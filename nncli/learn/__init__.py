@@ -1,2 +1,3 @@
-"""Learning: schema inference, preprocessing fitted on training rows, the models behind
-one registry, the torch training loop, and the fitted predictor."""
+"""learn — fitting models: the registry of models, the torch training loop (data-parallel
+under torchrun), fitting one model on a split, ensembles, the predictor and the
+scikit-learn estimator. May import io and prepare."""

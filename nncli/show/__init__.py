@@ -1,1 +1,2 @@
-"""Showing results: terminal tables and progress, JSON, the HTML report and the run folder."""
+"""show — presenting results: terminal tables and progress, JSON, the HTML report and the
+run folder. May import io, prepare, learn, scale and assess."""
