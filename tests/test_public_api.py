@@ -23,18 +23,16 @@ def test_docstring_examples_run(module, monkeypatch):
 
 
 def test_mlp_classifier_passes_the_scikit_learn_checks():
-    expected = {
-        # the same expected failure scikit-learn lists for its own MLPClassifier: training
-        # with a weight of 2 is not the same as training on a repeated row (shuffling,
-        # early stopping on a validation split)
-        "check_sample_weight_equivalence_on_dense_data": "stochastic training with a split",
-    }
-    results = check_estimator(
-        MLPClassifier(), expected_failed_checks=expected, on_fail=None, on_skip=None
-    )
-    failed = [r["check_name"] for r in results if r["status"] == "failed"]
+    """Every check at the defaults, with no expected failure: identical rows are merged
+    and their weights summed, so a weight of k is k copies of a row."""
+    # the class as the module holds it now (tests/test_settings.py reloads the module,
+    # and a class from before the reload cannot be pickled by the pickling check)
+    fresh = importlib.import_module("nncli.learn.estimator").MLPClassifier
+    results = check_estimator(fresh(), on_fail=None, on_skip=None)
+    failed = [r["check_name"] for r in results if r["status"] in ("failed", "xfail")]
     assert failed == [] and len(results) > 40
-    assert {r["check_name"] for r in results if r["status"] == "xfail"} == set(expected)
+    passed = {r["check_name"] for r in results if r["status"] == "passed"}
+    assert "check_sample_weight_equivalence_on_dense_data" in passed
 
 
 def test_mlp_classifier_scales_its_inputs_like_the_cli():

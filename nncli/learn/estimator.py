@@ -99,6 +99,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         w = _check_sample_weight(sample_weight, np.empty((len(y), 0)), dtype=np.float64)
         if not np.any(w > 0):
             raise ValueError("sample_weight is zero (or negative) for every sample")
+        X, y_index, w = _merged(X, y_index, w)
         train, valid = stratified_split(y_index, self.validation_fraction, self.random_state)
         if valid.size == 0:  # too few rows to hold any out: select the epoch on training rows
             valid = train
@@ -151,3 +152,21 @@ def _has_text(X: Any) -> bool:
         not pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c])
         for c in X.columns
     )
+
+
+def _merged(X: Any, y: np.ndarray, w: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray]:
+    """Rows of weight 0 left out, and identical rows (features and class) merged into one
+    whose weight is their sum, in a canonical order (by a hash of the row). So a weight of
+    k is exactly k copies of a row (scikit-learn's sample-weight equivalence), and a
+    duplicated row never sits on both sides of the validation split."""
+    import pandas as pd
+
+    def take(rows: np.ndarray) -> Any:
+        return X.iloc[rows].reset_index(drop=True) if isinstance(X, pd.DataFrame) else X[rows]
+
+    positive = np.flatnonzero(w > 0)
+    X, y, w = take(positive), y[positive], w[positive]
+    frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+    keys = pd.util.hash_pandas_object(frame.assign(__y=y), index=False).to_numpy()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return take(first), y[first], np.bincount(inverse, weights=w)
