@@ -281,7 +281,7 @@ def render(
 
 
 def _strong_lines(table: dict) -> list[str]:
-    """Issue 11's targets for ``--preset strong``: RealMLP (both settings) on the median
+    """The strong preset's targets (``--preset strong``): RealMLP (both settings) on the median
     dataset at a quarter of its fit time, and the GBT on magic, covertype and adult."""
     strong, lines = "nncli-mlp-strong", []
     for ref in ("realmlp", "realmlp-auc"):

@@ -241,6 +241,8 @@ def setting_options(table_name: str) -> Callable[[F], F]:
         for row in table:
             flag, name = table.flag(row), table.param(row)
             text = row.help
+            if row.models:  # the settings one model of the table reads say which
+                text = f"-m {'/'.join(row.models)}: {text[0].lower()}{text[1:]}"
             if "[default:" not in text:
                 shown = "off" if row.default is None else _shown(row.default)
                 text += f" [default: {shown}]"

@@ -39,6 +39,7 @@ class Setting:
     aliases: tuple[str, ...] = ()
     flag: str | None = None  # overrides the table's flag naming
     synonyms: Mapping[str, str] = field(default_factory=dict)  # other names of a choice
+    models: tuple[str, ...] = ()  # the models of its table that read it (empty: all)
 
     def parse(self, text: str, table: SettingsTable) -> Any:
         """A value from text: a variant string, a flag or a TOML string."""
@@ -168,6 +169,19 @@ class SettingsTable:
 
     def flag(self, row: Setting) -> str:
         return row.flag or "--" + (self.prefix + row.name).replace("_", "-").lower()
+
+    def only(self, model: str, names: tuple[str, ...]) -> None:
+        """Mark the rows ``names`` as read by ``model`` alone (of the models built from
+        this table); model cards, warnings, help and variants then show what applies."""
+        from dataclasses import replace
+
+        for name in names:
+            self.rows[name] = replace(self.rows[name], models=(model,))
+
+    def applies(self, name: str, model: str) -> bool:
+        """Whether ``model`` reads the setting ``name``."""
+        models = self.rows[name].models
+        return not models or model in models
 
     def param(self, row: Setting) -> str:
         """The click parameter name of a row's flag."""
@@ -486,15 +500,15 @@ MLP = SettingsTable(
             low=0.0,
             high=0.5,
         ),
-        Setting("cell", str, "gru", "-m rnn: the recurrent cell.", choices=("gru", "lstm")),
-        Setting("rnn_hidden", int, 64, "-m rnn: hidden size of each recurrent layer.", low=1),
-        Setting("rnn_layers", int, 1, "-m rnn: stacked recurrent layers.", low=1, high=8),
-        Setting("bidirectional", bool, False, "-m rnn: read each sequence both ways."),
+        Setting("cell", str, "gru", "The recurrent cell.", choices=("gru", "lstm")),
+        Setting("rnn_hidden", int, 64, "Hidden size of each recurrent layer.", low=1),
+        Setting("rnn_layers", int, 1, "Stacked recurrent layers.", low=1, high=8),
+        Setting("bidirectional", bool, False, "Read each sequence both ways."),
         Setting(
             "max_steps",
             int,
             1000,
-            "-m rnn: read at most this many rows of a group, the last ones (--keep-steps); "
+            "Read at most this many rows of a group, the last ones (--keep-steps); "
             "said when a group is longer (0: all). The rough models' aggregates use every row.",
             low=0,
             optional=True,
@@ -504,11 +518,16 @@ MLP = SettingsTable(
             "keep_steps",
             str,
             "last",
-            "-m rnn: which rows of a group longer than --max-steps are read.",
+            "Which rows of a group longer than --max-steps are read.",
             choices=("last", "first"),
         ),
     ],
 )
+
+MLP.only("mlp", ("hidden", "activation", "leaky_slope", "elu_alpha", "maxout_pieces", "norm",
+                 "residual", "init", "num_embedding", "embedding_dim", "n_bins", "bin_edges",
+                 "periodic_sigma", "max_one_hot", "front_scale", "ensemble_k"))  # fmt: skip
+MLP.only("rnn", ("cell", "rnn_hidden", "rnn_layers", "bidirectional", "max_steps", "keep_steps"))
 
 GBT = SettingsTable(
     "gbt",
@@ -671,9 +690,10 @@ class Settings:
         return cls(**parts)  # type: ignore[arg-type]
 
 
-def parse_variant(text: str, table: SettingsTable) -> dict[str, Any]:
+def parse_variant(text: str, table: SettingsTable, model: str | None = None) -> dict[str, Any]:
     """``"activation=maxout,hidden=128,128"`` → checked values; bare items extend the
-    previous key (so lists need no quoting)."""
+    previous key (so lists need no quoting). With ``model``, a setting that model does
+    not read is refused."""
     raw: dict[str, str] = {}
     key = None
     for item in (p.strip() for p in text.split(",") if p.strip()):
@@ -687,6 +707,13 @@ def parse_variant(text: str, table: SettingsTable) -> dict[str, Any]:
             raise ConfigError(
                 f"--{table.name} {text!r}: expected key=value items",
                 f'pass e.g. --{table.name} "{_first(table)}".',
+            )
+    for key in raw:
+        if model is not None and not table.applies(key, model):
+            readers = " and ".join(table.rows[key].models)
+            raise ConfigError(
+                f"--{model} {text!r}: {key} does not apply to {model} (only -m {readers} reads it)",
+                "leave it out of the variant.",
             )
     return {k: table.rows[k].parse(v, table) for k, v in raw.items()}
 

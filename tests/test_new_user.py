@@ -1,4 +1,4 @@
-"""What a new user trips over (issue 12): each behaviour through the real entry point."""
+"""What a new user trips over: each behaviour through the real entry point."""
 
 from __future__ import annotations
 

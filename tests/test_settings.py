@@ -301,3 +301,34 @@ def test_zero_turns_a_setting_off_from_the_command_line(invoke, tmp_path):
     invoke(["train", SAMPLE / "physics.csv", "-m", "mlp", "--epochs", "1", "--hidden", "8",
             "--clip-grad", "0", "-o", path, "-q"])  # fmt: skip
     assert nncli.load(path).model.config.clip_grad is None
+
+
+def test_settings_say_which_model_reads_them(invoke, tmp_path):
+    """The MLP table's rows that one model alone reads are flagged there: a model card
+    holds only what its model reads, --help names the model, a setting the run's model
+    does not read is a warning, and a variant with one is refused."""
+    import json
+
+    from nncli.config import MLP
+
+    assert MLP.applies("cell", "rnn") and not MLP.applies("cell", "mlp")
+    assert MLP.applies("activation", "mlp") and not MLP.applies("activation", "rnn")
+    assert MLP.applies("lr", "mlp") and MLP.applies("lr", "rnn")
+    sequences = SAMPLE / "sequences.csv"
+    rnn = tmp_path / "rnn.nncli"
+    err = invoke(["train", sequences, "--group", "seq", "--order", "t", "-m", "rnn", "--epochs",
+                  "1", "--activation", "tanh", "-o", rnn]).stderr  # fmt: skip
+    assert "Warning: --activation ignored: only -m mlp reads it, and this run trains rnn" in err
+    config = json.loads(invoke(["info", rnn, "--json"]).stdout)["model"]["config"]
+    assert "cell" in config and "max_steps" in config
+    assert not {"activation", "hidden", "norm", "ensemble_k"} & set(config)
+    mlp = tmp_path / "mlp.nncli"
+    invoke(["train", SAMPLE / "physics.csv", "-m", "mlp", "--epochs", "1", "-o", mlp, "-q"])
+    config = json.loads(invoke(["info", mlp, "--json"]).stdout)["model"]["config"]
+    assert "activation" in config and not {"cell", "rnn_hidden", "max_steps"} & set(config)
+    help_text = invoke(["train", "--help"]).stdout
+    assert "-m rnn: the recurrent cell." in help_text and "-m mlp: hidden activation" in help_text
+    err = invoke(["compare", sequences, "--group", "seq", "--order", "t", "--rnn",
+                  "activation=tanh"], exit_code=2).stderr  # fmt: skip
+    assert err.startswith("Error: --rnn 'activation=tanh': activation does not apply to rnn "
+                          "(only -m mlp reads it)")  # fmt: skip

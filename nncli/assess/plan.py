@@ -85,8 +85,8 @@ class CompareOptions:
             table = MODELS[name].config
             if texts and table is None:
                 raise ConfigError(f"{name} has no settings to vary", "leave out --" + name + ".")
-            for text in texts:
-                parse_variant(text, TABLES[table or "run"])  # bad variants fail before any work
+            for text in texts:  # bad variants fail before any work
+                parse_variant(text, TABLES[table or "run"], name)
         if 0 < self.bootstrap < 50:
             raise ConfigError(
                 f"--bootstrap needs 0 (no intervals) or at least 50 resamples, got "

@@ -106,9 +106,27 @@ def ignored_settings(settings: Settings, models: list[str]) -> list[str]:
                 f"setting(s) and no {name} model is trained here ({', '.join(models)})"
             )
     if "mlp" in used:
+        notes += _not_read(settings, [m for m in models if MODELS.get(m) and
+                                      MODELS[m].config == "mlp"])  # fmt: skip
         notes += _ignored_mlp(settings.mlp)
         notes += _ignored_precision(settings)
     return notes
+
+
+def _not_read(settings: Settings, models: list[str]) -> list[str]:
+    """Settings of the MLP table that none of ``models`` reads (an RNN's --cell for -m
+    mlp, an MLP's --activation for -m rnn)."""
+    from nncli.config import MLP
+
+    unread = [MLP.rows[g] for g in sorted(settings.mlp.given)
+              if not any(MLP.applies(g, m) for m in models)]  # fmt: skip
+    if not unread:
+        return []
+    flags = ", ".join(MLP.flag(r) for r in unread)
+    readers = sorted({m for r in unread for m in r.models})
+    return [f"{flags} ignored: only -m {' and '.join(readers)} "
+            f"{'reads it' if len(unread) == 1 else 'read them'}, and this run trains "
+            f"{', '.join(models)}"]  # fmt: skip
 
 
 def _ignored_precision(settings: Settings) -> list[str]:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nncli.config import ACTIVATION_NAMES, Config, MLPConfig, RunConfig
+from nncli.config import ACTIVATION_NAMES, TABLES, Config, MLPConfig, RunConfig
 from nncli.errors import ArtifactError, ConfigError
 from nncli.learn.models.base import (
     EpochCallback,
@@ -33,9 +33,6 @@ from nncli.learn.models.layers import (
     tree_edges,
 )
 from nncli.learn.training import mean_proba, train
-
-#: rows of the MLP table only the recurrent net reads: an MLP's model card leaves them out
-RNN_ONLY = ("cell", "rnn_hidden", "rnn_layers", "bidirectional", "max_steps", "keep_steps")
 
 
 class Maxout(nn.Module):
@@ -312,7 +309,9 @@ class MLPModel(Model):
     def state(self) -> ModelState:
         assert self.module is not None
         arrays = {k: v.detach().cpu().numpy() for k, v in self.module.state_dict().items()}
-        config = {k: v for k, v in self.config.to_dict().items() if k not in RNN_ONLY}
+        config = {
+            k: v for k, v in self.config.to_dict().items() if TABLES["mlp"].applies(k, self.name)
+        }
         return ModelState(config | self.inputs.to_dict(), arrays)
 
     @classmethod

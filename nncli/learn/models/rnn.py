@@ -17,19 +17,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from nncli.config import MLPConfig
+from nncli.config import MLP, MLPConfig
 from nncli.learn.models.base import EpochCallback, FitData, FitReport, ModelState
 from nncli.learn.models.mlp import MLPModel, load_weights
 from nncli.learn.training import mean_proba, train
 from nncli.prepare.ragged import Ragged, RaggedTensor
 
 RNN_LR = 1e-2  # the learning rate when none is given (the MLP's default is 2e-3)
-#: the MLP-table settings a recurrent net uses (its model card lists only these)
-RNN_SETTINGS = (
-    "cell", "rnn_hidden", "rnn_layers", "bidirectional", "dropout", "clip_grad", "optimizer",
-    "momentum", "lr", "weight_decay", "schedule", "beta2", "warmup", "epochs", "batch_size",
-    "patience", "label_smoothing", "scaler", "restore_best", "max_steps", "keep_steps",
-)  # fmt: skip
 #: memory per step of a batch in training, for the check before training: values per
 #: recurrent unit (gates, states, their gradients) and a fixed part (torch's autograd
 #: keeps tensors per time step: 3.2 GB for one group of 150,000 steps, measured)
@@ -130,7 +124,7 @@ class RNNModel(MLPModel):
     def state(self) -> ModelState:
         assert self.module is not None
         arrays = {k: v.detach().cpu().numpy() for k, v in self.module.state_dict().items()}
-        config = {k: v for k, v in self.config.to_dict().items() if k in RNN_SETTINGS}
+        config = {k: v for k, v in self.config.to_dict().items() if MLP.applies(k, self.name)}
         return ModelState(config | {"step_width": self.step_width}, arrays)
 
     @classmethod
