@@ -104,7 +104,7 @@ def column_options(fn: F) -> F:
                 metavar='"NAME = EXPR"',
                 help="Add a derived ('assisted') column computed from others, e.g. "
                 '"mt = sqrt(2 * lep_pt * met)"; stored in the model and computed again at '
-                "predict time (repeatable; docs: README, Assisted variables).",
+                "predict time (repeatable; docs/physics.md, Assisted variables).",
             ),
             click.option(
                 "--features",

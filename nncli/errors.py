@@ -13,7 +13,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Documented exit codes (see README, "Exit codes")."""
+    """Documented exit codes (README, "Errors and exit codes")."""
 
     OK = 0
     ERROR = 1  # bad data, schema mismatch, bad or incompatible model file

@@ -20,6 +20,34 @@ def test_every_command_has_help_with_an_example_and_is_in_readme(name):
     assert f"nncli {name}" in README, f"{name} is not in README.md"
 
 
+USER_DOCS = ["README.md", "docs/guide.md", "docs/cli.md", "docs/physics.md", "docs/scaling.md",
+             "docs/python.md", "docs/json.md"]  # fmt: skip
+
+
+def test_the_command_reference_is_generated_and_current():
+    """docs/cli.md is made from the commands and the settings tables; it fails here when
+    a command or a setting changed and the page was not regenerated."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_cli", ROOT / "docs" / "make_cli.py")
+    assert spec is not None and spec.loader is not None
+    make_cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_cli)
+    page = (ROOT / "docs" / "cli.md").read_text()
+    assert page == make_cli.render(), "docs/cli.md is stale: run python docs/make_cli.py"
+    for name, command in cli.commands.items():
+        assert f"## nncli {name}" in page
+        for param in command.params:
+            assert all(opt in page for opt in param.opts if opt.startswith("--"))
+
+
+def test_user_docs_start_small_and_never_name_the_developers_data():
+    assert len(README.splitlines()) < 250
+    for name in USER_DOCS:
+        text = (ROOT / name).read_text()
+        assert "shared/data" not in text and "../shared" not in text, name
+
+
 def test_exit_codes_are_documented():
     for code in ("| 0 |", "| 1 |", "| 2 |", "| 3 |", "| 130 |"):
         assert code in README
