@@ -34,7 +34,13 @@ def test_the_command_reference_is_generated_and_current():
     make_cli = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(make_cli)
     page = (ROOT / "docs" / "cli.md").read_text()
-    assert page == make_cli.render(), "docs/cli.md is stale: run python docs/make_cli.py"
+    fresh = make_cli.render()
+    if page != fresh:
+        import difflib
+
+        diff = "\n".join(list(difflib.unified_diff(page.splitlines(), fresh.splitlines(),
+                                                     lineterm=""))[:40])  # fmt: skip
+        pytest.fail(f"docs/cli.md is stale: run python docs/make_cli.py\n{diff}")
     for name, command in cli.commands.items():
         assert f"## nncli {name}" in page
         for param in command.params:
