@@ -8,6 +8,7 @@ A command reads (:mod:`nncli.io`), prepares (:mod:`nncli.prepare`), learns
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -144,17 +145,19 @@ def train(
     from nncli.scale import route, streaming
 
     model = model or baseline()  # the rough result: gbt
-    columns = columns or ColumnSpec(target, tuple(id_cols), weight, tuple(drop))
-    check_trainable(model, columns)
     settings = (settings or Settings()).with_preset()
+    columns = _columns(columns, target, id_cols, weight, drop, settings)
+    check_trainable(model, columns)
     elsewhere = route.fit_elsewhere(source, model, columns, settings, dask, valid, read,
                                     on_schema, on_epoch)  # fmt: skip
     if elsewhere is not None:  # on a Dask cluster, or in passes over the file
         return _sampled_result(elsewhere)
     table, schema, notes = _read(source, read, columns, on_schema, streaming.memory_notes(
         source, model, settings), settings.mlp if model == "rnn" else None)  # fmt: skip
-    frame = dataset.labelled_rows(table.frame, schema)
+    frame = dataset.labelled_rows(table.frame, schema).reset_index(drop=True)
     y = dataset.labels_to_index(frame[schema.target], schema.classes, table.source)
+    if (settings.run.bag or 1) > 1:
+        return _train_bagged(model, schema, table, frame, y, settings, valid, on_epoch, notes)
     train_rows, y_train, valid_rows, y_valid = train_valid(frame, y, schema, settings, valid,
                                                            read)  # fmt: skip
     fitted = fit_model(model, schema, train_rows, y_train, valid_rows, y_valid, settings,
@@ -165,6 +168,26 @@ def train(
         "valid": (fitted.X_valid, y_valid, fitted.w_valid)})  # fmt: skip
     card.data = DataInfo(table.source, table.sha256, len(table.frame), *n)
     return TrainResult(fitted.predictor, card.metrics, fitted.fit_seconds, *n, notes)
+
+
+def _train_bagged(
+    model: str, schema: Schema, table: Table, frame: pd.DataFrame, y: np.ndarray,
+    settings: Settings, valid: str | Path | None, on_epoch: EpochCallback | None,
+    notes: list[str],
+) -> TrainResult:  # fmt: skip
+    """``train --bag K``: K fold models as one, scored out of fold on every row."""
+    from nncli.assess.crossfit import train_bagged
+    from nncli.assess.evaluate import metrics
+
+    if valid is not None:
+        raise ConfigError("--bag validates each fold model on the fold it did not see; "
+                          "not with --valid", "leave out --valid, or pass --bag 1.")  # fmt: skip
+    predictor, out, seconds = train_bagged(model, schema, frame, y, settings, on_epoch)
+    w = dataset.row_weights(frame, schema)
+    card = predictor.card
+    card.metrics = {"train": metrics(y, out.train, w), "valid": metrics(y, out.valid, w)}
+    card.data = DataInfo(table.source, table.sha256, len(table.frame), len(y), len(y))
+    return TrainResult(predictor, card.metrics, seconds, len(y), len(y), notes)  # type: ignore[arg-type]
 
 
 def _read(
@@ -228,19 +251,23 @@ def predict(
     unseen: str = "warn",
     read: ReadOptions | None = None,
     chunk_rows: int = 100_000,
+    fold_by: str | None = None,
 ) -> PredictSummary:
     """Write predictions for ``source`` as CSV to ``output``, chunk by chunk.
 
     Columns: the ID columns (``id_cols``, or the training schema's that are present),
-    ``prediction``, and with ``proba`` one ``proba_<class>`` column per class.
+    ``prediction``, and with ``proba`` one ``proba_<class>`` column per class. With
+    ``fold_by`` (a model cross-fitted with ``--fold-by``), each row is scored by the fold
+    models that did not train on its fold (k-fold application).
     """
     predictor = _as_predictor(model)
+    k = _fold_application(predictor, fold_by)
     chunks = dataset.whole_groups(predictor.schema, iter_frames(source, read, chunk_rows), source)
     rows, unseen_total, header, ids = 0, dict[str, int](), None, None
     for chunk in chunks:
         if ids is None:
             ids = dataset.id_columns(predictor.schema, [str(c) for c in chunk.columns], id_cols)
-        p, counts = predictor.predict_proba_counted(chunk, unseen)
+        p, counts = _predicted(predictor, chunk, unseen, fold_by, k)
         out = _prediction_rows(chunk, ids, predictor.classes, p, proba)
         out.to_csv(output, header=header is None, index=False, float_format="%.6g")
         header, rows = list(out.columns), rows + len(out)
@@ -250,6 +277,35 @@ def predict(
         name = "<DataFrame>" if is_frame(source) else source
         raise DataError(f"{name} has a header but no data rows", "pass a file with data rows.")
     return PredictSummary(rows, header, unseen_total)
+
+
+def _fold_application(predictor: Predictor | EnsemblePredictor, fold_by: str | None) -> int:
+    """K of a model cross-fitted by a fold column, when ``fold_by`` asks for k-fold
+    application (0 without it); any other model is an error."""
+    if fold_by is None:
+        return 0
+    bag = getattr(predictor, "bag", None)
+    if not bag or bag.get("fold_by") is None:
+        raise ConfigError(
+            "--fold-by scores each row with the fold model that did not train on its fold, "
+            "but this model was not cross-fitted by a fold column",
+            "train it with --bag K --fold-by COL (compare or train), or leave --fold-by out.",
+        )
+    return int(bag["k"])
+
+
+def _predicted(
+    predictor: Predictor | EnsemblePredictor, frame: pd.DataFrame, unseen: str,
+    fold_by: str | None, k: int,
+) -> tuple[np.ndarray, dict[str, int]]:  # fmt: skip
+    """Probabilities, with k-fold application when ``k`` (see :func:`_fold_application`)."""
+    if not k:
+        return predictor.predict_proba_counted(frame, unseen)
+    from nncli.assess.crossfit import fold_numbers
+
+    assert fold_by is not None
+    fold = fold_numbers(frame, fold_by, k)
+    return predictor.predict_proba_counted(frame, unseen, fold)  # type: ignore[call-arg]
 
 
 def _prediction_rows(
@@ -282,18 +338,27 @@ def evaluate(
     *,
     unseen: str = "warn",
     read: ReadOptions | None = None,
+    fold_by: str | None = None,
 ) -> Evaluation:
-    """Metrics of a trained model on labelled data (the model's target column)."""
+    """Metrics of a trained model on labelled data (the model's target column); with
+    ``fold_by``, k-fold application as in :func:`predict`."""
     from nncli.assess.evaluate import confusion_matrix, metrics
 
     predictor = _as_predictor(model)
+    k = _fold_application(predictor, fold_by)
     table = read_table(source, read)
     frame, y, w = dataset.evaluation_rows(predictor.schema, predictor.classes, table)
-    proba, counts = predictor.predict_proba_counted(frame, unseen)
+    proba, counts = _predicted(predictor, frame, unseen, fold_by, k)
     confusion = confusion_matrix(y, proba.argmax(axis=1), len(predictor.classes)).tolist()
     ev = Evaluation(table.source, str(predictor.schema.target), len(y), predictor.classes,
                     metrics(y, proba, w), confusion, counts)  # fmt: skip
-    if predictor.card.data.sha256 and predictor.card.data.sha256 == table.sha256:
+    same = predictor.card.data.sha256 and predictor.card.data.sha256 == table.sha256
+    if same and k:
+        ev.notes.append(Info(
+            f"{table.source} is the file the model was cross-fitted on; with --fold-by every "
+            "row is scored by the fold model that did not train on it, so these metrics are "
+            "out of fold"))  # fmt: skip
+    elif same:
         ev.notes.append(
             f"{table.source} is the file the model was trained on (the same SHA-256): its "
             "training rows are among these, so the metrics are optimistic; evaluate on data "
@@ -336,12 +401,13 @@ def compare(
     on_start: StartCallback | None = None,
     on_result: ResultCallback | None = None,
     on_schema: SchemaCallback | None = None,
+    on_plan: Callable[[str], None] | None = None,
 ) -> CompareRun:
     """Run every model on the same split (or CV folds) of ``source`` and compare them.
 
-    With ``out_dir`` the run folder is written (report.json, a model file per model,
-    predictions), with ``report_file`` the HTML report; ``fail_under`` ("auc=0.85") is
-    checked before anything is read and evaluated at the end (``run.threshold.met``).
+    ``out_dir``: the run folder (report.json, model files, predictions); ``report_file``:
+    the HTML report; ``fail_under`` ("auc=0.85"): checked before anything is read and at
+    the end (``run.threshold.met``); ``on_plan`` hears how the models are fitted.
 
     Examples
     --------
@@ -358,24 +424,39 @@ def compare(
     from nncli.show.run_folder import write_outputs
 
     settings, options = settings or Settings(), options or plan.CompareOptions()
-    columns = columns or ColumnSpec(target, tuple(id_cols), weight, tuple(drop))
+    columns = _columns(columns, target, id_cols, weight, drop, settings)
     threshold = plan.Threshold.parse(fail_under) if fail_under else None
     plan.check_request(options, columns, settings)
     options = plan.with_sequence_models(options, columns)
     with claim(out_dir, report_file):  # one writer per output, for the whole run
         check_run_outputs(out_dir, report_file, [] if is_frame(source) else [source], force)
-        rnn = settings.with_preset().mlp if "rnn" in options.models else None
-        table, schema, notes = _read(source, read, columns, on_schema, rnn=rnn)
+        table, schema, notes = _read(source, read, columns, on_schema, rnn=(
+            settings.with_preset().mlp if "rnn" in options.models else None))  # fmt: skip
         frame, test_rows = dataset.with_test_rows(table, schema, options.cv, test, read)
         y = dataset.labels_to_index(frame[schema.target], schema.classes, table.source)
         comparison = run_comparison(frame, y, dataset.row_weights(frame, schema), schema,
                                     table.source, options, settings, test_rows, on_start,
-                                    on_result)  # fmt: skip
+                                    on_result, on_plan)  # fmt: skip
         comparison.sha256, comparison.notes = table.sha256, notes
         run = CompareRun(comparison, frame, {})
         run.report, run.written = write_outputs(comparison, frame, out_dir, report_file, force)
     run.threshold = check_threshold(comparison, threshold) if threshold else None
     return run
+
+
+def _columns(
+    columns: ColumnSpec | None, target: str | None, id_cols: tuple[str, ...],
+    weight: str | None, drop: tuple[str, ...], settings: Settings,
+) -> ColumnSpec:  # fmt: skip
+    """The columns' parts, given whole or as keywords; --fold-by COL is an ID column
+    (carried into predictions, never a feature)."""
+    from dataclasses import replace
+
+    columns = columns or ColumnSpec(target, tuple(id_cols), weight, tuple(drop))
+    col = settings.run.fold_by
+    if col is None or col in columns.id_cols:
+        return columns
+    return replace(columns, id_cols=(*columns.id_cols, col))
 
 
 def render_report(run_dir: str | Path) -> str:

@@ -368,6 +368,11 @@ def _announce(console: Any, schema: Any, notes: list[str]) -> None:
     warnings about the data (what inspect calls findings)."""
     console.print(f"{schema.target_words}: {len(schema.classes)} classes", markup=False,
                   highlight=False)  # fmt: skip
+    _announce_notes(console, notes)
+
+
+def _announce_notes(console: Any, notes: list[str]) -> None:
+    """Notes as they are: Info lines plain, the rest as warnings."""
     for note in notes:
         if isinstance(note, Info):
             console.print(note, markup=False, highlight=False)
@@ -590,6 +595,7 @@ def compare(data: str, out_dir: str | None, report_file: str | None, **kw: Any) 
             fail_under=kw["fail_under"], force=kw["force"],
             on_start=display.start, on_result=display.result,
             on_schema=lambda schema, notes: _announce(err, schema, ignored + notes),
+            on_plan=lambda words: err.print(words, markup=False, highlight=False),
         )  # fmt: skip
     finally:
         display.close()
@@ -673,6 +679,16 @@ def report_command(run_dir: str, output: str, force: bool) -> None:
     _confirm(_stderr(False), output, "the HTML report")
 
 
+def _fold_by_option(fn: F) -> F:
+    return click.option(
+        "--fold-by",
+        metavar="COL",
+        help="Score each row with the fold models that did not train on its fold (COL mod "
+        "K, as in training; a model cross-fitted with --bag K --fold-by COL) [default: the "
+        "mean of the fold models].",
+    )(fn)
+
+
 def _unseen_option(fn: F) -> F:
     return click.option(
         "--unseen",
@@ -702,6 +718,7 @@ def _unseen_option(fn: F) -> F:
     help="Column(s) to copy into the output [default: the model's ID columns].",
 )
 @_unseen_option
+@_fold_by_option
 @data_options
 @click.option("--quiet", "-q", is_flag=True, help="No warnings on stderr.")
 def predict(
@@ -712,6 +729,7 @@ def predict(
     proba: bool,
     id_col: tuple[str, ...],
     unseen: str,
+    fold_by: str | None,
     quiet: bool,
     **kw: Any,
 ) -> None:
@@ -729,7 +747,7 @@ def predict(
 
     read = _read_options(kw)
     predictor = api.load(model)
-    args = dict(proba=proba, id_cols=id_col, unseen=unseen, read=read)
+    args = dict(proba=proba, id_cols=id_col, unseen=unseen, read=read, fold_by=fold_by)
     if output:
         with claim(output):
             check_output(output, [data, model], force)
@@ -747,9 +765,12 @@ def predict(
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("data")
 @_unseen_option
+@_fold_by_option
 @data_options
 @output_options
-def evaluate(model: str, data: str, unseen: str, as_json: bool, quiet: bool, **kw: Any) -> None:
+def evaluate(
+    model: str, data: str, unseen: str, fold_by: str | None, as_json: bool, quiet: bool, **kw: Any
+) -> None:
     """Metrics of a saved MODEL on labelled DATA (it must hold the model's target column).
 
     Example:
@@ -761,9 +782,8 @@ def evaluate(model: str, data: str, unseen: str, as_json: bool, quiet: bool, **k
     from nncli.show import report
 
     read = _read_options(kw)
-    result = api.evaluate(model, data, unseen=unseen, read=read)
-    for note in result.notes:
-        _warn(_stderr(quiet), note)
+    result = api.evaluate(model, data, unseen=unseen, read=read, fold_by=fold_by)
+    _announce_notes(_stderr(quiet), result.notes)
     _report_unseen(_stderr(quiet), result.unseen, unseen)
     if as_json:
         click.echo(report.dumps(report.evaluation_json(result)))

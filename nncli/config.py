@@ -286,6 +286,27 @@ RUN = SettingsTable(
             "valid_size", float, 0.2, "Share of rows held out for validation.", low=0.01, high=0.9
         ),
         Setting(
+            "bag",
+            int,
+            None,
+            "Cross-fit: fit each model on K-1 of K folds, K times; choose on the out-of-fold "
+            "predictions of every training row and predict with the mean of the K models "
+            "(1: one validation split) [default: compare picks K (8 below 1,000 training "
+            "rows, 5 up to 20,000, else 1); train: 1].",
+            low=1,
+            high=20,
+            optional=True,
+        ),
+        Setting(
+            "fold_by",
+            str,
+            None,
+            "With --bag: a row's fold is this integer column mod K (an event number), "
+            "not a stratified draw; predict and evaluate --fold-by then score each row with "
+            "the fold model that did not train on its fold.",
+            optional=True,
+        ),
+        Setting(
             "scaler",
             str,
             None,

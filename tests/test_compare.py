@@ -14,7 +14,7 @@ from nncli import api
 from nncli.assess import stats
 from nncli.assess.evaluate import metrics
 from nncli.assess.plan import CompareOptions
-from nncli.config import MLP, MLPConfig, Settings, parse_variant
+from nncli.config import MLP, MLPConfig, RunConfig, Settings, parse_variant
 from nncli.errors import ConfigError
 from nncli.show.labels import overtraining_verdict
 from tests.conftest import SAMPLE
@@ -25,29 +25,33 @@ FAST = ["--bootstrap", "200", "--quiet"]
 
 
 def test_every_model_gets_the_same_split(monkeypatch):
-    seen: dict[str, tuple] = {}
-    real = compare_module.fit_model
+    """One split (--bag 1) and cross-fitted folds alike: every model trains and validates
+    on the same rows, none of them test rows."""
+    import nncli.assess.crossfit as crossfit
 
-    def spy(name, schema, train, y_train, valid, y_valid, *args, **kwargs):
-        seen[name] = (tuple(train.index), tuple(valid.index))
-        return real(name, schema, train, y_train, valid, y_valid, *args, **kwargs)
+    real = crossfit.fit_model
+    for bag in (1, 5):
+        seen: dict[str, list] = {}
 
-    monkeypatch.setattr(compare_module, "fit_model", spy)
-    options = CompareOptions(models=("majority", "logreg", "fisher", "gbt", "mlp"), bootstrap=100)
-    settings = Settings(mlp=MLPConfig(hidden=(16,), epochs=2))
-    comparison = api.compare(PHYSICS, options=options, settings=settings).comparison
-    assert len(set(seen.values())) == 1 and set(seen) == {
-        "majority",
-        "logreg",
-        "fisher",
-        "gbt",
-        "mlp",
-    }
-    train, valid = seen["gbt"]
-    test = set(comparison.test_index)
-    assert not (set(train) & set(valid)) and not (set(train) & test) and not (set(valid) & test)
-    assert len(train) + len(valid) + len(test) == 4000
-    assert all(r.proba.shape == (800, 2) for r in comparison.results)
+        def spy(name, schema, train, y_train, valid, y_valid, *args, **kwargs):
+            seen.setdefault(name, []).append((tuple(train.index), tuple(valid.index)))
+            return real(name, schema, train, y_train, valid, y_valid, *args, **kwargs)
+
+        monkeypatch.setattr(crossfit, "fit_model", spy)
+        options = CompareOptions(models=("majority", "logreg", "fisher", "gbt", "mlp"),
+                                 bootstrap=100)  # fmt: skip
+        settings = Settings(mlp=MLPConfig(hidden=(16,), epochs=2), run=RunConfig(bag=bag))
+        comparison = api.compare(PHYSICS, options=options, settings=settings).comparison
+        assert set(seen) == {"majority", "logreg", "fisher", "gbt", "mlp"}
+        assert len({tuple(v) for v in seen.values()}) == 1 and len(seen["gbt"]) == bag
+        test = set(comparison.test_index)
+        held_out = set()
+        for train, valid in seen["gbt"]:
+            assert not (set(train) & set(valid)) and not (set(train) & test)
+            assert not (set(valid) & test) and len(train) + len(valid) + len(test) == 4000
+            held_out |= set(valid)
+        assert len(held_out) == (3200 if bag == 5 else 640)  # the folds cover the rest
+        assert all(r.proba.shape == (800, 2) for r in comparison.results)
 
 
 def test_intervals_contain_the_estimate_and_narrow_with_more_rows():
@@ -139,7 +143,7 @@ def test_compare_table_on_stdout_and_rows_on_stderr(invoke):
     result = invoke(["compare", PHYSICS, "--models", "majority,logreg,gbt", "--bootstrap", "200"])
     out, err = result.stdout, result.stderr
     assert out.startswith(
-        f"compare {PHYSICS}: 4,000 rows (2,560 train, 640 validation, 800 test "
+        f"compare {PHYSICS}: 4,000 rows (3,200 rows cross-fitted in 5 folds, 800 test "
         "rows); target 'label'; seed 0; ranked by ROC AUC; 95% intervals from 200 bootstrap"
     )
     assert "gbt ★" in out
@@ -148,10 +152,13 @@ def test_compare_table_on_stdout_and_rows_on_stderr(invoke):
     assert "signal efficiency at fixed background efficiency (signal: 'signal')" in out
     assert [line.split()[:2] for line in err.splitlines()] == [
         ["target", "'label'"],
+        ["cross-fitting", "with"],
         ["rough", "majority"],
         ["rough", "gbt"],
         ["rough", "logreg"],
     ]
+    assert err.splitlines()[1].startswith("cross-fitting with 5 folds (automatic for 3,200 "
+                                          "training and validation rows)")  # fmt: skip
 
 
 def test_compare_json_and_out_dir(invoke, tmp_path):
@@ -194,10 +201,13 @@ def test_compare_json_and_out_dir(invoke, tmp_path):
         "logreg.nncli",
         "mlp-activation-maxout-hidden-16-8.nncli",
         "mlp-activation-tanh.nncli",
+        "oof_predictions.csv",
         "report.json",
         "test_predictions.csv",
         "train_predictions.csv",
     ]
+    oof = pd.read_csv(out / "oof_predictions.csv")  # cross-fitted: every training row
+    assert len(oof) == 3200 and oof["gbt:signal"].notna().all()
     preds = pd.read_csv(out / "test_predictions.csv")
     assert len(preds) == 800 and list(preds.columns[:2]) == ["row", "true"]
     assert "gbt:signal" in preds.columns
@@ -314,7 +324,7 @@ def test_models_with_other_seeds_are_resampled_on_the_same_rows():
     y = labels_to_index(frame[schema.target], schema.classes, "segment")
     options = CompareOptions(models=("logreg",), bootstrap=200)
     settings = Settings()
-    splits = compare_module.make_splits(y, options, 0, settings.run.valid_size)
+    splits = compare_module.make_splits(y, options, 0, settings.run.valid_size, 1)
     ctx = compare_module._Context(frame, y, row_weights(frame, schema), schema, splits, None,
                                   options, seed=0)  # fmt: skip
     entries = [Entry("logreg", "logreg", settings),

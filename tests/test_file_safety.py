@@ -141,7 +141,13 @@ def test_two_compares_writing_one_run_folder(tmp_path):
     first.communicate(timeout=60)
     assert first.returncode == 130, log.read_text()
     names = sorted(p.name for p in (tmp_path / "run").iterdir())
-    assert names == ["gbt.nncli", "report.json", "test_predictions.csv", "train_predictions.csv"]
+    assert names == [
+        "gbt.nncli",
+        "oof_predictions.csv",
+        "report.json",
+        "test_predictions.csv",
+        "train_predictions.csv",
+    ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "run"]
 
 

@@ -90,11 +90,11 @@ def test_every_written_file_is_confirmed_once_on_stderr(invoke, tmp_path):
                      "--out", tmp_path / "run", "--report", tmp_path / "r.html"])  # fmt: skip
     confirmations = [line for line in result.stderr.splitlines() if line.startswith("wrote ")]
     assert confirmations == [
-        f"wrote the run folder (5 files) to {tmp_path / 'run'}",
+        f"wrote the run folder (6 files) to {tmp_path / 'run'}",
         f"wrote the HTML report to {tmp_path / 'r.html'}",
     ]
     assert "wrote" not in result.stdout
-    assert len(list((tmp_path / "run").iterdir())) == 5
+    assert len(list((tmp_path / "run").iterdir())) == 6
 
 
 def test_the_python_api_takes_keywords_and_dataframes(tmp_path):

@@ -356,7 +356,8 @@ def test_interrupted_compare_keeps_the_models_that_finished(tmp_path):
     assert "interrupted: the models that finished" in out and "gbt ★" in out
     run = tmp_path / "run"
     assert sorted(p.name for p in run.iterdir()) == [
-        "gbt.nncli", "report.json", "test_predictions.csv", "train_predictions.csv",
+        "gbt.nncli", "oof_predictions.csv", "report.json", "test_predictions.csv",
+        "train_predictions.csv",
     ]  # fmt: skip
     report = json.loads((run / "report.json").read_text())
     assert report["interrupted"] is True

@@ -17,9 +17,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nncli.assess import stats
+from nncli.assess.crossfit import (
+    FoldOutput,
+    Split,
+    auto_bag,
+    bag_words,
+    common_rows,
+    fit_folds,
+    fits_words,
+    fold_numbers,
+    make_splits,
+)
 from nncli.assess.ensemble import blend, greedy_weights
 from nncli.assess.evaluate import HIGHER_IS_BETTER, metrics
 from nncli.assess.plan import (
+    EXTRA_RUNS,
     Budget,
     CompareOptions,
     Entry,
@@ -31,7 +43,7 @@ from nncli.config import Settings
 from nncli.errors import ConfigError, NncliError, did_you_mean
 from nncli.io.card import ModelCard
 from nncli.learn import distributed
-from nncli.learn.fitting import fit_model, start_group, stratified_folds, stratified_split
+from nncli.learn.fitting import start_group
 from nncli.learn.models import MODELS
 
 if TYPE_CHECKING:
@@ -42,15 +54,6 @@ if TYPE_CHECKING:
     from nncli.prepare.schema import Schema
 
 # ------------------------------------------------------------------------- results
-
-
-@dataclass
-class FoldOutput:
-    """One fold's probabilities on its validation, test and training rows."""
-
-    valid: np.ndarray
-    test: np.ndarray
-    train: np.ndarray
 
 
 @dataclass
@@ -82,6 +85,7 @@ class ModelResult:
     train_proba: np.ndarray | None = field(default=None, repr=False)
     boot: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     predictor: Predictor | None = field(default=None, repr=False)
+    fits: str = ""  # how it was fitted: "5-fold bag", "3 of 5 folds", "single split"
 
     @property
     def ok(self) -> bool:
@@ -106,6 +110,8 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     budget: float | None = None
+    bag: int = 1  # folds each model was cross-fitted on (1: one validation split)
+    rest_index: np.ndarray | None = None  # the rows out-of-fold predictions are on
 
     @property
     def best(self) -> ModelResult | None:
@@ -133,36 +139,6 @@ ResultCallback = Callable[[ModelResult], None]
 StartCallback = Callable[[Entry], "EpochCallback | None"]
 
 
-@dataclass
-class Split:
-    train: np.ndarray
-    valid: np.ndarray
-    test: np.ndarray
-
-
-def make_splits(
-    y: np.ndarray,
-    options: CompareOptions,
-    seed: int,
-    valid_size: float,
-    test_rows: np.ndarray | None = None,
-) -> list[Split]:
-    """One holdout split, or one split per CV fold; validation rows come from the rest."""
-    if options.cv:
-        fold = stratified_folds(y, options.cv, seed)
-        tests = [np.flatnonzero(fold == k) for k in range(options.cv)]
-    elif test_rows is not None:
-        tests = [test_rows]
-    else:
-        tests = [stratified_split(y, options.test_size, seed)[1]]
-    splits = []
-    for test in tests:
-        rest = np.setdiff1d(np.arange(len(y)), test)
-        fit_part, valid_part = stratified_split(y[rest], valid_size, seed + 1)
-        splits.append(Split(rest[fit_part], rest[valid_part], test))
-    return splits
-
-
 def run_comparison(
     frame: pd.DataFrame,
     y: np.ndarray,
@@ -174,39 +150,70 @@ def run_comparison(
     test_rows: np.ndarray | None = None,
     on_start: StartCallback | None = None,
     on_result: ResultCallback | None = None,
+    on_plan: Callable[[str], None] | None = None,
 ) -> Comparison:
     """Fit and score every entry of the plan; the budget decides what starts."""
     started = time.perf_counter()
     if distributed.active():
         start_group(settings)
     budget = Budget(options.time_budget)
-    splits = make_splits(y, options, settings.run.seed, settings.run.valid_size, test_rows)
+    bag = _bag(frame, y, options, settings, test_rows, on_plan)
+    fold_of = fold_numbers(frame, settings.run.fold_by, bag) if settings.run.fold_by else None
+    splits = make_splits(y, options, settings.run.seed, settings.run.valid_size, bag, test_rows,
+                         fold_of)  # fmt: skip
     test_index = np.concatenate([s.test for s in splits])
     signal = _signal_index(schema, options.signal)
     entries = build_entries(options, settings)
-    context = _Context(frame, y, w, schema, splits, signal, options, settings.run.seed)
+    context = _Context(frame, y, w, schema, splits, signal, options, settings.run.seed,
+                       settings.run.fold_by)  # fmt: skip
     run = _Runner(context, budget, started, on_start, on_result)
     results = [run.entry(entry, [e.stage for e in entries[i:]]) for i, entry in enumerate(entries)]
     if "ensemble" in options.models and not run.interrupted:
         results += _extra_runs(results, entries, run)
+    _revalidate(results, context)
     if "ensemble" in options.models and not run.interrupted:
         results.append(_ensemble(results, context))
         if on_result:
             on_result(results[-1])
-    rows = {
-        "train": len(splits[0].train),
-        "valid": len(splits[0].valid),
-        "test": len(test_index),
-        "total": len(y),
-    }
+    s0 = splits[0]
+    train_rows = len(s0.rest) if s0.bagged else len(s0.rest) - len(s0.folds[0])
+    rows = {"train": train_rows, "valid": len(s0.rest) if s0.bagged else len(s0.folds[0]),
+            "test": len(test_index), "total": len(y), "folds": len(s0.folds)}  # fmt: skip
     comparison = Comparison(
         source, schema, options, settings.run.seed, rows, results,
-        y[test_index], w[test_index], test_index, signal, budget=options.time_budget,
+        y[test_index], w[test_index], test_index, signal, budget=options.time_budget, bag=bag,
     )  # fmt: skip
     comparison.interrupted = run.interrupted
+    comparison.rest_index = np.concatenate([s.rest for s in splits])
     comparison.paired = paired_comparisons(comparison)
     comparison.elapsed = time.perf_counter() - started
     return comparison
+
+
+def _bag(
+    frame: pd.DataFrame, y: np.ndarray, options: CompareOptions, settings: Settings,
+    test_rows: np.ndarray | None, on_plan: Callable[[str], None] | None,
+) -> int:  # fmt: skip
+    """K: --bag, or the planner's choice from the rows there are to fit on; said."""
+    n_test = (len(test_rows) if test_rows is not None
+              else round(len(y) / options.cv) if options.cv
+              else round(len(y) * options.test_size))  # fmt: skip
+    n_rest = len(y) - n_test
+    given = settings.run.bag is not None
+    bag = settings.run.bag if given else auto_bag(n_rest)
+    if distributed.active() and bag > 1:
+        if given:
+            raise ConfigError(
+                "--bag does not run under torchrun",
+                "cross-fit in one process, or pass --bag 1 under torchrun.",
+            )
+        bag = 1
+    if settings.run.fold_by and bag == 1:
+        raise ConfigError("--fold-by assigns the folds of --bag, which is 1 here",
+                          "pass --bag K (e.g. --bag 5) with --fold-by.")  # fmt: skip
+    if on_plan is not None:
+        on_plan(bag_words(bag, n_rest, given))
+    return bag
 
 
 @dataclass
@@ -261,7 +268,7 @@ def _extra_runs(
     config = entry.settings.table(table) if table else None
     scaler = getattr(config, "scaler", None)  # None: no table, or one without a scaler
     out: list[ModelResult] = []
-    for change in extra_plan(entry.settings.run.seed, scaler, run.ctx.options.extra_runs):
+    for change in extra_plan(entry.settings.run.seed, scaler, _extra_kinds(run.ctx)):
         if run.interrupted or not run.budget.room_for(best.fit_seconds, run.elapsed()):
             break
         settings = replace(entry.settings, run=entry.settings.run.replace(seed=change["seed"]))
@@ -271,6 +278,15 @@ def _extra_runs(
         label = entry.label + "[" + ",".join(f"{k}={v}" for k, v in change.items()) + "]"
         out.append(run.entry(replace(entry, label=label, settings=settings), ["refine"]))
     return out
+
+
+def _extra_kinds(ctx: _Context) -> tuple[str, ...]:
+    """The extra runs asked for; cross-fitted, the default's extra seeds are left out:
+    the folds already average several fits."""
+    runs = ctx.options.extra_runs
+    if ctx.splits[0].bagged and runs == EXTRA_RUNS:
+        return tuple(kind for kind in runs if kind != "seed")
+    return runs
 
 
 @dataclass
@@ -287,6 +303,7 @@ class _Context:
     #: seeds the bootstrap: the comparison's seed, never an entry's own (``mlp[seed=2]``),
     #: so every model is resampled on the same rows and the paired tests are paired
     seed: int = 0
+    fold_by: str | None = None  # --fold-by, recorded in bagged model files
 
     def schema_for(self, entry: Entry) -> Schema:
         """The comparison's schema, or for a ``[raw]`` entry the same without the derived
@@ -317,37 +334,37 @@ def _signal_index(schema: Schema, signal: str | None) -> int | None:
 def _run_entry(
     entry: Entry, ctx: _Context, limit: float | None, on_epoch: EpochCallback | None
 ) -> ModelResult:
+    """Fit ``entry`` on every outer split (on its folds, while ``limit`` has room) and
+    score it; a model that fails (a diverging MLP, say) is reported, not fatal."""
     result = ModelResult(entry.label, entry.model, entry.stage)
-    frame, y = ctx.frame, ctx.y
     try:
-        for split in ctx.splits:
-            fitted = fit_model(
-                entry.model, ctx.schema_for(entry), frame.iloc[split.train], y[split.train],
-                frame.iloc[split.valid], y[split.valid], entry.settings, on_epoch, limit,
-            )  # fmt: skip
-            if fitted.report.stop_reason == "interrupted":
-                raise KeyboardInterrupt  # Ctrl-C stops the whole comparison, not this model
-            t0 = time.perf_counter()
-            proba = fitted.predictor.predict_proba(frame.iloc[split.test], unseen="ignore")
-            result.predict_seconds += time.perf_counter() - t0
-            result.fit_seconds += fitted.fit_seconds
-            predict = fitted.predictor.predict_proba_matrix
-            p_train = (  # under torchrun the MLP saw its shard: score all training rows
-                predict(fitted.X_train)
-                if len(fitted.y_train) == len(split.train)
-                else fitted.predictor.predict_proba(frame.iloc[split.train], unseen="ignore")
-            )
-            result.folds.append(FoldOutput(predict(fitted.X_valid), proba, p_train))
-    except NncliError as exc:  # a model that fails (a diverging MLP, say) is reported, not fatal
+        runs = [fit_folds(entry.model, ctx.schema_for(entry), ctx.frame, ctx.y, split,
+                          entry.settings, limit, on_epoch) for split in ctx.splits]  # fmt: skip
+    except NncliError as exc:
         result.status, result.note = "failed", f"failed: {exc.message}"
         return result
-    report = fitted.report
-    result.predictor, result.history = fitted.predictor, report.history
-    result.n_params, result.stop_reason = fitted.predictor.card.n_params, report.stop_reason
-    if report.stop_reason == "time_budget":
+    last = runs[-1]
+    result.folds = [r.output for r in runs]
+    result.fit_seconds = sum(r.fit_seconds for r in runs)
+    result.predict_seconds = sum(r.predict_seconds for r in runs)
+    result.fits = fits_words([r.output.fits for r in runs], len(ctx.splits[0].folds))
+    result.predictor = _fold_predictor(entry, ctx, last.predictors)
+    result.history, result.stop_reason = last.report.history, last.report.stop_reason
+    result.n_params = last.predictors[0].card.n_params
+    if last.report.stop_reason == "time_budget":
         result.note = "shortened by the time budget"
     _score(result, ctx)
     return result
+
+
+def _fold_predictor(entry: Entry, ctx: _Context, predictors: list[Any]) -> Any:
+    """One fit's predictor, or the fold models of a cross-fitted entry as one."""
+    if len(predictors) == 1:
+        return predictors[0]
+    from nncli.learn.ensemble import EnsemblePredictor
+
+    k = len(ctx.splits[0].folds)
+    return EnsemblePredictor.bagged(predictors, entry.label, k, ctx.fold_by)
 
 
 def _fold_mean(values: list[dict[str, float]]) -> dict[str, float]:
@@ -355,9 +372,9 @@ def _fold_mean(values: list[dict[str, float]]) -> dict[str, float]:
 
 
 def _score(result: ModelResult, ctx: _Context) -> None:
-    """Metrics on the validation rows (for selection) and the test rows (to report),
-    bootstrap intervals (the same resamples for every model), the overtraining check and
-    the signal efficiencies."""
+    """Metrics on the out-of-fold (validation) rows, for selection, and on the test rows,
+    to report; bootstrap intervals (the same resamples for every model), the overtraining
+    check and the signal efficiencies."""
     options, signal, y, w = ctx.options, ctx.signal, ctx.y, ctx.w
     splits, folds = ctx.splits, result.folds
     test = np.concatenate([s.test for s in splits])
@@ -367,23 +384,45 @@ def _score(result: ModelResult, ctx: _Context) -> None:
     fold_metrics = [
         metrics(y[s.test], f.test, w[s.test]) for s, f in zip(splits, folds, strict=False)
     ]
-    pairs = list(zip(splits, folds, strict=True))
-    result.valid = _fold_mean([metrics(y[s.valid], f.valid, w[s.valid]) for s, f in pairs])
+    result.valid = _valid_metrics(result, ctx, [common_rows([f]) for f in folds])
     result.test = _fold_mean(fold_metrics)
     if options.cv:
         result.std = {k: float(np.std([m[k] for m in fold_metrics])) for k in fold_metrics[0]}
     for name, samples in result.boot.items():
         result.low[name], result.high[name] = stats.interval(samples)
-    result.train_index = np.concatenate([s.train for s in splits])
+    result.train_index = np.concatenate([s.rest for s in splits])
     y_tr, w_tr = y[result.train_index], w[result.train_index]
-    p_tr = np.vstack([f.train for f in folds])
-    result.train = metrics(y_tr, p_tr, w_tr)
+    p_tr = np.vstack([f.train for f in folds])  # NaN where no fit trained on the row
+    seen = np.isfinite(p_tr).all(axis=1)
+    result.train = metrics(y_tr[seen], p_tr[seen], w_tr[seen])
     result.train_y, result.train_proba = y_tr, p_tr
-    result.ks = _ks_per_class(y_tr, p_tr, y_test, proba, signal)
+    result.ks = _ks_per_class(y_tr[seen], p_tr[seen], y_test, proba, signal)
     if signal is not None:
         positive = y_test == signal
         result.efficiency = stats.signal_efficiency(positive, proba[:, signal], w_test)
         result.separation = stats.separation(positive, proba[:, signal], w_test)
+
+
+def _valid_metrics(result: ModelResult, ctx: _Context, masks: list[np.ndarray]) -> dict:
+    """The metrics of ``result``'s out-of-fold predictions on the rows ``masks`` keep
+    (per outer split, over its rest), averaged over outer splits."""
+    parts = []
+    for split, out, mask in zip(ctx.splits, result.folds, masks, strict=True):
+        rows = split.rest[mask]
+        parts.append(metrics(ctx.y[rows], out.valid[mask], ctx.w[rows]))
+    return _fold_mean(parts)
+
+
+def _revalidate(results: list[ModelResult], ctx: _Context) -> None:
+    """The validation metrics of every finished model on the same rows: those every one
+    of them predicted out of fold (all training rows when all are cross-fitted alike),
+    so that the ★ and the extra runs' choice compare like with like."""
+    ok = [r for r in results if r.ok and r.folds]
+    if not ok:
+        return
+    masks = [common_rows([r.folds[i] for r in ok]) for i in range(len(ctx.splits))]
+    for r in ok:
+        r.valid = _valid_metrics(r, ctx, masks)
 
 
 def _ensemble(results: list[ModelResult], ctx: _Context) -> ModelResult:
@@ -397,13 +436,15 @@ def _ensemble(results: list[ModelResult], ctx: _Context) -> ModelResult:
     if len(members) < 2:
         result.status, result.note = "skipped", "skipped: fewer than two models to blend"
         return result
-    for i, split in enumerate(ctx.splits):
-        probas = [m.folds[i].valid for m in members]
-        y, w = ctx.y[split.valid], ctx.w[split.valid]
-        weights = greedy_weights(probas, y, w)
+    for i, split in enumerate(ctx.splits):  # weights on the rows all members held out
+        mask = common_rows([m.folds[i] for m in members])
+        probas = [m.folds[i].valid[mask] for m in members]
+        rows = split.rest[mask]
+        weights = greedy_weights(probas, ctx.y[rows], ctx.w[rows])
         result.folds.append(
             FoldOutput(*(blend([getattr(m.folds[i], part) for m in members], weights)
-                         for part in ("valid", "test", "train")))
+                         for part in ("valid", "test", "train")),
+                       min(m.folds[i].fits for m in members))
         )  # fmt: skip
     chosen = [(m, float(wt)) for m, wt in zip(members, weights, strict=True) if wt > 0]
     result.note = "weights " + ", ".join(f"{m.label} {wt:.2f}" for m, wt in chosen)
@@ -411,11 +452,10 @@ def _ensemble(results: list[ModelResult], ctx: _Context) -> ModelResult:
     result.fit_seconds = time.perf_counter() - started + sum(m.fit_seconds for m, _ in chosen)
     result.predict_seconds = sum(m.predict_seconds for m, _ in chosen)
     if all(m.predictor is not None for m, _ in chosen):
-        schema = ctx.schema
         card = ModelCard("ensemble", {"members": {m.label: wt for m, wt in chosen}},
                          result.n_params)  # fmt: skip
-        result.predictor = EnsemblePredictor(  # type: ignore[assignment]
-            schema, [m.predictor for m, _ in chosen], [m.label for m, _ in chosen],
+        result.predictor = EnsemblePredictor.blend(  # type: ignore[assignment]
+            [m.predictor for m, _ in chosen], [m.label for m, _ in chosen],
             [wt for _, wt in chosen], card,
         )  # fmt: skip
     _score(result, ctx)

@@ -25,13 +25,64 @@ NAME = "ensemble"
 
 @dataclass
 class EnsemblePredictor:
-    """Weighted average of member predictors trained on the same schema."""
+    """Weighted average of member predictors trained on the same schema.
+
+    A cross-fitted (bagged) model is one too: its K fold models, weight 1/K each, each
+    marked with the fold it did not train on (``folds``); ``bag`` records K and the
+    ``--fold-by`` column. Given each row's fold, :meth:`predict_proba_counted` scores a
+    row with the fold models that did not train on its fold (k-fold application) and
+    with the members that are not bagged.
+    """
 
     schema: Schema
     members: list[Predictor]
     labels: list[str]
     weights: list[float]
     card: ModelCard
+    folds: list[int | None] | None = None  # per member: the fold it held out
+    bag: dict[str, Any] | None = None  # {"k": K, "fold_by": column or None}
+
+    @classmethod
+    def bagged(
+        cls, predictors: list[Predictor], label: str, k: int, fold_by: str | None
+    ) -> EnsemblePredictor:
+        """The fold models of one model, fold j's model having held out fold j; its card
+        is the model's own (name, settings, first fold's history) with the bag added."""
+        from dataclasses import replace
+
+        n, first = len(predictors), predictors[0].card
+        bag = {"k": k, "fits": n, "fold_by": fold_by}
+        card = replace(first, config=first.config | {"bag": bag},
+                       n_params=sum(p.card.n_params for p in predictors))  # fmt: skip
+        return cls(
+            predictors[0].schema,
+            predictors,
+            [f"{label}/fold{j}" for j in range(n)],
+            [1.0 / n] * n,
+            card,
+            list(range(n)),
+            {"k": k, "fold_by": fold_by},
+        )
+
+    @classmethod
+    def blend(cls, parts: list[Any], labels: list[str], weights: list[float],
+              card: ModelCard) -> EnsemblePredictor:  # fmt: skip
+        """A weighted blend of predictors, bagged ones flattened into their fold models
+        (weight × 1/K each), so the file holds one level of members."""
+        members, names, ws, folds, bag = [], [], [], [], None
+        for part, label, weight in zip(parts, labels, weights, strict=True):
+            if isinstance(part, EnsemblePredictor):
+                members += part.members
+                names += part.labels
+                ws += [weight * w for w in part.weights]
+                folds += part.folds or [None] * len(part.members)
+                bag = part.bag or bag
+            else:
+                members.append(part)
+                names.append(label)
+                ws.append(weight)
+                folds.append(None)
+        return cls(members[0].schema, members, names, ws, card, folds, bag)
 
     @property
     def classes(self) -> list[str]:
@@ -41,16 +92,27 @@ class EnsemblePredictor:
         self.members[0].check_columns(columns)
 
     def predict_proba_counted(
-        self, frame: pd.DataFrame, unseen: str = "warn"
+        self, frame: pd.DataFrame, unseen: str = "warn", fold: np.ndarray | None = None
     ) -> tuple[np.ndarray, dict[str, int]]:
-        total, counts = None, {}
-        for member, weight in zip(self.members, self.weights, strict=True):
+        """The weighted mean of the members; with ``fold`` (each row's fold, 0..K-1),
+        each row gets the fold models that held its fold out (and the unbagged members),
+        their weights renormalised per row."""
+        total, weight_sum, counts = None, np.zeros(len(frame)), {}
+        folds = self.folds or [None] * len(self.members)
+        k = int(self.bag["k"]) if self.bag else 1
+        for member, weight, held in zip(self.members, self.weights, folds, strict=True):
+            row_w = np.full(len(frame), weight)
+            if fold is not None and held is not None:
+                row_w = np.where(fold == held, weight * k, 0.0)
+                if not row_w.any():
+                    continue
             p, seen = member.predict_proba_counted(frame, unseen)
-            total = weight * p if total is None else total + weight * p
+            total = row_w[:, None] * p if total is None else total + row_w[:, None] * p
+            weight_sum += row_w
             for name, n in seen.items():
                 counts[name] = max(counts.get(name, 0), n)
         assert total is not None
-        return total, counts
+        return total / np.where(weight_sum > 0, weight_sum, 1.0)[:, None], counts
 
     def predict_proba(self, frame: pd.DataFrame, unseen: str = "warn") -> np.ndarray:
         return self.predict_proba_counted(frame, unseen)[0]
@@ -60,7 +122,9 @@ class EnsemblePredictor:
         return np.asarray(self.classes, dtype=object)[proba.argmax(axis=1)]
 
     def save(self, path: str | Path, overwrite: bool = True) -> None:
-        stamp(self.card, NAME)
+        from nncli.learn.models import MODELS
+
+        stamp(self.card, self.card.model if self.card.model in MODELS else NAME)
         arrays: dict[str, np.ndarray] = {}
         blobs: dict[str, bytes] = {}
         members = []
@@ -68,11 +132,20 @@ class EnsemblePredictor:
             manifest, member_arrays, member_blobs = member.parts()
             arrays |= {f"m{i}/{k}": v for k, v in member_arrays.items()}
             blobs |= {f"m{i}.{k}": v for k, v in member_blobs.items()}
-            members.append({"label": self.labels[i], "weight": self.weights[i]} | manifest)
-        manifest = self.card.to_manifest() | {
-            "schema": self.schema.to_dict(),
-            "ensemble": members,
-        }
+            item = {"label": self.labels[i], "weight": self.weights[i]}
+            if self.folds and self.folds[i] is not None:
+                item["fold"] = self.folds[i]
+            members.append(item | manifest)
+        if self.card.model != NAME and "bag" in self.card.config:  # a bagged model: its own
+            self.card.config = self.members[0].card.config | {"bag": self.card.config["bag"]}
+        manifest = (
+            self.card.to_manifest()
+            | {
+                "schema": self.schema.to_dict(),
+                "ensemble": members,
+            }
+            | ({"bag": self.bag} if self.bag else {})
+        )
         write_model_file(path, manifest, arrays, blobs, overwrite)
 
     @classmethod
@@ -85,7 +158,7 @@ class EnsemblePredictor:
     ) -> EnsemblePredictor:
         """Raises KeyError/TypeError/ValueError on a malformed manifest."""
         schema = Schema.from_dict(manifest["schema"])
-        members, labels, weights = [], [], []
+        members, labels, weights, folds = [], [], [], []
         for i, item in enumerate(manifest["ensemble"]):
             prefix = f"m{i}/"
             member_arrays = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
@@ -95,8 +168,15 @@ class EnsemblePredictor:
             members.append(Predictor.from_parts(item, member_arrays, member_blobs, path))
             labels.append(str(item["label"]))
             weights.append(float(item["weight"]))
+            folds.append(int(item["fold"]) if "fold" in item else None)
         check_blend(weights, path)
-        return cls(schema, members, labels, weights, ModelCard.from_manifest(manifest))
+        bag = manifest.get("bag")
+        if bag is not None:
+            bag = {"k": int(bag["k"]), "fold_by": bag.get("fold_by")}
+            if bag["k"] < 2 or any(f is not None and not 0 <= f < bag["k"] for f in folds):
+                raise ValueError(f"bag {bag} and member folds {folds} disagree")
+        card = ModelCard.from_manifest(manifest)
+        return cls(schema, members, labels, weights, card, folds, bag)
 
 
 def check_blend(weights: list[float], path: str | Path) -> None:

@@ -39,6 +39,8 @@ def _on_dask(
     """The GBT on a Dask cluster (:mod:`nncli.scale.dask_gbt`)."""
     from nncli.scale import dask_gbt
 
+    if (settings.run.bag or 1) > 1:
+        raise ConfigError("--bag cross-fits in memory; not with --dask", "pass --bag 1.")
     if columns.in_memory_only:
         raise ConfigError(f"{columns.in_memory_only} is not available with --dask",
                           "train in memory, or add the columns to the files first.")  # fmt: skip
@@ -62,6 +64,9 @@ def _streamed(
     stream, why = streaming.should_stream(source, model, settings)
     if not stream:
         return None
+    if (settings.run.bag or 1) > 1:
+        raise ConfigError(f"--bag cross-fits in memory; not when training in passes ({why})",
+                          "pass --bag 1, or train in memory (--no-stream).")  # fmt: skip
     if columns.in_memory_only:
         raise ConfigError(
             f"{columns.in_memory_only} is not available when training in passes over the "

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nncli.learn.models import MODELS
-from nncli.show.labels import METRICS, metric_label
+from nncli.show.labels import METRICS, metric_label, split_words
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -404,11 +404,7 @@ def render(data: ReportData) -> str:
         f"<h1>nncli compare: {html.escape(str(p['source']))}</h1>",
         f"<p class='meta'>target {html.escape(repr(p['target']))} with "
         f"{len(p['classes'])} classes; {rows['total']:,} rows "
-        + (
-            f"({p['evaluation']['cv']}-fold CV)"
-            if p["evaluation"]["cv"]
-            else f"({rows['train']:,} train, {rows['valid']:,} validation, {rows['test']:,} test)"
-        )
+        + f"({split_words(rows, p['evaluation']['cv'])})"
         + f"; seed {p['seed']}; {p['elapsed_seconds']:.1f} s</p>",
         "<h2 id='table'>Comparison</h2>",
         _table(data),

@@ -46,6 +46,17 @@ STOPS: dict[str, tuple[str, str]] = {
 }
 
 
+def split_words(rows: dict[str, int], cv: int | None, unit: str = "rows") -> str:
+    """How the rows were split, for the headings: CV folds, cross-fitting, or one split."""
+    folds = rows.get("folds", 1)
+    if cv:
+        return f"{cv}-fold CV" + (f", each cross-fitted in {folds} folds" if folds > 1 else "")
+    if folds > 1:
+        return (f"{rows['valid']:,} {unit} cross-fitted in {folds} folds, "
+                f"{rows['test']:,} test {unit}")  # fmt: skip
+    return f"{rows['train']:,} train, {rows['valid']:,} validation, {rows['test']:,} test {unit}"
+
+
 def stop_words(reason: str) -> str:
     return STOPS.get(reason, (reason, reason))[0]
 

@@ -290,10 +290,15 @@ def train_renderable(result: Any, output: str | None) -> Group:
             f"; best {unit} {card.best_epoch} of {len(card.history)} "
             f"({stop_words(card.stop_reason)})"
         )
+    rows = (f"{result.n_train:,} training {row_word(schema)}, {result.n_valid:,} validation "
+            f"{row_word(schema)}")  # fmt: skip
+    if bag := card.config.get("bag"):
+        rows = (f"{result.n_train:,} {row_word(schema)} cross-fitted in {bag['k']} folds (valid: "
+                "out of fold)")  # fmt: skip
+        best = f"; first fold{best}" if best else ""
     head = Text.assemble(
         (f"{card.model}", "bold"),
-        f" on {card.data.source}: {result.n_train:,} training {row_word(schema)}, "
-        f"{result.n_valid:,} validation {row_word(schema)}; {card.n_params:,} parameters; "
+        f" on {card.data.source}: {rows}; {card.n_params:,} parameters; "
         f"fit {result.fit_seconds:.2f} s{best}",
     )
     return Group(head, metrics_table(result.metrics))
@@ -384,12 +389,23 @@ def info_renderable(predictor: Any) -> Group:
         ("sequences", sequence_words(schema) or "-"),
         ("id columns", ", ".join(schema.id_cols) or "-"),
         ("seed", str(card.run.get("seed", "-"))),
-        ("settings", ", ".join(f"{k}={v}" for k, v in card.config.items())),
+        ("settings", ", ".join(f"{k}={v}" for k, v in card.config.items() if k != "bag")),
         ("stopped", stop_words(card.stop_reason)),
     ]
+    if bag := card.config.get("bag"):
+        rows.insert(-2, ("cross-fit", bag_words(bag)))
     width = max(len(key) for key, _ in rows) + 2
     lines = [Text.assemble((key.ljust(width), "bold"), value) for key, value in rows]
     return Group(*lines, metrics_table(card.metrics))  # lines, not a grid: no padding
+
+
+def bag_words(bag: dict[str, Any]) -> str:
+    """A cross-fitted model's folds, and how it predicts, for ``nncli info``."""
+    k, fits, col = bag["k"], bag.get("fits", bag["k"]), bag.get("fold_by")
+    made = f"{k} fold models" if fits == k else f"{fits} of {k} fold models"
+    how = (f"; or each row by the model that held out its fold: predict --fold-by {col}"
+           if col else "")  # fmt: skip
+    return f"{made}, each trained on {k - 1} of {k} folds; predicts with their mean{how}"
 
 
 def row_word(schema: Any) -> str:

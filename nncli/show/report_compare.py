@@ -17,6 +17,7 @@ from nncli.show.labels import (
     metric_short,
     overtraining_verdict,
     paired_json,
+    split_words,
     stop_cell,
     verdict,
 )
@@ -105,11 +106,7 @@ def compare_renderable(comparison: Comparison) -> Group:
     options, rows = comparison.options, comparison.rows
     cv = bool(options.cv)
     unit = row_word(comparison.schema)
-    split = (
-        f"{options.cv}-fold CV"
-        if cv
-        else f"{rows['train']:,} train, {rows['valid']:,} validation, {rows['test']:,} test {unit}"
-    )
+    split = split_words(rows, options.cv, unit)
     budget = f" of a {comparison.budget:.0f} s budget" if comparison.budget else ""
     head = Text.assemble(
         ("compare", "bold"),
@@ -196,7 +193,7 @@ def _cost_table(comparison: Comparison, best: ModelResult | None) -> Table:
         (f"train {metric_short(metric)}", "right"),
         ("KS p", "right"),
         ("stopped", "left"),
-    ]:
+    ] + ([("fitted", "left")] if comparison.bag > 1 else []):
         table.add_column(name, justify=justify, no_wrap=True)
     for result in _ordered(comparison):
         if not result.ok:
@@ -210,6 +207,7 @@ def _cost_table(comparison: Comparison, best: ModelResult | None) -> Table:
             f"{result.train[metric]:.4f}",
             "-" if not np.isfinite(p) else f"{p:.2g}",
             stop_cell(result.stop_reason) if result.history else "-",
+            *([result.fits or "-"] if comparison.bag > 1 else []),
         )
     return table
 
@@ -270,6 +268,7 @@ def compare_json(comparison: Comparison) -> dict[str, Any]:
                 "test_size": None if options.cv else options.test_size,
                 "bootstrap": options.bootstrap,
                 "interval": 0.95,
+                "bag": comparison.bag,
             },
             "signal": None
             if comparison.signal is None
@@ -277,7 +276,7 @@ def compare_json(comparison: Comparison) -> dict[str, Any]:
             "time_budget": comparison.budget,
             "elapsed_seconds": comparison.elapsed,
             "best": best.label if best else None,
-            "selected_on": "validation",
+            "selected_on": "out-of-fold" if comparison.bag > 1 else "validation",
             "interrupted": comparison.interrupted,
             "models": results,
             "paired": [paired_json(p) for p in comparison.paired],

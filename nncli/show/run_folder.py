@@ -49,6 +49,25 @@ def prediction_frames(comparison: Comparison, frame: pd.DataFrame) -> tuple[pd.D
     return test, train
 
 
+def oof_frame(comparison: Comparison, frame: pd.DataFrame) -> pd.DataFrame | None:
+    """The out-of-fold predictions on the training rows (NaN where a model did not hold
+    the row out), as the test predictions are written; None without them or with --cv."""
+    import pandas as pd
+
+    ok = [r for r in comparison.results if r.ok and r.folds]
+    if not ok or comparison.rest_index is None or comparison.options.cv:
+        return None
+    rows = comparison.rest_index
+    classes = np.asarray(comparison.schema.classes, dtype=object)
+    out = pd.DataFrame({"row": rows})
+    for name in comparison.schema.id_cols:
+        if name in frame.columns:
+            out[name] = frame[name].to_numpy()[rows]
+    out["true"] = classes[ok[0].train_y]
+    columns = {f"{r.label}:{c}": r.folds[0].valid[:, k] for r in ok for k, c in enumerate(classes)}
+    return pd.concat([out, pd.DataFrame(columns)], axis=1)
+
+
 def diagnostics(comparison: Comparison, frame: pd.DataFrame, seed: int = 0) -> dict[str, Any]:
     """Permutation importance of the best model on the test rows, and input correlations."""
     out: dict[str, Any] = {}
@@ -145,7 +164,9 @@ def save_outputs(
             result.predictor.save(path)
             written.append(path)
     test, train = prediction_frames(comparison, frame)
-    for name, table in (("test_predictions.csv", test), ("train_predictions.csv", train)):
+    oof = oof_frame(comparison, frame)
+    for name, table in (("test_predictions.csv", test), ("train_predictions.csv", train),
+                        ("oof_predictions.csv", oof)):  # fmt: skip
         if table is not None:
             with atomic_output(folder / name) as fh:
                 table.to_csv(fh, index=False, float_format="%.6g")
