@@ -147,7 +147,7 @@ def train(
     model = model or baseline()  # the rough result: gbt
     settings = (settings or Settings()).with_preset()
     columns = _columns(columns, target, id_cols, weight, drop, settings)
-    check_trainable(model, columns)
+    check_trainable(model, columns, settings.run.bag or 1, valid)
     elsewhere = route.fit_elsewhere(source, model, columns, settings, dask, valid, read,
                                     on_schema, on_epoch)  # fmt: skip
     if elsewhere is not None:  # on a Dask cluster, or in passes over the file
@@ -157,7 +157,7 @@ def train(
     frame = dataset.labelled_rows(table.frame, schema).reset_index(drop=True)
     y = dataset.labels_to_index(frame[schema.target], schema.classes, table.source)
     if (settings.run.bag or 1) > 1:
-        return _train_bagged(model, schema, table, frame, y, settings, valid, on_epoch, notes)
+        return _train_bagged(model, schema, table, frame, y, settings, on_epoch, notes)
     train_rows, y_train, valid_rows, y_valid = train_valid(frame, y, schema, settings, valid,
                                                            read)  # fmt: skip
     fitted = fit_model(model, schema, train_rows, y_train, valid_rows, y_valid, settings,
@@ -172,16 +172,12 @@ def train(
 
 def _train_bagged(
     model: str, schema: Schema, table: Table, frame: pd.DataFrame, y: np.ndarray,
-    settings: Settings, valid: str | Path | None, on_epoch: EpochCallback | None,
-    notes: list[str],
+    settings: Settings, on_epoch: EpochCallback | None, notes: list[str],
 ) -> TrainResult:  # fmt: skip
     """``train --bag K``: K fold models as one, scored out of fold on every row."""
     from nncli.assess.crossfit import train_bagged
     from nncli.assess.evaluate import metrics
 
-    if valid is not None:
-        raise ConfigError("--bag validates each fold model on the fold it did not see; "
-                          "not with --valid", "leave out --valid, or pass --bag 1.")  # fmt: skip
     predictor, out, seconds = train_bagged(model, schema, frame, y, settings, on_epoch)
     w = dataset.row_weights(frame, schema)
     card = predictor.card

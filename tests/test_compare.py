@@ -33,7 +33,7 @@ def test_every_model_gets_the_same_split(monkeypatch):
     for bag in (1, 5):
         seen: dict[str, list] = {}
 
-        def spy(name, schema, train, y_train, valid, y_valid, *args, **kwargs):
+        def spy(name, schema, train, y_train, valid, y_valid, *args, seen=seen, **kwargs):
             seen.setdefault(name, []).append((tuple(train.index), tuple(valid.index)))
             return real(name, schema, train, y_train, valid, y_valid, *args, **kwargs)
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from nncli.assess import stats
 from nncli.assess.crossfit import (
+    MIN_REFINE_FIT,
     FoldOutput,
     Split,
     auto_bag,
@@ -112,6 +113,12 @@ class Comparison:
     budget: float | None = None
     bag: int = 1  # folds each model was cross-fitted on (1: one validation split)
     rest_index: np.ndarray | None = None  # the rows out-of-fold predictions are on
+
+    @property
+    def few_rows(self) -> dict[int, int]:
+        """Classes with fewer than FEW_ROWS test rows: class index → test rows."""
+        counts = np.bincount(self.y_test, minlength=len(self.schema.classes))
+        return {k: int(n) for k, n in enumerate(counts) if n < stats.FEW_ROWS}
 
     @property
     def best(self) -> ModelResult | None:
@@ -338,8 +345,12 @@ def _run_entry(
     score it; a model that fails (a diverging MLP, say) is reported, not fatal."""
     result = ModelResult(entry.label, entry.model, entry.stage)
     try:
-        runs = [fit_folds(entry.model, ctx.schema_for(entry), ctx.frame, ctx.y, split,
-                          entry.settings, limit, on_epoch) for split in ctx.splits]  # fmt: skip
+        least = MIN_REFINE_FIT if entry.stage == "refine" else 0.0
+        runs = [
+            fit_folds(entry.model, ctx.schema_for(entry), ctx.frame, ctx.y, split,
+                      entry.settings, limit, on_epoch, least)
+            for split in ctx.splits
+        ]  # fmt: skip
     except NncliError as exc:
         result.status, result.note = "failed", f"failed: {exc.message}"
         return result
@@ -405,11 +416,21 @@ def _score(result: ModelResult, ctx: _Context) -> None:
 
 def _valid_metrics(result: ModelResult, ctx: _Context, masks: list[np.ndarray]) -> dict:
     """The metrics of ``result``'s out-of-fold predictions on the rows ``masks`` keep
-    (per outer split, over its rest), averaged over outer splits."""
+    (per outer split, over its rest), averaged over outer splits. The macro AUC leaves
+    out a class with fewer than FEW_ROWS of those rows: a fold model that never saw the
+    class scores it at random, and the choice would rest on one or two rows."""
+    from nncli.assess.evaluate import macro_auc_over
+
     parts = []
     for split, out, mask in zip(ctx.splits, result.folds, masks, strict=True):
         rows = split.rest[mask]
-        parts.append(metrics(ctx.y[rows], out.valid[mask], ctx.w[rows]))
+        y, w = ctx.y[rows], ctx.w[rows]
+        part = metrics(y, out.valid[mask], w)
+        counts = np.bincount(y, minlength=out.valid.shape[1])
+        kept = [k for k, n in enumerate(counts) if n >= stats.FEW_ROWS]
+        if len(counts) > 2 and 2 <= len(kept) < len(counts):  # a class too rare to choose on
+            part["auc"] = float(macro_auc_over(y, out.valid[mask], w[None, :], kept)[0])
+        parts.append(part)
     return _fold_mean(parts)
 
 
@@ -564,7 +585,32 @@ def paired_test(comparison: Comparison, a: ModelResult, b: ModelResult) -> stats
         p_value = stats.mcnemar(a.proba.argmax(1) == y, b.proba.argmax(1) == y)
         method = "McNemar"
     floor = 1 / max(comparison.options.bootstrap, 1) if method == "paired bootstrap" else 0.0
-    return stats.PairedTest(metric, point, low, high, p_value, method, floor)
+    test = stats.PairedTest(metric, point, low, high, p_value, method, floor)
+    if metric == "auc" and test.p_value < stats.ALPHA and comparison.few_rows:
+        test.few_rows = _without_few_rows(comparison, a, b)
+    return test
+
+
+def _without_few_rows(comparison: Comparison, a: ModelResult, b: ModelResult) -> str:
+    """Why an AUC difference that is significant is not called so: it rests on classes
+    with fewer than FEW_ROWS test rows. Binary: every AUC rests on them. Several classes:
+    the paired bootstrap again over the other classes' macro AUC ("" when the difference
+    is significant there too)."""
+    from nncli.assess.evaluate import macro_auc_over
+
+    classes = comparison.schema.classes
+    few = ", ".join(f"{classes[k]!r} ({n} test row{'s' if n > 1 else ''})"
+                    for k, n in comparison.few_rows.items())  # fmt: skip
+    kept = [k for k in range(len(classes)) if k not in comparison.few_rows]
+    if len(classes) == 2 or len(kept) < 2 or comparison.options.bootstrap <= 0:
+        return f"it rests on class {few}"
+    y, w, seed = comparison.y_test, comparison.w_test, comparison.seed
+    resamples = stats.bootstrap_weights(y, w, comparison.options.bootstrap, seed)
+    diffs = [macro_auc_over(y, a.proba, W, kept) - macro_auc_over(y, b.proba, W, kept)
+             for W in resamples]  # fmt: skip
+    if stats.bootstrap_p_value(np.concatenate(diffs)) < stats.ALPHA:
+        return ""
+    return f"not significant without class {few}"
 
 
 # -------------------------------------------------------------------- threshold

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 SMALL_ROWS, SMALL_K = 1_000, 8
 #: ... K folds up to this many (above, the validation rows suffice to choose with)
 BAG_ROWS, BAG_K = 20_000, 5
+#: the least time a refining model's fit is given: when the budget cannot give every
+#: fold this much, the model is fitted on fewer folds (down to one split), not starved
+MIN_REFINE_FIT = 2.0
 
 
 @dataclass
@@ -157,20 +160,32 @@ class Fits:
     predict_seconds: float
 
 
+def fold_count(folds: int, limit: float | None, min_fit: float) -> int:
+    """How many of the ``folds`` a model with ``limit`` seconds is fitted on: all, unless
+    each fit would get less than ``min_fit`` seconds (the budget buys folds while each
+    fit can still learn; at least one)."""
+    if limit is None or min_fit <= 0:
+        return folds
+    return max(1, min(folds, int(limit // min_fit)))
+
+
 def fit_folds(
     name: str, schema: Schema, frame: pd.DataFrame, y: np.ndarray, split: Split,
     settings: Settings, limit: float | None, on_epoch: EpochCallback | None,
+    min_fit: float = 0.0,
 ) -> Fits:  # fmt: skip
-    """Fit model ``name`` on each fold of ``split`` while the time ``limit`` (seconds for
-    all folds) has room for another fit; at least one fit always runs."""
+    """Fit model ``name`` on the folds of ``split`` that ``limit`` (seconds for all of
+    them) buys (:func:`fold_count`), each given an equal share, while there is room for
+    another fit; at least one fit always runs."""
     k_classes = len(schema.classes)
     n = len(split.rest)
     oof = np.full((n, k_classes), np.nan)
     in_sample, seen = np.zeros((n, k_classes)), np.zeros(n)
     test_sum = np.zeros((len(split.test), k_classes))
     predictors, fit_s, predict_s, started = [], 0.0, 0.0, time.perf_counter()
-    per_fit = None if limit is None else limit / len(split.folds)
-    for k, valid in enumerate(split.folds):
+    count = fold_count(len(split.folds), limit, min_fit)
+    per_fit = None if limit is None else limit / count
+    for k, valid in enumerate(split.folds[:count]):
         spent = time.perf_counter() - started
         if k and limit is not None and spent + spent / k > limit:
             break  # the next fold would not fit the budget: keep what finished

@@ -60,6 +60,14 @@ def _auc(y: np.ndarray, proba: np.ndarray, W: np.ndarray) -> np.ndarray:
     return np.nanmean(np.vstack(per_class), axis=0)
 
 
+def macro_auc_over(
+    y: np.ndarray, proba: np.ndarray, W: np.ndarray, classes: list[int]
+) -> np.ndarray:
+    """Macro one-vs-rest AUC over ``classes`` only, for each row of weights ``W``."""
+    parts = [_auc_rows(y == c, proba[:, c], W) for c in classes]
+    return np.nanmean(np.vstack(parts), axis=0)
+
+
 def batch_metrics(y: np.ndarray, proba: np.ndarray, W: np.ndarray) -> dict[str, np.ndarray]:
     """Every metric in :data:`METRICS` for each row of weights ``W`` (shape (B, n))."""
     y = np.asarray(y, dtype=np.int64)

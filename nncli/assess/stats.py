@@ -21,6 +21,7 @@ import numpy as np
 from nncli.assess.evaluate import batch_metrics
 
 ALPHA = 0.05  # significance level for verdicts and 95% intervals
+FEW_ROWS = 5  # a class with fewer test rows than this cannot carry a verdict
 CHUNK = 100  # bootstrap resamples scored at once (bounds memory)
 
 
@@ -83,10 +84,13 @@ class PairedTest:
     p_value: float
     method: str
     floor: float = 0.0  # the smallest p-value the method can resolve (1/B for a bootstrap)
+    #: why a difference is not called significant although p < ALPHA: it rests on a
+    #: class with fewer than FEW_ROWS test rows (empty: it does not)
+    few_rows: str = ""
 
     @property
     def significant(self) -> bool:
-        return bool(self.p_value < ALPHA)
+        return bool(self.p_value < ALPHA) and not self.few_rows
 
 
 def delong(

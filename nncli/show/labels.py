@@ -82,7 +82,9 @@ def verdict(test: stats.PairedTest, a: str, b: str) -> str:
             f"{a} vs {b}: {metric_words(test.metric)} {test.difference:+.4f}; not tested "
             "(--bootstrap 0: no resamples for this metric)"
         )
-    if not test.significant:
+    if test.few_rows:
+        words = f"not called significant: {test.few_rows}"
+    elif not test.significant:
         words = "no significant difference"
     else:
         words = f"{a} is significantly {'better' if better else 'worse'}"
@@ -106,6 +108,7 @@ def paired_json(paired: Paired) -> dict[str, Any]:
         "p_value": t.p_value,
         "method": t.method,
         "significant": t.significant,
+        "few_rows": t.few_rows or None,
         "verdict": verdict(t, paired.model, paired.against),
         "against_role": paired.against_role,
     }

@@ -125,6 +125,8 @@ def compare_renderable(comparison: Comparison) -> Group:
     )
     best = comparison.best
     parts: list[Any] = [head, _metrics_table(comparison, best, cv), _cost_table(comparison, best)]
+    if words := few_rows_words(comparison):
+        parts.insert(2, Text(words, style="yellow"))
     for title, pairs in _paired_sections(comparison):
         parts.append(Text(title, style="bold"))
         parts.extend(Text(f"  {verdict(p.test, p.model, p.against)}") for p in pairs)
@@ -238,6 +240,18 @@ def _physics_table(comparison: Comparison) -> Table:
     return table
 
 
+def few_rows_words(comparison: Comparison) -> str:
+    """The table's warning when a class has too few test rows to carry a verdict."""
+    few = comparison.few_rows
+    if not few:
+        return ""
+    classes = comparison.schema.classes
+    named = ", ".join(f"{classes[k]!r} has {n} test row{'s' if n != 1 else ''}"
+                      for k, n in few.items())  # fmt: skip
+    return (f"few test rows: {named}; its AUC (and the macro AUC) rests on them, and no "
+            "verdict is called significant on their strength")  # fmt: skip
+
+
 def compare_json(comparison: Comparison) -> dict[str, Any]:
     import copy
     from dataclasses import fields
@@ -263,6 +277,9 @@ def compare_json(comparison: Comparison) -> dict[str, Any]:
             "seed": comparison.seed,
             "metric": options.metric,
             "rows": comparison.rows,
+            "few_test_rows": {
+                comparison.schema.classes[k]: n for k, n in comparison.few_rows.items()
+            },  # fmt: skip
             "evaluation": {
                 "cv": options.cv,
                 "test_size": None if options.cv else options.test_size,

@@ -160,10 +160,14 @@ def _ignored_mlp(config: Config) -> list[str]:
     return notes
 
 
-def check_trainable(model: str, columns: ColumnSpec) -> None:
-    """A model ``train`` knows, one that can train under torchrun when started so, and
-    a sequence model only on grouped rows."""
+def check_trainable(model: str, columns: ColumnSpec, bag: int = 1, valid: object = None) -> None:
+    """A model ``train`` knows, one that can train under torchrun when started so, a
+    sequence model only on grouped rows, and cross-fitting (``bag``) without --valid."""
     from nncli.learn import distributed
+
+    if bag > 1 and valid is not None:
+        raise ConfigError("--bag validates each fold model on the fold it did not see; "
+                          "not with --valid", "leave out --valid, or pass --bag 1.")  # fmt: skip
 
     if model not in TRAINABLE:
         raise ConfigError(f"unknown model {model!r}", did_you_mean(model, TRAINABLE, "model"))

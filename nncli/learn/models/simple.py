@@ -103,7 +103,20 @@ class LogisticModel(LinearModel):
         if self.n_classes == 2 and self.coef.shape[0] != 1:  # pragma: no cover - sklearn detail
             self.coef = self.coef[1:] - self.coef[:1]
             self.intercept = self.intercept[1:] - self.intercept[:1]
+        if self.n_classes > 2 and len(clf.classes_) < self.n_classes:
+            self._widen(clf.classes_)
         return FitReport()
+
+    def _widen(self, present: np.ndarray) -> None:
+        """Scores for every class when some had no training rows (a cross-fitting fold
+        can lack a class of 2 rows): an absent class gets a score far below the others."""
+        coef, intercept = self.coef, self.intercept
+        if len(present) == 2:  # scikit-learn fitted one logit: class 1 against class 0
+            coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.r_[0.0, intercept]
+        full_coef = np.zeros((self.n_classes, coef.shape[1]))
+        full_intercept = np.full(self.n_classes, ABSENT_SCORE)
+        full_coef[present], full_intercept[present] = coef, intercept
+        self.coef, self.intercept = full_coef, full_intercept
 
     def _fit_stream(self, data: FitData, on_epoch: Any) -> FitReport:
         """The same model on a stream of row blocks (lbfgs needs every row at once):
@@ -128,6 +141,8 @@ class LogisticModel(LinearModel):
         return report
 
 
+#: the logit of a class that had no training rows (e^-30: its probability is ~1e-13)
+ABSENT_SCORE = -30.0
 #: passes over a streamed file for logistic regression (with early stopping)
 STREAM_EPOCHS = 20
 
