@@ -152,7 +152,11 @@ def _metrics_table(comparison: Comparison, best: ModelResult | None, cv: bool) -
         header_style="bold",
         title="test metrics"
         + (" (mean ± std over folds)" if cv else " [95% CI]" if boot else "")
-        + "; ★ = the best on the validation rows",
+        + (
+            "; ★ = the best out of fold (valid: on every training row)"
+            if comparison.bag > 1
+            else "; ★ = the best on the validation rows"
+        ),
         title_justify="left",
     )
     table.add_column("model", no_wrap=True)
