@@ -146,7 +146,7 @@ def train(
 
     model = model or baseline()  # the rough result: gbt
     settings = (settings or Settings()).with_preset()
-    columns = _columns(columns, target, id_cols, weight, drop, settings)
+    columns = dataset.column_spec(columns, target, id_cols, weight, drop, settings)
     check_trainable(model, columns, settings.run.bag or 1, valid)
     elsewhere = route.fit_elsewhere(source, model, columns, settings, dask, valid, read,
                                     on_schema, on_epoch)  # fmt: skip
@@ -256,14 +256,16 @@ def predict(
     ``fold_by`` (a model cross-fitted with ``--fold-by``), each row is scored by the fold
     models that did not train on its fold (k-fold application).
     """
+    from nncli.learn.ensemble import kfold_scorer
+
     predictor = _as_predictor(model)
-    k = _fold_application(predictor, fold_by)
+    score = kfold_scorer(predictor, fold_by)
     chunks = dataset.whole_groups(predictor.schema, iter_frames(source, read, chunk_rows), source)
     rows, unseen_total, header, ids = 0, dict[str, int](), None, None
     for chunk in chunks:
         if ids is None:
             ids = dataset.id_columns(predictor.schema, [str(c) for c in chunk.columns], id_cols)
-        p, counts = _predicted(predictor, chunk, unseen, fold_by, k)
+        p, counts = score(chunk, unseen)
         out = _prediction_rows(chunk, ids, predictor.classes, p, proba)
         out.to_csv(output, header=header is None, index=False, float_format="%.6g")
         header, rows = list(out.columns), rows + len(out)
@@ -273,35 +275,6 @@ def predict(
         name = "<DataFrame>" if is_frame(source) else source
         raise DataError(f"{name} has a header but no data rows", "pass a file with data rows.")
     return PredictSummary(rows, header, unseen_total)
-
-
-def _fold_application(predictor: Predictor | EnsemblePredictor, fold_by: str | None) -> int:
-    """K of a model cross-fitted by a fold column, when ``fold_by`` asks for k-fold
-    application (0 without it); any other model is an error."""
-    if fold_by is None:
-        return 0
-    bag = getattr(predictor, "bag", None)
-    if not bag or bag.get("fold_by") is None:
-        raise ConfigError(
-            "--fold-by scores each row with the fold model that did not train on its fold, "
-            "but this model was not cross-fitted by a fold column",
-            "train it with --bag K --fold-by COL (compare or train), or leave --fold-by out.",
-        )
-    return int(bag["k"])
-
-
-def _predicted(
-    predictor: Predictor | EnsemblePredictor, frame: pd.DataFrame, unseen: str,
-    fold_by: str | None, k: int,
-) -> tuple[np.ndarray, dict[str, int]]:  # fmt: skip
-    """Probabilities, with k-fold application when ``k`` (see :func:`_fold_application`)."""
-    if not k:
-        return predictor.predict_proba_counted(frame, unseen)
-    from nncli.assess.crossfit import fold_numbers
-
-    assert fold_by is not None
-    fold = fold_numbers(frame, fold_by, k)
-    return predictor.predict_proba_counted(frame, unseen, fold)  # type: ignore[call-arg]
 
 
 def _prediction_rows(
@@ -339,17 +312,18 @@ def evaluate(
     """Metrics of a trained model on labelled data (the model's target column); with
     ``fold_by``, k-fold application as in :func:`predict`."""
     from nncli.assess.evaluate import confusion_matrix, metrics
+    from nncli.learn.ensemble import kfold_scorer
 
     predictor = _as_predictor(model)
-    k = _fold_application(predictor, fold_by)
+    score = kfold_scorer(predictor, fold_by)
     table = read_table(source, read)
     frame, y, w = dataset.evaluation_rows(predictor.schema, predictor.classes, table)
-    proba, counts = _predicted(predictor, frame, unseen, fold_by, k)
+    proba, counts = score(frame, unseen)
     confusion = confusion_matrix(y, proba.argmax(axis=1), len(predictor.classes)).tolist()
     ev = Evaluation(table.source, str(predictor.schema.target), len(y), predictor.classes,
                     metrics(y, proba, w), confusion, counts)  # fmt: skip
     same = predictor.card.data.sha256 and predictor.card.data.sha256 == table.sha256
-    if same and k:
+    if same and fold_by is not None:
         ev.notes.append(Info(
             f"{table.source} is the file the model was cross-fitted on; with --fold-by every "
             "row is scored by the fold model that did not train on it, so these metrics are "
@@ -420,7 +394,7 @@ def compare(
     from nncli.show.run_folder import write_outputs
 
     settings, options = settings or Settings(), options or plan.CompareOptions()
-    columns = _columns(columns, target, id_cols, weight, drop, settings)
+    columns = dataset.column_spec(columns, target, id_cols, weight, drop, settings)
     threshold = plan.Threshold.parse(fail_under) if fail_under else None
     plan.check_request(options, columns, settings)
     options = plan.with_sequence_models(options, columns)
@@ -438,21 +412,6 @@ def compare(
         run.report, run.written = write_outputs(comparison, frame, out_dir, report_file, force)
     run.threshold = check_threshold(comparison, threshold) if threshold else None
     return run
-
-
-def _columns(
-    columns: ColumnSpec | None, target: str | None, id_cols: tuple[str, ...],
-    weight: str | None, drop: tuple[str, ...], settings: Settings,
-) -> ColumnSpec:  # fmt: skip
-    """The columns' parts, given whole or as keywords; --fold-by COL is an ID column
-    (carried into predictions, never a feature)."""
-    from dataclasses import replace
-
-    columns = columns or ColumnSpec(target, tuple(id_cols), weight, tuple(drop))
-    col = settings.run.fold_by
-    if col is None or col in columns.id_cols:
-        return columns
-    return replace(columns, id_cols=(*columns.id_cols, col))
 
 
 def render_report(run_dir: str | Path) -> str:

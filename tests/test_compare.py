@@ -223,6 +223,8 @@ def test_cv_reports_mean_and_std(invoke):
     assert payload["evaluation"]["cv"] == 3 and payload["rows"]["test"] == 4000
     gbt = payload["models"][0]
     assert gbt["model"] == "gbt" and 0 < gbt["std"]["auc"] < 0.05
+    # nested: each outer fold's 2,667 rows are cross-fitted in 5 inner folds
+    assert payload["rows"]["folds"] == 5 and gbt["fits"] == "5-fold bag"
     text = invoke(["compare", PHYSICS, "--models", "logreg", "--cv", "3", *FAST]).stdout
     assert "3-fold CV" in text and " ± " in text
 

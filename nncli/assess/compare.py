@@ -26,7 +26,6 @@ from nncli.assess.crossfit import (
     common_rows,
     fit_folds,
     fits_words,
-    fold_numbers,
     make_splits,
 )
 from nncli.assess.ensemble import blend, greedy_weights
@@ -46,6 +45,7 @@ from nncli.io.card import ModelCard
 from nncli.learn import distributed
 from nncli.learn.fitting import start_group
 from nncli.learn.models import MODELS
+from nncli.prepare.dataset import fold_numbers
 
 if TYPE_CHECKING:
     import pandas as pd

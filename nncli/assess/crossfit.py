@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nncli.errors import ConfigError, DataError
+from nncli.errors import DataError
 from nncli.learn.fitting import fit_model, stratified_folds, stratified_split
+from nncli.prepare.dataset import fold_numbers
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,26 +80,6 @@ def bag_words(k: int, n_rest: int, given: bool) -> str:
     return (f"cross-fitting with {k} folds ({why}): each model is fitted {k} times, chosen on "
             "its out-of-fold predictions of every training row, and tests with the mean of its "
             "fold models (--bag 1 for one validation split)")  # fmt: skip
-
-
-def fold_numbers(frame: pd.DataFrame, column: str, k: int) -> np.ndarray:
-    """``--fold-by COL``: each row's fold, COL mod K; an integer column, else an error."""
-    import pandas as pd
-
-    if column not in frame.columns:
-        from nncli.errors import did_you_mean
-
-        raise ConfigError(f"--fold-by column {column!r} not found",
-                          did_you_mean(column, [str(c) for c in frame.columns]))  # fmt: skip
-    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
-    whole = np.isfinite(values) & (values == np.round(values))
-    if not whole.all():
-        raise DataError(
-            f"--fold-by column {column!r} must hold integers (an event number); "
-            f"{int((~whole).sum()):,} row(s) do not",
-            "pass an integer column, or leave --fold-by out for stratified folds.",
-        )
-    return np.mod(values.astype(np.int64), k)
 
 
 def make_splits(

@@ -5,16 +5,18 @@ member's settings, weights and trees (no pickle) and loads like any other model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nncli.errors import ArtifactError
+from nncli.errors import ArtifactError, ConfigError
 from nncli.io.artifacts import read_model_file, write_model_file
 from nncli.io.card import ModelCard
 from nncli.learn.predictor import Predictor, guarded, stamp
+from nncli.prepare.dataset import fold_numbers
 from nncli.prepare.schema import Schema
 
 if TYPE_CHECKING:
@@ -190,6 +192,28 @@ def check_blend(weights: list[float], path: str | Path) -> None:
         f"the ensemble in {path} has weights that are not a blend ({shown}): each must be "
         "finite and at least 0, and together they must sum to 1",
         "the file was altered or is damaged; re-train the model.",
+    )
+
+
+Scorer = Callable[["pd.DataFrame", str], tuple[np.ndarray, dict[str, int]]]
+
+
+def kfold_scorer(predictor: Predictor | EnsemblePredictor, fold_by: str | None) -> Scorer:
+    """How predict and evaluate score a frame: the model's probabilities, or with
+    ``fold_by`` (a model cross-fitted by that column) each row by the fold models that did
+    not train on its fold (k-fold application); any other model is an error."""
+    if fold_by is None:
+        return predictor.predict_proba_counted
+    bag = getattr(predictor, "bag", None)
+    if not bag or bag.get("fold_by") is None:
+        raise ConfigError(
+            "--fold-by scores each row with the fold model that did not train on its fold, "
+            "but this model was not cross-fitted by a fold column",
+            "train it with --bag K --fold-by COL (compare or train), or leave --fold-by out.",
+        )
+    k = int(bag["k"])
+    return lambda frame, unseen: predictor.predict_proba_counted(  # type: ignore[call-arg]
+        frame, unseen, fold_numbers(frame, fold_by, k)
     )
 
 

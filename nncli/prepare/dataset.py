@@ -9,6 +9,7 @@ fits a model.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,7 @@ from nncli.prepare.schema import Schema, infer_schema
 if TYPE_CHECKING:
     import pandas as pd
 
-    from nncli.config import MLPConfig
+    from nncli.config import MLPConfig, Settings
 
 #: Called once the schema is known, before any model is fitted: (schema, notes).
 SchemaCallback = Callable[[Schema, list[str]], None]
@@ -87,7 +88,6 @@ def _add_derived(table: Table, columns: ColumnSpec | None) -> list[dict[str, str
 def _sequence_schema(table: Table, columns: ColumnSpec, require_target: bool) -> Schema:
     """--group/--order: the numeric columns are the steps; the frame becomes one row per
     group (aggregates for the rough models, the ordered steps for the RNN)."""
-    from dataclasses import replace
 
     from nncli.prepare import sequences
     from nncli.prepare.schema import Column
@@ -279,3 +279,34 @@ def require_features(schema: Schema) -> None:
             "run nncli inspect to see why; an ID-like column that is a real "
             "feature can be kept by renaming it.",
         )
+
+
+def fold_numbers(frame: pd.DataFrame, column: str, k: int) -> np.ndarray:
+    """``--fold-by COL``: each row's fold, COL mod K; an integer column, else an error."""
+    import pandas as pd
+
+    if column not in frame.columns:
+        raise ConfigError(f"--fold-by column {column!r} not found",
+                          did_you_mean(column, [str(c) for c in frame.columns]))  # fmt: skip
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+    whole = np.isfinite(values) & (values == np.round(values))
+    if not whole.all():
+        raise DataError(
+            f"--fold-by column {column!r} must hold integers (an event number); "
+            f"{int((~whole).sum()):,} row(s) do not",
+            "pass an integer column, or leave --fold-by out for stratified folds.",
+        )
+    return np.mod(values.astype(np.int64), k)
+
+
+def column_spec(
+    columns: ColumnSpec | None, target: str | None, id_cols: tuple[str, ...],
+    weight: str | None, drop: tuple[str, ...], settings: Settings,
+) -> ColumnSpec:  # fmt: skip
+    """The columns' parts, given whole or as keywords; --fold-by COL is an ID column
+    (carried into predictions, never a feature)."""
+    columns = columns or ColumnSpec(target, tuple(id_cols), weight, tuple(drop))
+    col = settings.run.fold_by
+    if col is None or col in columns.id_cols:
+        return columns
+    return replace(columns, id_cols=(*columns.id_cols, col))
