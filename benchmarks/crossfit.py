@@ -5,8 +5,10 @@ once (the split benchmarks/automl.py makes, so AutoGluon's stored rows are on th
 test rows), and ``nncli compare train.csv --test test.csv`` runs twice in the same
 session: ``--bag 1`` (one validation split, the old default) and the default (the
 planner's cross-fitting). Per run: the ★'s test AUC, the best row's test AUC, the
-selection cost (best row − ★), whether the ensemble is significantly worse than the best
-single model, and the wall time of the whole process.
+selection cost (best row − ★) and the p-value of the paired test of the best row against
+the ★ on the test rows (a cost the test rows cannot tell from noise has a large p), whether
+the ensemble is significantly worse than the best single model, and the wall time of the
+whole process.
 
     python benchmarks/crossfit.py [--datasets sonar,vote] [--budget 60]
 
@@ -48,10 +50,17 @@ def run(train: Path, test: Path, target: str, budget: float, bag: str | None) ->
     worse = [p for p in report["paired"] if p["model"] == "ensemble"
              and p["against_role"] == "best single" and p["significant"]
              and p["difference"] < 0]  # fmt: skip
+    vs = [p["p_value"] for p in report["paired"] if p["model"] == top["label"]
+          and p["against"] == report["best"]]  # fmt: skip
     return {"star": report["best"], "star_auc": star["test"]["auc"], "top": top["label"],
             "top_auc": top["test"]["auc"], "cost": top["test"]["auc"] - star["test"]["auc"],
+            "p": vs[0] if vs else 1.0, "test_rows": report["rows"]["test"],
             "ensemble_worse": bool(worse), "folds": report["rows"].get("folds", 1),
             "wall_s": wall, "load": os.getloadavg()[0]}  # fmt: skip
+
+
+def _cost(run: dict) -> str:
+    return f"{run['cost']:.4f}" + (f" (p={run['p']:.2g})" if run["cost"] > 0 else "")
 
 
 def render(rows: list[dict], command: str) -> str:
@@ -62,27 +71,30 @@ def render(rows: list[dict], command: str) -> str:
              f"{os.cpu_count()} cores, alone. Same training and test rows for every run (the "
              "split of benchmarks/automl.py, so AutoGluon's stored rows are on the same test "
              "rows). Selection cost = the best row's test AUC − the ★'s test AUC (0: the "
-             "choice was the best available). Wall time of the whole process.", "",
-             "| dataset | rows | one split: ★ (test AUC) | cost | cross-fitted: ★ (test AUC) | "
-             "folds | cost | AutoGluon | ★ − AutoGluon | wall s (split / bag) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "choice was the best available), with p: the paired test (DeLong) of the best row "
+             "against the ★ on the same test rows. Wall time of the whole process.", "",
+             "| dataset | rows | test rows | one split: ★ (test AUC) | cost (p) | cross-fitted: ★ "
+             "(test AUC) | folds | cost (p) | AutoGluon | ★ − AutoGluon | wall s (split / bag) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
         one, bag, ag = r["split"], r["bag"], r.get("autogluon")
         gap = f"{bag['star_auc'] - ag:+.4f}" if ag is not None else "-"
         lines.append(
-            f"| {r['dataset']} | {r['rows']:,} | {one['star']} ({one['star_auc']:.4f}) | "
-            f"{one['cost']:.4f} | {bag['star']} ({bag['star_auc']:.4f}) | {bag['folds']} | "
-            f"{bag['cost']:.4f} | {'-' if ag is None else f'{ag:.4f}'} | {gap} | "
+            f"| {r['dataset']} | {r['rows']:,} | {bag.get('test_rows', 0):,} | {one['star']} "
+            f"({one['star_auc']:.4f}) | {_cost(one)} | {bag['star']} ({bag['star_auc']:.4f}) | "
+            f"{bag['folds']} | {_cost(bag)} | {'-' if ag is None else f'{ag:.4f}'} | {gap} | "
             f"{one['wall_s']:.1f} / {bag['wall_s']:.1f} |"
         )
     for mode in ("split", "bag"):
+        beaten = sum(r[mode].get("p", 1.0) < 0.05 for r in rows)
         costs = [r[mode]["cost"] for r in rows]
         lines += ["", f"{'One split' if mode == 'split' else 'Cross-fitted'}: selection cost "
                   f"median {statistics.median(costs):.4f}, worst {max(costs):.4f} "
                   f"({max(rows, key=lambda r: r[mode]['cost'])['dataset']}), ≤ 0.005 on "
                   f"{sum(c <= 0.005 for c in costs)} of {len(rows)} sets; ensemble significantly "
                   f"worse than the best single model on "
-                  f"{sum(r[mode]['ensemble_worse'] for r in rows)}."]  # fmt: skip
+                  f"{sum(r[mode]['ensemble_worse'] for r in rows)}; the best row significantly "
+                  f"better than the ★ (p < 0.05) on {beaten}."]  # fmt: skip
     gaps = [r["bag"]["star_auc"] - r["autogluon"] for r in rows if r.get("autogluon")]
     if gaps:
         lines += ["", f"★ (cross-fitted) − AutoGluon, same test rows: median "
