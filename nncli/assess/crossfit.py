@@ -78,8 +78,8 @@ def bag_words(k: int, n_rest: int, given: bool) -> str:
     if k == 1:
         return f"one validation split ({why}; --bag K to cross-fit)"
     return (f"cross-fitting with {k} folds ({why}): each model is fitted {k} times, chosen on "
-            "its out-of-fold predictions of every training row, and tests with the mean of its "
-            "fold models (--bag 1 for one validation split)")  # fmt: skip
+            "its out-of-fold predictions of every training row, and scored on the test rows "
+            "with the mean of its fold models (--bag 1 for one validation split)")  # fmt: skip
 
 
 def make_splits(
