@@ -8,6 +8,17 @@ fast::
     result.save("physics.nncli")
     model = nncli.load("physics.nncli")
     proba = model.predict_proba(frame)        # one column per class in model.classes
+
+Entry points (each also a command; docs/python.md has the whole story):
+
+- ``inspect(source)``: the schema nncli infers, and its findings
+- ``train(source, model=...)``: one fitted model (``.save(path)``)
+- ``compare(source)``: every model on the same rows, with intervals and tests
+- ``load(path)``: a saved model, with ``predict_proba``, ``predict`` and ``card``
+- ``predict(model, source, output)``, ``evaluate(model, source)``
+- ``MLPClassifier``: the MLP as a scikit-learn estimator
+- ``read_table``, ``infer_schema``, ``Predictor``: the reader, the schema, a model
+- ``NncliError``, ``ExitCode``: the errors nncli raises and the CLI's exit codes
 """
 
 from __future__ import annotations
@@ -30,6 +41,11 @@ __all__ = ["ExitCode", "NncliError", "__version__", *_LAZY]
 
 #: the functions whose errors speak Python here (the CLI calls nncli.api directly)
 _PYTHON_PHRASED = {"inspect", "train", "load", "predict", "evaluate", "compare"}
+
+
+def __dir__() -> list[str]:
+    """The public names too, though imported only when first used (tab completion, help)."""
+    return sorted({*(n for n in globals() if n.startswith("__")), *__all__})
 
 
 def __getattr__(name: str) -> Any:

@@ -408,9 +408,9 @@ def compare(
                                     table.source, options, settings, test_rows, on_start,
                                     on_result, on_plan)  # fmt: skip
         comparison.sha256, comparison.notes = table.sha256, notes
-        run = CompareRun(comparison, frame, {})
+        comparison.threshold = check_threshold(comparison, threshold) if threshold else None
+        run = CompareRun(comparison, frame, {}, threshold=comparison.threshold)
         run.report, run.written = write_outputs(comparison, frame, out_dir, report_file, force)
-    run.threshold = check_threshold(comparison, threshold) if threshold else None
     return run
 
 

@@ -211,6 +211,24 @@ def output_options(fn: F) -> F:
     return fn
 
 
+class NamedChoice(click.Choice):
+    """A choice in any case, and a close miss answered with ``did you mean`` (exit 2)."""
+
+    def __init__(self, choices: Any, what: str) -> None:
+        super().__init__(choices, case_sensitive=False)
+        self.what = what
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            from nncli.errors import ConfigError, did_you_mean
+
+            flag = "/".join(param.opts) if param is not None else self.what
+            hint = did_you_mean(str(value), self.choices, self.what)
+            raise ConfigError(f"unknown {self.what} {value!r} for {flag}", hint) from None
+
+
 class SettingType(click.ParamType):
     """A click type for one row of a settings table: the table's parsing and checks, so a
     bad value reads the same from a flag, the --config file or a variant string."""
@@ -400,7 +418,7 @@ def _report_unseen(console: Any, unseen: dict[str, int], policy: str) -> None:
     "-m",
     default=baseline(),
     show_default=True,
-    type=click.Choice(TRAINABLE),
+    type=NamedChoice(TRAINABLE, "model"),
     help="Model to fit.",
 )
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the model file here.")

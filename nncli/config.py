@@ -78,6 +78,9 @@ class Setting:
         """The value itself if it is allowed; 0 → None for settings where 0 means off."""
         if self.zero_is_off and value == 0:
             return None
+        if self.choices and isinstance(value, str) and value not in self.choices:
+            same = [c for c in self.choices if c.lower() == value.lower()]
+            value = same[0] if len(same) == 1 else value  # any case: Relu is relu
         bad = (self.choices and value not in self.choices) or not self._in_range(value)
         if bad:
             raise self.error(table, _show(value))

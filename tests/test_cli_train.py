@@ -232,3 +232,14 @@ def test_gbt_progress_lines_when_stderr_is_not_a_terminal(invoke, monkeypatch):
     monkeypatch.setattr(ProgressDisplay, "every", 3600.0)  # the default rate: none so soon
     err = invoke(["train", SAMPLE / "physics.csv", "-m", "gbt", "--gbt-max-rounds", "3"]).stderr
     assert "gbt: round" not in err
+
+
+def test_a_misspelt_model_gets_a_suggestion_and_choices_take_any_case(invoke, tmp_path):
+    result = invoke(["train", PHYSICS, "-m", "gbm"], exit_code=2)
+    assert result.stderr == "Error: unknown model 'gbm' for --model/-m\nHint: did you mean 'gbt'?\n"
+    out = tmp_path / "m.nncli"
+    invoke(["train", PHYSICS, "-m", "MLP", "--activation", "ReLU", "--norm", "Layer",
+            *QUICK_MLP, "-o", out, "--quiet"])  # fmt: skip
+    card = json.loads(invoke(["info", out, "--json"]).stdout)["model"]
+    assert card["name"] == "mlp"
+    assert card["config"]["activation"] == "relu" and card["config"]["norm"] == "layer"

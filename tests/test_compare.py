@@ -237,6 +237,14 @@ def test_fail_under_exits_3(invoke):
         "Threshold not met: the best model (logreg) has auc 0.9078; --fail-under asks for 0.99.\n"
     )
     invoke(["compare", PHYSICS, "--models", "logreg", "--fail-under", "auc=0.8", *FAST])
+    # --json says it too, so a script need not read the exit code alone
+    args = ["compare", PHYSICS, "--models", "logreg", "--json", *FAST]
+    missed = json.loads(invoke([*args, "--fail-under", "auc=0.99"], exit_code=3).stdout)
+    score = missed["models"][0]["test"]["auc"]
+    assert missed["fail_under"] == {"metric": "auc", "value": 0.99, "model": "logreg",
+                                    "score": score, "met": False}  # fmt: skip
+    assert json.loads(invoke([*args, "--fail-under", "auc=0.8"]).stdout)["fail_under"]["met"]
+    assert json.loads(invoke(args).stdout)["fail_under"] is None
 
 
 def test_test_file_is_used_as_the_test_set(invoke, tmp_path):

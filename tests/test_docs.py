@@ -94,3 +94,23 @@ def test_mlp_training_does_not_import_the_torch_compiler():
 def test_gbt_training_does_not_import_torch(tmp_path):
     loaded = _loaded_modules(["train", "sample_data/physics.csv", "-m", "gbt", "--quiet"])
     assert "lightgbm" in loaded and "torch" not in loaded
+
+
+def test_the_python_api_shows_itself_and_import_stays_light():
+    """dir() and help() list the entry points, though they are imported only when used."""
+    code = (
+        "import sys, io, pydoc, nncli\n"
+        "names = [n for n in dir(nncli) if not n.startswith('_')]\n"
+        "light = not any(m in sys.modules for m in ('torch', 'sklearn', 'lightgbm', 'pandas'))\n"
+        "print(' '.join(names)); print('LIGHT', light)\n"
+        "print(pydoc.render_doc(nncli, renderer=pydoc.plaintext))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT).stdout.splitlines()  # fmt: skip
+    names = out[0].split()
+    assert {"compare", "train", "load", "predict", "evaluate", "inspect", "MLPClassifier",
+            "NncliError", "ExitCode"} <= set(names)  # fmt: skip
+    assert not {"Any", "annotations", "errors"} & set(names)
+    assert out[1] == "LIGHT True"  # dir() names them without importing them
+    page = "\n".join(out[2:])
+    assert "compare(source)" in page and "MLPClassifier" in page and "Entry points" in page

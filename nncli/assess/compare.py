@@ -113,6 +113,7 @@ class Comparison:
     budget: float | None = None
     bag: int = 1  # folds each model was cross-fitted on (1: one validation split)
     rest_index: np.ndarray | None = None  # the rows out-of-fold predictions are on
+    threshold: ThresholdCheck | None = None  # --fail-under's verdict, when asked
 
     @property
     def few_rows(self) -> dict[int, int]:

@@ -299,7 +299,16 @@ def compare_json(comparison: Comparison) -> dict[str, Any]:
             "best": best.label if best else None,
             "selected_on": "out-of-fold" if comparison.bag > 1 else "validation",
             "interrupted": comparison.interrupted,
+            "fail_under": _fail_under(comparison.threshold),
             "models": results,
             "paired": [paired_json(p) for p in comparison.paired],
         }
     )
+
+
+def _fail_under(check: Any) -> dict[str, Any] | None:
+    """``--fail-under``'s verdict (null without it), as exit code 3 reports it."""
+    if check is None:
+        return None
+    return {"metric": check.threshold.metric, "value": check.threshold.value,
+            "model": check.model or None, "score": check.score, "met": check.met}  # fmt: skip
