@@ -218,3 +218,50 @@ def test_several_classes_keep_a_verdict_that_holds_without_the_rare_one():
     carried = cmp.paired_test(comparison, result(good), result(rare_only))
     assert carried.p_value < 0.05 and not carried.significant
     assert carried.few_rows == "not significant without class 'c' (3 test rows)"
+
+
+def _delong_p(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    """DeLong's paired test from pairwise placements (no ranks), independent of nncli."""
+    from scipy.stats import norm
+
+    pos, neg = y == 1, y == 0
+    comps = []
+    for s in (a, b):
+        psi = (s[pos][:, None] > s[neg][None, :]) + 0.5 * (s[pos][:, None] == s[neg][None, :])
+        comps.append((psi.mean(axis=1), psi.mean(axis=0), psi.mean()))
+    v10 = np.vstack([c[0] for c in comps])
+    v01 = np.vstack([c[1] for c in comps])
+    cov = np.cov(v10) / pos.sum() + np.cov(v01) / neg.sum()
+    diff = comps[0][2] - comps[1][2]
+    return float(2 * norm.sf(abs(diff) / np.sqrt(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])))
+
+
+def test_a_close_call_is_said_and_recomputes_from_the_out_of_fold_predictions(
+    invoke, linear_csv, tmp_path
+):
+    """Logistic regression and Fisher's discriminant are near twins on linear data: the rows
+    that chose the ★ cannot tell them apart, and compare says so (text and JSON)."""
+    out = tmp_path / "run"
+    args = ["compare", linear_csv, "--models", "logreg,fisher,gbt", "--bag", "5", *QUIET]
+    report = json.loads(invoke([*args, "--json", "--out", out]).stdout)
+    calls = report["close_calls"]
+    assert calls and all(c["method"] == "DeLong" and c["p_value"] >= 0.05 for c in calls)
+    oof = pd.read_csv(out / "oof_predictions.csv")
+    y = (oof["true"] == "s").to_numpy().astype(int)
+    score = {m["label"]: oof[f"{m['label']}:s"].to_numpy() for m in report["models"]}
+    best = report["best"]
+    for call in calls:  # ★ minus the model, and its p-value, recomputed
+        assert (
+            abs(call["difference"] - (_auc(y, score[best]) - _auc(y, score[call["model"]]))) < 1e-9
+        )
+        assert abs(call["p_value"] - _delong_p(y, score[best], score[call["model"]])) < 1e-6
+    # the runners-up in rank order: the close calls first, then the first real gap
+    ranked = sorted((m for m in score if m != best), key=lambda m: -_auc(y, score[m]))
+    assert [c["model"] for c in calls] == ranked[: len(calls)]
+    if len(calls) < len(ranked):
+        assert _delong_p(y, score[best], score[ranked[len(calls)]]) < 0.05
+    text = invoke(args).stdout
+    assert (
+        f"close call: on the out-of-fold rows that chose the ★ ({best}), {calls[0]['model']}"
+        in text
+    )

@@ -20,6 +20,16 @@ PHYSICS = SAMPLE / "physics.csv"
 LONG_MLP = ["-m", "mlp", "--hidden", "32", "--epochs", "100000", "--patience", "100000"]
 
 
+def _finish(proc: subprocess.Popen, seconds: float) -> tuple[str, str]:
+    """communicate(), but a process that outlives the wait is killed, not left running."""
+    try:
+        return proc.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+
+
 def _run(args: list[str], cwd: Path, **kw) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "nncli", *map(str, args)]
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=_env(),
@@ -57,7 +67,7 @@ def _hold(lock: Path) -> subprocess.Popen:
 
 def _interrupt(proc: subprocess.Popen) -> tuple[int, str]:
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    _, err = _finish(proc, 60)
     return proc.returncode, err
 
 
@@ -138,7 +148,7 @@ def test_two_compares_writing_one_run_folder(tmp_path):
         time.sleep(0.1)
     time.sleep(1)
     first.send_signal(signal.SIGINT)
-    first.communicate(timeout=60)
+    _finish(first, 60)
     assert first.returncode == 130, log.read_text()
     names = sorted(p.name for p in (tmp_path / "run").iterdir())
     assert names == [
@@ -211,7 +221,7 @@ def _truncate_while_read(args: list[str], path: Path, cwd: Path) -> tuple[int, s
         assert proc.poll() is None and time.time() < deadline, proc.communicate()
         time.sleep(0.001)
     os.truncate(copy, copy.stat().st_size // 2)
-    _, err = proc.communicate(timeout=120)
+    _, err = _finish(proc, 120)
     return proc.returncode, err
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nncli.assess import stats
+from nncli.assess.choice import CloseCall, close_calls
 from nncli.assess.crossfit import (
     MIN_REFINE_FIT,
     FoldOutput,
@@ -114,6 +115,8 @@ class Comparison:
     bag: int = 1  # folds each model was cross-fitted on (1: one validation split)
     rest_index: np.ndarray | None = None  # the rows out-of-fold predictions are on
     threshold: ThresholdCheck | None = None  # --fail-under's verdict, when asked
+    #: models the rows that chose the ★ cannot tell from it (assess/choice.py)
+    close_calls: list[CloseCall] = field(default_factory=list)
 
     @property
     def few_rows(self) -> dict[int, int]:
@@ -138,7 +141,7 @@ class Comparison:
         if not ok:
             return None
         sign = 1 if HIGHER_IS_BETTER[metric] else -1
-        return max(ok, key=lambda r: sign * r.valid[metric])
+        return max(ok, key=lambda r: (sign * r.valid[metric], -r.n_params))  # tie: simpler
 
 
 # --------------------------------------------------------------------------- run
@@ -194,6 +197,7 @@ def run_comparison(
     comparison.interrupted = run.interrupted
     comparison.rest_index = np.concatenate([s.rest for s in splits])
     comparison.paired = paired_comparisons(comparison)
+    comparison.close_calls = _close_calls(comparison, context)
     comparison.elapsed = time.perf_counter() - started
     return comparison
 
@@ -295,6 +299,21 @@ def _extra_kinds(ctx: _Context) -> tuple[str, ...]:
     if ctx.splits[0].bagged and runs == EXTRA_RUNS:
         return tuple(kind for kind in runs if kind != "seed")
     return runs
+
+
+def _close_calls(comparison: Comparison, ctx: _Context) -> list[CloseCall]:
+    """The ★ against its runners-up on the rows it was chosen on: those every finished
+    model predicted out of fold (or the validation rows); not with --cv (one choice per
+    outer fold)."""
+    best = comparison.best
+    ok = [r for r in comparison.results if r.ok and r.folds]
+    if best is None or ctx.options.cv or len(ok) < 2:
+        return []
+    mask = common_rows([r.folds[0] for r in ok])
+    rows = ctx.splits[0].rest[mask]
+    valid = {r.label: r.folds[0].valid[mask] for r in ok}
+    return close_calls(valid, best.label, ctx.y[rows], ctx.w[rows], ctx.options.metric,
+                       ctx.seed)  # fmt: skip
 
 
 @dataclass
@@ -470,6 +489,8 @@ def _ensemble(results: list[ModelResult], ctx: _Context) -> ModelResult:
         )  # fmt: skip
     chosen = [(m, float(wt)) for m, wt in zip(members, weights, strict=True) if wt > 0]
     result.note = "weights " + ", ".join(f"{m.label} {wt:.2f}" for m, wt in chosen)
+    if ctx.options.metric != "logloss":  # the blend's own proper score (assess/ensemble.py)
+        result.note += f" (chosen by log loss; models are ranked by {ctx.options.metric})"
     result.n_params = sum(m.n_params for m, _ in chosen)
     result.fit_seconds = time.perf_counter() - started + sum(m.fit_seconds for m, _ in chosen)
     result.predict_seconds = sum(m.predict_seconds for m, _ in chosen)

@@ -13,6 +13,7 @@ from rich.text import Text
 from nncli.learn.models import MODELS
 from nncli.show.labels import (
     METRICS,
+    format_p,
     metric_label,
     metric_short,
     overtraining_verdict,
@@ -127,6 +128,8 @@ def compare_renderable(comparison: Comparison) -> Group:
     parts: list[Any] = [head, _metrics_table(comparison, best, cv), _cost_table(comparison, best)]
     if words := few_rows_words(comparison):
         parts.insert(2, Text(words, style="yellow"))
+    if words := close_call_words(comparison):
+        parts.insert(2, Text(words))
     for title, pairs in _paired_sections(comparison):
         parts.append(Text(title, style="bold"))
         parts.extend(Text(f"  {verdict(p.test, p.model, p.against)}") for p in pairs)
@@ -256,6 +259,20 @@ def few_rows_words(comparison: Comparison) -> str:
             "verdict is called significant on their strength")  # fmt: skip
 
 
+def close_call_words(comparison: Comparison) -> str:
+    """One line when the rows that chose the ★ cannot tell it from the next models."""
+    best, calls = comparison.best, comparison.close_calls
+    if best is None or not calls:
+        return ""
+    where = "out-of-fold rows" if comparison.bag > 1 else "validation rows"
+    short = metric_short(comparison.options.metric)
+    named = ", ".join(f"{c.model} ({short} {-c.difference:+.4f}, {format_p(c.p_value)})"
+                      for c in calls)  # fmt: skip
+    return (f"close call: on the {where} that chose the ★ ({best.label}), {named} "
+            f"{'is' if len(calls) == 1 else 'are'} within noise of it; another seed or "
+            "split could choose differently (ties go to the simpler model)")  # fmt: skip
+
+
 def compare_json(comparison: Comparison) -> dict[str, Any]:
     import copy
     from dataclasses import fields
@@ -300,6 +317,15 @@ def compare_json(comparison: Comparison) -> dict[str, Any]:
             "selected_on": "out-of-fold" if comparison.bag > 1 else "validation",
             "interrupted": comparison.interrupted,
             "fail_under": _fail_under(comparison.threshold),
+            "close_calls": [
+                {
+                    "model": c.model,
+                    "difference": c.difference,
+                    "p_value": c.p_value,
+                    "method": c.method,
+                }
+                for c in comparison.close_calls
+            ],  # fmt: skip
             "models": results,
             "paired": [paired_json(p) for p in comparison.paired],
         }
