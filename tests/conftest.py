@@ -3,6 +3,8 @@ sample data, and the optional developer datasets in ../shared/data."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -84,3 +86,20 @@ def shared_datasets() -> list[tuple[str, str]]:
 
 
 needs_shared = pytest.mark.skipif(not SHARED_DATA.exists(), reason="../shared/data is absent")
+
+
+def finish(proc: subprocess.Popen, seconds: float) -> tuple[str, str]:
+    """communicate(), but a process that outlives the wait is killed, not left running
+    (its open pipes would fail a later test)."""
+    try:
+        return proc.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+
+
+def interruptible() -> None:
+    """``preexec_fn`` for a CLI process a test interrupts: Ctrl-C reaches it even when the
+    tests run as a background job (whose shell starts them with SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

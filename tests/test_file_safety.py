@@ -14,20 +14,10 @@ from pathlib import Path
 import pytest
 
 import nncli
-from tests.conftest import ROOT, SAMPLE
+from tests.conftest import ROOT, SAMPLE, finish, interruptible
 
 PHYSICS = SAMPLE / "physics.csv"
 LONG_MLP = ["-m", "mlp", "--hidden", "32", "--epochs", "100000", "--patience", "100000"]
-
-
-def _finish(proc: subprocess.Popen, seconds: float) -> tuple[str, str]:
-    """communicate(), but a process that outlives the wait is killed, not left running."""
-    try:
-        return proc.communicate(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise
 
 
 def _run(args: list[str], cwd: Path, **kw) -> subprocess.CompletedProcess:
@@ -38,6 +28,7 @@ def _run(args: list[str], cwd: Path, **kw) -> subprocess.CompletedProcess:
 
 def _start(args: list[str], cwd: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "nncli", *map(str, args)], cwd=cwd,
+                            preexec_fn=interruptible,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=_env())  # fmt: skip
 
@@ -67,7 +58,7 @@ def _hold(lock: Path) -> subprocess.Popen:
 
 def _interrupt(proc: subprocess.Popen) -> tuple[int, str]:
     proc.send_signal(signal.SIGINT)
-    _, err = _finish(proc, 60)
+    _, err = finish(proc, 60)
     return proc.returncode, err
 
 
@@ -131,7 +122,7 @@ def test_two_compares_writing_one_run_folder(tmp_path):
             [sys.executable, "-m", "nncli", "compare", str(PHYSICS), "--models", "gbt,mlp",
              "--epochs", "100000", "--patience", "100000", "--bootstrap", "50", "--out", "run",
              "--report", "r.html"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=err_file,
-            text=True, env=_env())  # fmt: skip
+            text=True, env=_env(), preexec_fn=interruptible)  # fmt: skip
     _wait_for(tmp_path / ".run.lock", first)
     for extra in ([], ["--force"]):
         second = _run(["compare", PHYSICS, "--models", "logreg", "--out", "run", *extra],
@@ -148,7 +139,7 @@ def test_two_compares_writing_one_run_folder(tmp_path):
         time.sleep(0.1)
     time.sleep(1)
     first.send_signal(signal.SIGINT)
-    _finish(first, 60)
+    finish(first, 60)
     assert first.returncode == 130, log.read_text()
     names = sorted(p.name for p in (tmp_path / "run").iterdir())
     assert names == [
@@ -221,7 +212,7 @@ def _truncate_while_read(args: list[str], path: Path, cwd: Path) -> tuple[int, s
         assert proc.poll() is None and time.time() < deadline, proc.communicate()
         time.sleep(0.001)
     os.truncate(copy, copy.stat().st_size // 2)
-    _, err = _finish(proc, 120)
+    _, err = finish(proc, 120)
     return proc.returncode, err
 
 

@@ -19,20 +19,10 @@ from hypothesis import strategies as st
 
 import nncli
 from nncli.errors import NncliError
-from tests.conftest import ROOT, SAMPLE
+from tests.conftest import ROOT, SAMPLE, finish, interruptible
 
 PHYSICS = SAMPLE / "physics.csv"
 GOOD_ROWS = "".join(f"{i},{i % 3}.5,{'pq'[i % 2]}\n" for i in range(40))
-
-
-def _finish(proc: subprocess.Popen, seconds: float) -> tuple[str, str]:
-    """communicate(), but a process that outlives the wait is killed, not left running."""
-    try:
-        return proc.communicate(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise
 
 
 def _rows(n: int, fmt) -> str:
@@ -301,6 +291,7 @@ def _start(args: list[str], tmp_path: Path) -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, "-m", "nncli", *args],
             cwd=tmp_path,
+            preexec_fn=interruptible,
             stdout=subprocess.PIPE,
             stderr=err,
             text=True,
@@ -334,7 +325,7 @@ def test_interrupted_train_leaves_a_complete_file_or_none(tmp_path, sig):
     )
     time.sleep(6)
     proc.send_signal(sig)
-    _finish(proc, 60)
+    finish(proc, 60)
     err = "\n".join(_lines(tmp_path))
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "Interrupted" in err
@@ -357,7 +348,7 @@ def test_interrupted_compare_keeps_the_models_that_finished(tmp_path):
         time.sleep(0.2)  # until gbt has finished and the MLP starts (it prints on its end)
     time.sleep(3.0)
     proc.send_signal(signal.SIGINT)
-    out, _ = _finish(proc, 60)
+    out, _ = finish(proc, 60)
     err = "\n".join(_lines(tmp_path))
     assert proc.returncode == 130, err
     assert (
@@ -400,7 +391,7 @@ def test_interrupted_gbt_keeps_its_best_round(tmp_path):
         time.sleep(0.1)
     time.sleep(3)
     proc.send_signal(signal.SIGINT)
-    _finish(proc, 60)
+    finish(proc, 60)
     err = "\n".join(_lines(tmp_path))
     assert proc.returncode == 130, err
     assert "Interrupted: the best round so far was kept and written to m.nncli." in err
