@@ -51,6 +51,13 @@ json.dump({"classes": [str(c) for c in proba.columns], "proba": proba.to_numpy()
 """
 
 
+def timed_json(command: list[str]) -> tuple[dict, float]:
+    """Run an nncli command that prints --json: its report and the process's wall time."""
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout), time.perf_counter() - started
+
+
 def split(path: Path, target: str, folder: Path) -> tuple[Path, Path, list[str]]:
     """train.csv and test.csv of the labelled rows (compare's own test split)."""
     from nncli.config import ColumnSpec
@@ -96,10 +103,7 @@ def run_nncli(
     ]
     command += ["--preset", preset] if preset else []  # fmt: skip
     command += ["--extra-runs", extra] if extra is not None else []  # fmt: skip
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
-    wall = time.perf_counter() - started
-    report = json.loads(done.stdout)
+    report, wall = timed_json(command)
     models = {m["label"]: m for m in report["models"] if m["status"] == "ok"}
     best = models[report["best"]]
     gbt = models.get("gbt", {}).get("test", {}).get("auc", float("nan"))

@@ -21,10 +21,8 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import date
 from pathlib import Path
 
@@ -40,10 +38,9 @@ def run(train: Path, test: Path, target: str, budget: float, bag: str | None) ->
                "--target", target, "--time-budget", f"{budget:g}s", "--json",
                "--quiet"]  # fmt: skip
     command += ["--bag", bag] if bag else []
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
-    wall = time.perf_counter() - started
-    report = json.loads(done.stdout)
+    from benchmarks.automl import timed_json
+
+    report, wall = timed_json(command)
     ok = {m["label"]: m for m in report["models"] if m["status"] == "ok"}
     star = ok[report["best"]]
     top = max(ok.values(), key=lambda m: m["test"]["auc"])

@@ -490,7 +490,7 @@ def _ensemble(results: list[ModelResult], ctx: _Context) -> ModelResult:
     chosen = [(m, float(wt)) for m, wt in zip(members, weights, strict=True) if wt > 0]
     result.note = "weights " + ", ".join(f"{m.label} {wt:.2f}" for m, wt in chosen)
     if ctx.options.metric != "logloss":  # the blend's own proper score (assess/ensemble.py)
-        result.note += f" (chosen by log loss; models are ranked by {ctx.options.metric})"
+        result.note += f"; chosen by log loss, the models ranked by {ctx.options.metric}"
     result.n_params = sum(m.n_params for m, _ in chosen)
     result.fit_seconds = time.perf_counter() - started + sum(m.fit_seconds for m, _ in chosen)
     result.predict_seconds = sum(m.predict_seconds for m, _ in chosen)
