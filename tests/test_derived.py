@@ -151,6 +151,16 @@ def test_train_stores_definitions_and_predict_computes_them(invoke, assisted_mod
     assert "derived     dm = abs(m_jj - 125); r = lep_pt / (n_jets - 2)" in info
 
 
+def test_a_stored_definition_may_use_an_earlier_one_at_predict_time(invoke, tmp_path):
+    """Regression: predict parsed every stored definition against the raw columns, so a
+    model whose derived column used an earlier one could not predict at all."""
+    model = tmp_path / "chain.nncli"
+    invoke(["train", PHYSICS, "-m", "logreg", "-o", model, "-q",
+            "--feature", "r = lep_pt / met", "--feature", "r2 = r * 2"])  # fmt: skip
+    out = invoke(["predict", model, PHYSICS]).stdout.splitlines()
+    assert out[0] == "prediction" and len(out) == 4001
+
+
 def test_predict_without_an_input_column_names_it(invoke, assisted_model, tmp_path):
     path = tmp_path / "no_mjj.csv"
     pd.read_csv(PHYSICS).drop(columns="m_jj").to_csv(path, index=False)

@@ -256,11 +256,12 @@ def add_columns(
     """``frame`` with the derived columns added (a copy; an existing column of the same
     name is replaced) and, per derived column, how many rows got no value although their
     inputs were present."""
-    defs = [d if isinstance(d, Derived) else _stored(d, frame) for d in definitions]
+    defs = list(definitions)
     if not defs:
         return frame, {}
     out, invalid = frame.copy(deep=False), {}
-    for d in defs:
+    for item in defs:  # a stored one is parsed against the columns so far: it may use earlier ones
+        d = item if isinstance(item, Derived) else _stored(item, out)
         values, n_bad = evaluate(d, out)
         out[d.name] = values
         if n_bad:
