@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from nncli.learn.models.base import EpochCallback
 
 __all__ = ["Inspection", "TrainResult", "PredictSummary", "Evaluation", "CompareRun",
-           "SchemaCallback", "inspect", "train", "load", "predict", "evaluate", "compare",
-           "render_report"]  # fmt: skip
+           "SchemaCallback", "ExportResult", "inspect", "train", "load", "predict", "evaluate",
+           "compare", "export", "render_report"]  # fmt: skip
 
 
 # -------------------------------------------------------------------------- inspect
@@ -412,6 +412,66 @@ def compare(
         run = CompareRun(comparison, frame, {}, threshold=comparison.threshold)
         run.report, run.written = write_outputs(comparison, frame, out_dir, report_file, force)
     return run
+
+
+# ------------------------------------------------------------------ export
+
+
+@dataclass
+class ExportResult:
+    path: str
+    codes_path: str | None  # --flat: the category codes beside the graph
+    check: Any  # nncli.export.check.CheckResult
+    tolerance: float
+    inputs: list[dict[str, Any]]
+    classes: list[str]
+    operators: list[str]
+    flat: bool
+
+
+def export(
+    model: str | Path | Predictor | EnsemblePredictor,
+    output: str | Path,
+    *,
+    flat: bool = False,
+    check: str | Path | pd.DataFrame | None = None,
+    tolerance: float = 1e-4,
+    read: ReadOptions | None = None,
+    overwrite: bool = False,
+) -> ExportResult:
+    """Write ``model`` as one ONNX graph (preprocessing included) to ``output``, after
+    running it in onnxruntime beside nncli on the rows of ``check`` (or rows drawn from
+    the model card): above ``tolerance`` in probability nothing is written and an error
+    says by how much they differ. With ``flat``, one float32 input of every raw column
+    and the category codes in ``OUTPUT.codes.json`` beside it."""
+    import json
+
+    from nncli.errors import NncliError
+    from nncli.export.build import build
+    from nncli.export.check import check as run_check
+    from nncli.io.outputs import atomic_output
+
+    predictor = _as_predictor(model)
+    exported = build(predictor, flat)
+    frame, source = None, None
+    if check is not None:
+        frame, source = read_table(check, read).frame, str(check)
+    result = run_check(predictor, exported, frame, "<DataFrame>" if is_frame(check) else source)
+    if not result.max_abs_diff <= tolerance:
+        raise NncliError(
+            f"the exported graph disagrees with nncli: {result.line()}, above the tolerance "
+            f"{tolerance:g}; nothing was written",
+            "please report it with the output of nncli info MODEL; --tolerance sets the bound.",
+        )
+    codes_path = None
+    if flat:
+        codes_path = str(output) + ".codes.json"
+        with atomic_output(codes_path, exclusive=not overwrite) as fh:
+            fh.write(json.dumps(exported.codes_json(), indent=1))
+    with atomic_output(output, "wb", exclusive=not overwrite) as fh:
+        fh.write(exported.model.SerializeToString())
+    return ExportResult(str(output), codes_path, result, tolerance, exported.inputs,
+                        exported.classes, exported.operators, flat)  # fmt: skip
 
 
 def render_report(run_dir: str | Path) -> str:

@@ -830,6 +830,62 @@ def info(model: str, as_json: bool) -> None:
         report.stdout_console().print(report.info_renderable(predictor))
 
 
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+              help="Write the ONNX graph here (e.g. model.onnx).")  # fmt: skip
+@click.option(
+    "--flat",
+    is_flag=True,
+    help="One float32 [N, columns] input, categories as integer codes written to "
+    "OUTPUT.codes.json (for TMVA SOFIE, hls4ml and other readers of numbers only).",
+)
+@click.option("--check", "check_data", metavar="DATA",
+              help="Check the graph against nncli on the rows of DATA (default: 2,000 rows "
+              "drawn from the model card).")  # fmt: skip
+@click.option("--tolerance", type=click.FloatRange(min=0), default=1e-4, show_default=True,
+              help="The largest difference in probability allowed; above it nothing is written "
+              "and the exit code is 1.")  # fmt: skip
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@data_options
+@output_options
+def export(
+    model: str, output: str, flat: bool, check_data: str | None, tolerance: float, force: bool,
+    as_json: bool, quiet: bool, **kw: Any,
+) -> None:  # fmt: skip
+    """Write MODEL as one ONNX graph: raw columns in, probabilities and label out.
+
+    The graph holds the preprocessing too (imputation, scaling, categories, derived
+    columns), so ONNX Runtime (C++, Python, …) runs it without nncli. It is checked
+    against nncli's own predictions before it is written. Needs the onnx extra:
+    pip install 'nncli[onnx]'.
+
+    Example:
+
+    \b
+        nncli export physics.nncli -o physics.onnx --check sample_data/physics.csv
+    """
+    from nncli import api
+    from nncli.io.outputs import check_output, claim
+    from nncli.show import report
+
+    read = _read_options(kw)
+    paths = [output, output + ".codes.json" if flat else None]
+    with claim(*paths):
+        for path in filter(None, paths):
+            check_output(path, [model, *([check_data] if check_data else [])], force)
+        result = api.export(model, output, flat=flat, check=check_data, tolerance=tolerance,
+                            read=read, overwrite=force)  # fmt: skip
+    if as_json:
+        click.echo(report.dumps(report.export_json(result)))
+    else:
+        click.echo("\n".join(report.export_lines(result)))
+    err = _stderr(quiet)
+    _confirm(err, output, "the ONNX graph")
+    if result.codes_path:
+        _confirm(err, result.codes_path, "the category codes")
+
+
 def _interrupted() -> None:
     """Ctrl-C or SIGTERM: say so and exit 130; a second signal cannot break the exit."""
     import signal

@@ -391,9 +391,10 @@ def info_renderable(predictor: Any) -> Group:
         ("seed", str(card.run.get("seed", "-"))),
         ("settings", ", ".join(f"{k}={v}" for k, v in card.config.items() if k != "bag")),
         ("stopped", stop_words(card.stop_reason)),
+        ("export", export_words(predictor)),
     ]
     if bag := card.config.get("bag"):
-        rows.insert(-2, ("cross-fit", bag_words(bag)))
+        rows.insert(-3, ("cross-fit", bag_words(bag)))
     width = max(len(key) for key, _ in rows) + 2
     lines = [Text.assemble((key.ljust(width), "bold"), value) for key, value in rows]
     return Group(*lines, metrics_table(card.metrics))  # lines, not a grid: no padding
@@ -427,9 +428,68 @@ def derived_words(schema: Any) -> str:
     return "; ".join(f"{d['name']} = {d['expr']}" for d in schema.derived)
 
 
+def export_words(predictor: Any) -> str:
+    """Whether ``nncli export`` can write the model as an ONNX graph."""
+    from nncli.export.build import exportable
+
+    why = exportable(predictor)
+    return f"not to ONNX: {why}" if why else "to ONNX with nncli export MODEL -o model.onnx"
+
+
 def info_json(predictor: Any) -> dict[str, Any]:
+    from nncli.export.build import exportable
+
+    why = exportable(predictor)
     return (
         {"format_version": JSON_FORMAT_VERSION, "command": "info"}
         | predictor.card.to_manifest()
         | {"schema": predictor.schema.to_dict()}
+        | {"onnx_export": {"possible": why is None, "why_not": why}}
     )
+
+
+# ------------------------------------------------------------------ export
+
+
+def export_lines(result: Any) -> list[str]:
+    """What ``nncli export`` wrote: the graph's inputs and outputs, and the check."""
+    from nncli.export.graph import ML_OPSET, OPSET
+
+    lines = [f"ONNX graph {result.path} (opset {OPSET}, ai.onnx.ml {ML_OPSET})"]
+    names = ", ".join(i["name"] for i in result.inputs)
+    if result.flat:
+        lines.append(f"  input   features [N, {len(result.inputs)}] float32, columns in this "
+                     f"order: {names}")  # fmt: skip
+        lines.append(f"          categories as codes listed in {result.codes_path} "
+                     "(NaN missing, -1 a value not in the list)")  # fmt: skip
+    else:
+        numbers = [i["name"] for i in result.inputs if i["type"] == "float32"]
+        texts = [i["name"] for i in result.inputs if i["type"] == "string"]
+        lines.append(f"  inputs  one per column, [N, 1] each: {len(numbers)} float32 "
+                     "(NaN missing)" + (f", {len(texts)} string (\"\" missing; a category "
+                     "not seen in training counts as missing)" if texts else ""))  # fmt: skip
+        lines.append(f"          {names}")
+    classes = ", ".join(result.classes)
+    label = "int64 (the class's index)" if result.flat else "string"
+    lines.append(f"  outputs probabilities [N, {len(result.classes)}] float32 ({classes}); "
+                 f"label [N] {label}")  # fmt: skip
+    if result.flat:
+        lines.append(f"  operators {', '.join(result.operators)}")
+    lines.append(f"  {result.check.line()}; tolerance {result.tolerance:g}")
+    return lines
+
+
+def export_json(result: Any) -> dict[str, Any]:
+    from nncli.export.graph import ML_OPSET, OPSET
+
+    return {
+        "path": result.path,
+        "opset": {"ai.onnx": OPSET, "ai.onnx.ml": ML_OPSET},
+        "flat": result.flat,
+        "codes_path": result.codes_path,
+        "inputs": result.inputs,
+        "outputs": {"probabilities": ["N", len(result.classes)], "label": ["N"]},
+        "classes": result.classes,
+        "operators": result.operators,
+        "check": result.check.to_dict() | {"tolerance": result.tolerance},
+    }
