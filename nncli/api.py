@@ -427,6 +427,7 @@ class ExportResult:
     classes: list[str]
     operators: list[str]
     flat: bool
+    fold_by: str | None = None
 
 
 def export(
@@ -438,12 +439,15 @@ def export(
     tolerance: float = 1e-4,
     read: ReadOptions | None = None,
     overwrite: bool = False,
+    fold_by: str | None = None,
 ) -> ExportResult:
     """Write ``model`` as one ONNX graph (preprocessing included) to ``output``, after
     running it in onnxruntime beside nncli on the rows of ``check`` (or rows drawn from
     the model card): above ``tolerance`` in probability nothing is written and an error
     says by how much they differ. With ``flat``, one float32 input of every raw column
-    and the category codes in ``OUTPUT.codes.json`` beside it."""
+    and the category codes in ``OUTPUT.codes.json`` beside it. With ``fold_by`` (a model
+    cross-fitted by that column), k-fold application in the graph: the column is one more
+    input (int64) and each row is scored by the fold models that did not train on it."""
     import json
 
     from nncli.errors import NncliError
@@ -452,7 +456,7 @@ def export(
     from nncli.io.outputs import atomic_output
 
     predictor = _as_predictor(model)
-    exported = build(predictor, flat)
+    exported = build(predictor, flat, fold_by)
     frame, source = None, None
     if check is not None:
         frame, source = read_table(check, read).frame, str(check)
@@ -471,7 +475,7 @@ def export(
     with atomic_output(output, "wb", exclusive=not overwrite) as fh:
         fh.write(exported.model.SerializeToString())
     return ExportResult(str(output), codes_path, result, tolerance, exported.inputs,
-                        exported.classes, exported.operators, flat)  # fmt: skip
+                        exported.classes, exported.operators, flat, fold_by)  # fmt: skip
 
 
 def render_report(run_dir: str | Path) -> str:

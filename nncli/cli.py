@@ -847,11 +847,12 @@ def info(model: str, as_json: bool) -> None:
               help="The largest difference in probability allowed; above it nothing is written "
               "and the exit code is 1.")  # fmt: skip
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@_fold_by_option
 @data_options
 @output_options
 def export(
     model: str, output: str, flat: bool, check_data: str | None, tolerance: float, force: bool,
-    as_json: bool, quiet: bool, **kw: Any,
+    fold_by: str | None, as_json: bool, quiet: bool, **kw: Any,
 ) -> None:  # fmt: skip
     """Write MODEL as one ONNX graph: raw columns in, probabilities and label out.
 
@@ -875,7 +876,7 @@ def export(
         for path in filter(None, paths):
             check_output(path, [model, *([check_data] if check_data else [])], force)
         result = api.export(model, output, flat=flat, check=check_data, tolerance=tolerance,
-                            read=read, overwrite=force)  # fmt: skip
+                            read=read, overwrite=force, fold_by=fold_by)  # fmt: skip
     if as_json:
         click.echo(report.dumps(report.export_json(result)))
     else:

@@ -291,3 +291,34 @@ def test_without_the_extra_export_says_what_to_install(invoke, tmp_path, monkeyp
     err = invoke(["export", model, "-o", tmp_path / "m.onnx"], exit_code=1).stderr
     assert "Error: nncli export needs the onnx extra, and onnxruntime is not installed" in err
     assert "Hint: pip install 'nncli[onnx]'" in err
+
+
+def test_fold_by_applies_the_fold_models_by_event_number_in_the_graph(invoke, tmp_path):
+    """k-fold application inside the graph: with --fold-by, event numbers (int64, past
+    float32's whole numbers) pick the fold models; the graph gives compare's own
+    out-of-fold predictions for every training row."""
+    frame = pd.read_csv(SAMPLE / "physics.csv")
+    frame["event"] = np.arange(len(frame), dtype=np.int64) + 2**40
+    events, out = tmp_path / "events.csv", tmp_path / "run"
+    frame.to_csv(events, index=False)
+    invoke(["compare", events, "--models", "gbt,logreg,ensemble", "--bag", "3", "--fold-by",
+            "event", "--out", out, "-q"])  # fmt: skip
+    oof = pd.read_csv(out / "oof_predictions.csv")
+    rows = frame.set_index("event").loc[oof["event"]].reset_index()
+    for model in ("gbt", "ensemble"):
+        path = tmp_path / f"{model}.onnx"
+        text = invoke(["export", out / f"{model}.nncli", "-o", path, "--fold-by", "event",
+                       "--check", events]).stdout  # fmt: skip
+        assert "event [N, 1] int64: each row is scored by the fold models" in text
+        inputs = feeds(path, rows) | {"event": rows["event"].to_numpy(np.int64)[:, None]}
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        (proba,) = session.run(["probabilities"], inputs)
+        np.testing.assert_allclose(proba[:, 1], oof[f"{model}:signal"], atol=TOL, rtol=0)
+    err = invoke(["export", tmp_path / "gbt.onnx", "-o", tmp_path / "x.onnx", "--fold-by",
+                  "event"], exit_code=1).stderr  # fmt: skip
+    assert "Error: " in err
+    single = tmp_path / "single.nncli"
+    invoke(["train", events, "-m", "logreg", "-o", single, "-q"])
+    err = invoke(["export", single, "-o", tmp_path / "s.onnx", "--fold-by", "event"],
+                 exit_code=2).stderr  # fmt: skip
+    assert "this model was not cross-fitted by a fold column" in err

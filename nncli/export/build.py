@@ -62,6 +62,7 @@ class Exported:
     codes: dict[str, list[str]] = field(default_factory=dict)
     #: per numeric column, values worth checking: the trees' thresholds as float32
     probes: dict[str, list[float]] = field(default_factory=dict)
+    fold_by: str | None = None  # k-fold application by this (int64) input
 
     @property
     def operators(self) -> list[str]:
@@ -70,7 +71,7 @@ class Exported:
     def codes_json(self) -> dict[str, Any]:
         return {
             "input": FLAT_INPUT,
-            "columns": [i["name"] for i in self.inputs],
+            "columns": [i["name"] for i in self.inputs if i["role"] != "fold"],
             "codes": self.codes,
             "missing": "NaN",
             "not_in_list": -1,
@@ -87,9 +88,13 @@ def exportable(predictor: Predictor | EnsemblePredictor) -> str | None:
     return None
 
 
-def build(predictor: Predictor | EnsemblePredictor, flat: bool = False) -> Exported:
+def build(
+    predictor: Predictor | EnsemblePredictor, flat: bool = False, fold_by: str | None = None
+) -> Exported:
     """The whole model as one graph: raw columns in, ``probabilities`` [N, classes]
-    float32 and ``label`` out (the class name; with ``flat`` its index)."""
+    float32 and ``label`` out (the class name; with ``flat`` its index). With ``fold_by``
+    (a model cross-fitted by that column), one more input, the column as int64, and each
+    row scored by the fold models that did not train on its fold (k-fold application)."""
     require()
     why = exportable(predictor)
     if why:
@@ -102,13 +107,19 @@ def build(predictor: Predictor | EnsemblePredictor, flat: bool = False) -> Expor
     codes = _flat_codes(schema, members, columns)
     g = Graph()
     sources = Sources(g, schema, codes if flat else None)
-    total = None
+    row_weights = _fold_weights(g, predictor, fold_by) if fold_by else None
+    total, weight_sum = None, None
     for i, (member, weight) in enumerate(zip(members, weights, strict=True)):
         X = matrix(g, sources, member.preprocessor)
         p = g.op("Cast", model_proba(g, member, X, f"m{i}"), to=_DOUBLE)
-        part = p if len(members) == 1 else g.op("Mul", p, g.const(weight))
+        w = g.const(weight) if row_weights is None else row_weights[i]
+        part = p if len(members) == 1 and row_weights is None else g.op("Mul", p, w)
         total = part if total is None else g.op("Add", total, part)
-    assert total is not None
+        weight_sum = w if weight_sum is None else g.op("Add", weight_sum, w)
+    assert total is not None and weight_sum is not None
+    if row_weights is not None:  # each row's weights sum to 1 again
+        positive = g.op("Greater", weight_sum, g.const(0.0))
+        total = g.op("Div", total, g.op("Where", positive, weight_sum, g.const(1.0)))
     proba = g.op("Cast", total, to=_FLOAT)
     classes = list(predictor.classes)
     g.output("probabilities", proba, _FLOAT, ["N", len(classes)])
@@ -119,6 +130,8 @@ def build(predictor: Predictor | EnsemblePredictor, flat: bool = False) -> Expor
         g.output("label", g.op("Gather", g.const(classes, str), index), _STRING, ["N"])
     inputs = [{"name": c.name, "type": "float32" if flat or c.role == "numeric" else "string",
                "role": c.role} for c in columns]  # fmt: skip
+    if fold_by:
+        inputs.append({"name": fold_by, "type": "int64", "role": "fold"})
     metadata = {
         "nncli_model": predictor.card.model,
         "classes": ",".join(classes),
@@ -127,7 +140,7 @@ def build(predictor: Predictor | EnsemblePredictor, flat: bool = False) -> Expor
     doc = (f"nncli {predictor.card.model} model; outputs probabilities [N, {len(classes)}] "
            f"for classes {classes} and label")  # fmt: skip
     probes = _tree_thresholds(members, {c.name for c in columns})
-    return Exported(g.model(doc, metadata), inputs, classes, flat, codes, probes)
+    return Exported(g.model(doc, metadata), inputs, classes, flat, codes, probes, fold_by)
 
 
 def _tree_thresholds(members: list[Predictor], inputs: set[str]) -> dict[str, list[float]]:
@@ -148,6 +161,28 @@ def _tree_thresholds(members: list[Predictor], inputs: set[str]) -> dict[str, li
                     float(v) for v in (t, np.nextafter(t, np.float32(np.inf)),
                                        np.nextafter(t, np.float32(-np.inf))))  # fmt: skip
     return {name: sorted(values) for name, values in out.items()}
+
+
+def _fold_weights(g: Graph, predictor: Any, fold_by: str) -> list[str]:
+    """Per member, each row's weight [N, 1] float64: a fold model's weight × K on the rows
+    of the fold it held out (the column's value mod K) and 0 elsewhere; an unbagged
+    member's weight everywhere (EnsemblePredictor.predict_proba_counted's rule)."""
+    from onnx import TensorProto
+
+    from nncli.learn.ensemble import kfold_scorer
+
+    kfold_scorer(predictor, fold_by)  # a model not cross-fitted by a column: the same error
+    k = int(predictor.bag["k"])
+    event = g.input(fold_by, TensorProto.INT64)
+    fold = g.op("Mod", event, g.const(k, np.int64), fmod=0)  # the sign of K: 0..K-1
+    out = []
+    for weight, held in zip(predictor.weights, predictor.folds, strict=True):
+        if held is None:
+            out.append(g.op("Expand", g.const(weight), g.op("Shape", event)))
+            continue
+        mine = g.op("Equal", fold, g.const(held, np.int64))
+        out.append(g.op("Where", mine, g.const(weight * k), g.const(0.0)))
+    return out
 
 
 def _flat_codes(schema: Any, members: list[Predictor], columns: list[Any]) -> dict[str, list[str]]:

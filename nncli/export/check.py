@@ -56,6 +56,9 @@ def sample_rows(schema: Schema, exported: Exported, n: int = SAMPLED_ROWS,
     codes = exported.codes
     data: dict[str, Any] = {}
     for spec in exported.inputs:
+        if spec["role"] == "fold":  # event numbers, past float32's whole numbers too
+            data[spec["name"]] = rng.integers(-(2**40), 2**40, n)
+            continue
         col = schema.column(spec["name"])
         if col.role == "numeric":
             stats = col.stats or {}
@@ -93,10 +96,14 @@ def feeds(exported: Exported, frame: pd.DataFrame) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for spec in exported.inputs:
         name, values = spec["name"], frame[spec["name"]]
+        if spec["role"] == "fold":  # the event number, whole (fold_numbers checks it)
+            out[name] = pd.to_numeric(values).to_numpy(dtype=np.int64)[:, None]
+            continue
         if spec["role"] == "numeric":
             x = coerce_numeric(values)[0].astype(np.float32)
             columns.append(x)
-            out[name] = x[:, None]
+            if not exported.flat:
+                out[name] = x[:, None]
             continue
         text = class_labels(values)
         if exported.flat:
@@ -108,9 +115,9 @@ def feeds(exported: Exported, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         else:
             out[name] = text.fillna("").to_numpy(dtype=object).astype(str)[:, None]
     if exported.flat:
-        width = len(exported.inputs)
+        width = len([i for i in exported.inputs if i["role"] != "fold"])
         matrix = np.column_stack(columns) if columns else np.zeros((len(frame), width))
-        return {FLAT_INPUT: matrix.astype(np.float32)}
+        return out | {FLAT_INPUT: matrix.astype(np.float32)}
     return out
 
 
@@ -150,7 +157,13 @@ def check(
     elif len(frame) > MAX_CHECK_ROWS:
         frame = frame.sample(MAX_CHECK_ROWS, random_state=0).reset_index(drop=True)
     inputs = feeds(exported, frame)
-    expected, _ = predictor.predict_proba_counted(as_float32(exported, frame), "ignore")
+    rounded = as_float32(exported, frame)
+    if exported.fold_by is None:
+        expected, _ = predictor.predict_proba_counted(rounded, "ignore")
+    else:
+        from nncli.learn.ensemble import kfold_scorer
+
+        expected, _ = kfold_scorer(predictor, exported.fold_by)(rounded, "ignore")
     got, label = session(exported).run(["probabilities", "label"], inputs)
     diff = float(np.abs(got.astype(np.float64) - expected).max()) if len(frame) else 0.0
     predicted = np.asarray(predictor.classes, dtype=object)[expected.argmax(axis=1)]

@@ -121,13 +121,25 @@ class Graph:
             self.nodes.append(copy)
         return [new(o.name) for o in graph.output]
 
+    def _used(self) -> tuple[list[Any], list[Any]]:
+        """The nodes an output depends on, and the constants they read (a runtime warns
+        about anything else)."""
+        needed = {o.name for o in self.outputs}
+        kept = []
+        for node in reversed(self.nodes):
+            if any(name in needed for name in node.output):
+                kept.append(node)
+                needed.update(node.input)
+        return kept[::-1], [t for t in self.initializers if t.name in needed]
+
     def model(self, doc: str, metadata: dict[str, str]) -> onnx.ModelProto:
         from onnx import checker, helper
 
         from nncli import __version__
 
+        nodes, initializers = self._used()
         graph = helper.make_graph(
-            self.nodes, "nncli", self.inputs, self.outputs, self.initializers, doc_string=doc
+            nodes, "nncli", self.inputs, self.outputs, initializers, doc_string=doc
         )
         model = helper.make_model(
             graph,

@@ -456,19 +456,24 @@ def export_lines(result: Any) -> list[str]:
     from nncli.export.graph import ML_OPSET, OPSET
 
     lines = [f"ONNX graph {result.path} (opset {OPSET}, ai.onnx.ml {ML_OPSET})"]
-    names = ", ".join(i["name"] for i in result.inputs)
+    columns = [i["name"] for i in result.inputs if i["role"] != "fold"]
+    names = ", ".join(columns)
     if result.flat:
-        lines.append(f"  input   features [N, {len(result.inputs)}] float32, columns in this "
+        lines.append(f"  input   features [N, {len(columns)}] float32, columns in this "
                      f"order: {names}")  # fmt: skip
         lines.append(f"          categories as codes listed in {result.codes_path} "
                      "(NaN missing, -1 a value not in the list)")  # fmt: skip
     else:
         numbers = [i["name"] for i in result.inputs if i["type"] == "float32"]
         texts = [i["name"] for i in result.inputs if i["type"] == "string"]
+        names = ", ".join(i["name"] for i in result.inputs if i["role"] != "fold")
         lines.append(f"  inputs  one per column, [N, 1] each: {len(numbers)} float32 "
                      "(NaN missing)" + (f", {len(texts)} string (\"\" missing; a category "
                      "not seen in training counts as missing)" if texts else ""))  # fmt: skip
         lines.append(f"          {names}")
+    if result.fold_by:
+        lines.append(f"          and {result.fold_by} [N, 1] int64: each row is scored by the "
+                     f"fold models that did not train on its fold ({result.fold_by} mod K)")  # fmt: skip
     classes = ", ".join(result.classes)
     label = "int64 (the class's index)" if result.flat else "string"
     lines.append(f"  outputs probabilities [N, {len(result.classes)}] float32 ({classes}); "
@@ -483,9 +488,12 @@ def export_json(result: Any) -> dict[str, Any]:
     from nncli.export.graph import ML_OPSET, OPSET
 
     return {
+        "format_version": JSON_FORMAT_VERSION,
+        "command": "export",
         "path": result.path,
         "opset": {"ai.onnx": OPSET, "ai.onnx.ml": ML_OPSET},
         "flat": result.flat,
+        "fold_by": result.fold_by,
         "codes_path": result.codes_path,
         "inputs": result.inputs,
         "outputs": {"probabilities": ["N", len(result.classes)], "label": ["N"]},
