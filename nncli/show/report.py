@@ -467,13 +467,15 @@ def export_lines(result: Any) -> list[str]:
         numbers = [i["name"] for i in result.inputs if i["type"] == "float32"]
         texts = [i["name"] for i in result.inputs if i["type"] == "string"]
         names = ", ".join(i["name"] for i in result.inputs if i["role"] != "fold")
-        lines.append(f"  inputs  one per column, [N, 1] each: {len(numbers)} float32 "
-                     "(NaN missing)" + (f", {len(texts)} string (\"\" missing; a category "
-                     "not seen in training counts as missing)" if texts else ""))  # fmt: skip
+        kinds = ([f"{len(numbers)} float32 (NaN missing)"] if numbers else []) + (
+            [f'{len(texts)} string ("" missing; a category not seen in training counts as '
+             "missing)"] if texts else [])  # fmt: skip
+        lines.append(f"  inputs  one per column, [N, 1] each: {', '.join(kinds)}")
         lines.append(f"          {names}")
     if result.fold_by:
-        lines.append(f"          and {result.fold_by} [N, 1] int64: each row is scored by the "
-                     f"fold models that did not train on its fold ({result.fold_by} mod K)")  # fmt: skip
+        fold = result.fold_by
+        lines.append(f"          and {fold} [N, 1] int64: each row is scored by the fold "
+                     f"models that did not train on its fold ({fold} mod K)")  # fmt: skip
     classes = ", ".join(result.classes)
     label = "int64 (the class's index)" if result.flat else "string"
     lines.append(f"  outputs probabilities [N, {len(result.classes)}] float32 ({classes}); "
