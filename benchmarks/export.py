@@ -78,8 +78,8 @@ def models(data: Path, target: str, folder: Path) -> dict[str, Path]:
 
 def measure(name: str, path: Path, frame, folder: Path) -> dict:
     from nncli import api
-    from nncli.export.build import build
-    from nncli.export.check import feeds, session
+    from nncli.deploy.build import build
+    from nncli.deploy.check import feeds, session
 
     predictor = api.load(path)
     exported = build(predictor)

@@ -16,6 +16,7 @@ Entry points (each also a command; docs/python.md has the whole story):
 - ``compare(source)``: every model on the same rows, with intervals and tests
 - ``load(path)``: a saved model, with ``predict_proba``, ``predict`` and ``card``
 - ``predict(model, source, output)``, ``evaluate(model, source)``
+- ``export(model, output)``: the model as one ONNX graph, checked (the onnx extra)
 - ``MLPClassifier``: the MLP as a scikit-learn estimator
 - ``read_table``, ``infer_schema``, ``Predictor``: the reader, the schema, a model
 - ``NncliError``, ``ExitCode``: the errors nncli raises and the CLI's exit codes
@@ -31,7 +32,8 @@ from nncli.errors import ExitCode, NncliError  # noqa: E402
 
 _LAZY = {
     "inspect": "nncli.api", "train": "nncli.api", "load": "nncli.api", "predict": "nncli.api",
-    "evaluate": "nncli.api", "compare": "nncli.api", "read_table": "nncli.io.data",
+    "evaluate": "nncli.api", "compare": "nncli.api", "export": "nncli.api",
+    "read_table": "nncli.io.data",
     "infer_schema": "nncli.prepare.schema", "MLPClassifier": "nncli.learn.estimator",
     "Predictor": "nncli.learn.predictor",
 }  # fmt: skip
@@ -40,7 +42,7 @@ __all__ = ["ExitCode", "NncliError", "__version__", *_LAZY]
 
 
 #: the functions whose errors speak Python here (the CLI calls nncli.api directly)
-_PYTHON_PHRASED = {"inspect", "train", "load", "predict", "evaluate", "compare"}
+_PYTHON_PHRASED = {"inspect", "train", "load", "predict", "evaluate", "compare", "export"}
 
 
 def __dir__() -> list[str]:

@@ -421,7 +421,7 @@ def compare(
 class ExportResult:
     path: str
     codes_path: str | None  # --flat: the category codes beside the graph
-    check: Any  # nncli.export.check.CheckResult
+    check: Any  # nncli.deploy.check.CheckResult
     tolerance: float
     inputs: list[dict[str, Any]]
     classes: list[str]
@@ -450,9 +450,9 @@ def export(
     input (int64) and each row is scored by the fold models that did not train on it."""
     import json
 
+    from nncli.deploy.build import build
+    from nncli.deploy.check import check as run_check
     from nncli.errors import NncliError
-    from nncli.export.build import build
-    from nncli.export.check import check as run_check
     from nncli.io.outputs import atomic_output
 
     predictor = _as_predictor(model)

@@ -108,7 +108,7 @@ def test_the_python_api_shows_itself_and_import_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT).stdout.splitlines()  # fmt: skip
     names = out[0].split()
-    assert {"compare", "train", "load", "predict", "evaluate", "inspect", "MLPClassifier",
+    assert {"compare", "train", "load", "predict", "evaluate", "inspect", "export", "MLPClassifier",
             "NncliError", "ExitCode"} <= set(names)  # fmt: skip
     assert not {"Any", "annotations", "errors"} & set(names)
     assert out[1] == "LIGHT True"  # dir() names them without importing them

@@ -158,7 +158,7 @@ def test_float32_thresholds_send_values_as_lightgbm_does(invoke, tmp_path):
     invoke(["train", SAMPLE / "physics.csv", "-m", "gbt", "-o", model, "-q"])
     invoke(["export", model, "-o", path])
     predictor = api.load(model)
-    from nncli.export.trees import numeric_thresholds
+    from nncli.deploy.trees import numeric_thresholds
 
     booster = predictor.model.booster
     names = [n.name for n in predictor.preprocessor.numeric]
@@ -322,3 +322,20 @@ def test_fold_by_applies_the_fold_models_by_event_number_in_the_graph(invoke, tm
     err = invoke(["export", single, "-o", tmp_path / "s.onnx", "--fold-by", "event"],
                  exit_code=2).stderr  # fmt: skip
     assert "this model was not cross-fitted by a fold column" in err
+
+
+def test_the_python_api_exports_a_data_frame_checked(tmp_path):
+    """nncli.export from Python: the check may be a DataFrame; the function stays the
+    function after the export modules are imported (they live in nncli.deploy)."""
+    import nncli
+    import nncli.deploy.build  # noqa: F401
+
+    frame = pd.read_csv(SAMPLE / "segment.csv")
+    result = nncli.train(frame, model="logreg", target="class")
+    result.predictor.save(tmp_path / "m.nncli")
+    done = nncli.export(tmp_path / "m.nncli", tmp_path / "m.onnx", check=frame.head(300))
+    assert done.check.rows == 300 and done.check.source == "rows of <DataFrame>"
+    assert done.check.max_abs_diff < TOL and (tmp_path / "m.onnx").exists()
+    with pytest.raises(nncli.NncliError) as info:
+        nncli.export(tmp_path / "m.nncli", tmp_path / "m.onnx")
+    assert "already exists" in info.value.message

@@ -430,14 +430,14 @@ def derived_words(schema: Any) -> str:
 
 def export_words(predictor: Any) -> str:
     """Whether ``nncli export`` can write the model as an ONNX graph."""
-    from nncli.export.build import exportable
+    from nncli.deploy.build import exportable
 
     why = exportable(predictor)
     return f"not to ONNX: {why}" if why else "to ONNX with nncli export MODEL -o model.onnx"
 
 
 def info_json(predictor: Any) -> dict[str, Any]:
-    from nncli.export.build import exportable
+    from nncli.deploy.build import exportable
 
     why = exportable(predictor)
     return (
@@ -453,7 +453,7 @@ def info_json(predictor: Any) -> dict[str, Any]:
 
 def export_lines(result: Any) -> list[str]:
     """What ``nncli export`` wrote: the graph's inputs and outputs, and the check."""
-    from nncli.export.graph import ML_OPSET, OPSET
+    from nncli.deploy.graph import ML_OPSET, OPSET
 
     lines = [f"ONNX graph {result.path} (opset {OPSET}, ai.onnx.ml {ML_OPSET})"]
     columns = [i["name"] for i in result.inputs if i["role"] != "fold"]
@@ -487,7 +487,7 @@ def export_lines(result: Any) -> list[str]:
 
 
 def export_json(result: Any) -> dict[str, Any]:
-    from nncli.export.graph import ML_OPSET, OPSET
+    from nncli.deploy.graph import ML_OPSET, OPSET
 
     return {
         "format_version": JSON_FORMAT_VERSION,

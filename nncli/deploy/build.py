@@ -1,11 +1,11 @@
 """Each model kind as ONNX nodes behind its own fitted preprocessing, an ensemble as the
 weighted sum of its members, and the graph's outputs.
 
-Per member: the raw columns (shared, :class:`~nncli.export.inputs.Sources`) → the model
+Per member: the raw columns (shared, :class:`~nncli.deploy.inputs.Sources`) → the model
 matrix exactly as :class:`~nncli.prepare.preprocess.Preprocessor` builds it (imputation,
 indicators, scaling, one-hot or codes) → the model's probabilities:
 
-- gbt: LightGBM's trees as a TreeEnsembleRegressor (:mod:`~nncli.export.trees`),
+- gbt: LightGBM's trees as a TreeEnsembleRegressor (:mod:`~nncli.deploy.trees`),
   categorical splits and missing values included;
 - logreg, fisher: the linear scores and the sigmoid or softmax;
 - mlp: the torch module through torch's ONNX exporter (every setting: activations,
@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nncli.export.graph import ExportError, Graph, require
-from nncli.export.inputs import FLAT_INPUT, Sources, raw_columns
+from nncli.deploy.graph import ExportError, Graph, require
+from nncli.deploy.inputs import FLAT_INPUT, Sources, raw_columns
 
 if TYPE_CHECKING:
     import onnx
@@ -146,7 +146,7 @@ def build(
 def _tree_thresholds(members: list[Predictor], inputs: set[str]) -> dict[str, list[float]]:
     """The split thresholds of every tree model, per input column, as float32 and its two
     neighbours: the values where a float32 graph and LightGBM could part."""
-    from nncli.export.trees import numeric_thresholds
+    from nncli.deploy.trees import numeric_thresholds
 
     out: dict[str, set[float]] = {}
     for member in members:
@@ -188,7 +188,7 @@ def _fold_weights(g: Graph, predictor: Any, fold_by: str) -> list[str]:
 def _flat_codes(schema: Any, members: list[Predictor], columns: list[Any]) -> dict[str, list[str]]:
     """Per categorical column, the values a flat input codes (0, 1, …): every member's
     levels, in order of first appearance, and the values the derived columns compare with."""
-    from nncli.export.inputs import parsed_derived
+    from nncli.deploy.inputs import parsed_derived
 
     codes: dict[str, list[str]] = {c.name: [] for c in columns if c.role != "numeric"}
     for member in members:
@@ -319,7 +319,7 @@ def model_proba(g: Graph, predictor: Predictor, X: str, prefix: str) -> str:
     model, k = predictor.model, len(predictor.classes)
     name = predictor.card.model
     if name == "gbt":
-        from nncli.export.trees import tree_proba
+        from nncli.deploy.trees import tree_proba
 
         return tree_proba(g, model.booster, X)
     if name in ("logreg", "fisher"):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nncli.export.graph import ExportError, Graph
+from nncli.deploy.graph import ExportError, Graph
 
 if TYPE_CHECKING:
     from nncli.prepare.derived import Derived

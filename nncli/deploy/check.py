@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nncli.export.inputs import FLAT_INPUT
+from nncli.deploy.inputs import FLAT_INPUT
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from nncli.export.build import Exported
+    from nncli.deploy.build import Exported
     from nncli.learn.ensemble import EnsemblePredictor
     from nncli.learn.predictor import Predictor
     from nncli.prepare.schema import Schema

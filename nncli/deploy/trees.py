@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from nncli.export.graph import ExportError, Graph
+from nncli.deploy.graph import ExportError, Graph
 
 _DOUBLE, _FLOAT = 11, 1
 #: LightGBM reads a value within ±this of 0 as 0 (its kZeroThreshold)
