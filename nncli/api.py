@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from nncli.learn.models.base import EpochCallback
 
 __all__ = ["Inspection", "TrainResult", "PredictSummary", "Evaluation", "CompareRun",
-           "SchemaCallback", "ExportResult", "inspect", "train", "load", "predict", "evaluate",
-           "compare", "export", "render_report"]  # fmt: skip
+           "SchemaCallback", "ExportResult", "inspect", "train", "load", "predict", "predict_root",
+           "evaluate", "compare", "export", "render_report"]  # fmt: skip
 
 
 # -------------------------------------------------------------------------- inspect
@@ -166,7 +166,7 @@ def train(
     card.metrics = _scores(fitted.predictor, {
         "train": (fitted.X_train, fitted.y_train, fitted.w_train),
         "valid": (fitted.X_valid, y_valid, fitted.w_valid)})  # fmt: skip
-    card.data = DataInfo(table.source, table.sha256, len(table.frame), *n)
+    card.data = DataInfo(table.source, table.sha256, len(table.frame), *n, samples=table.samples)
     return TrainResult(fitted.predictor, card.metrics, fitted.fit_seconds, *n, notes)
 
 
@@ -182,7 +182,8 @@ def _train_bagged(
     w = dataset.row_weights(frame, schema)
     card = predictor.card
     card.metrics = {"train": metrics(y, out.train, w), "valid": metrics(y, out.valid, w)}
-    card.data = DataInfo(table.source, table.sha256, len(table.frame), len(y), len(y))
+    card.data = DataInfo(table.source, table.sha256, len(table.frame), len(y), len(y),
+                         samples=table.samples)  # fmt: skip
     return TrainResult(predictor, card.metrics, seconds, len(y), len(y), notes)  # type: ignore[arg-type]
 
 
@@ -275,6 +276,41 @@ def predict(
         name = "<DataFrame>" if is_frame(source) else source
         raise DataError(f"{name} has a header but no data rows", "pass a file with data rows.")
     return PredictSummary(rows, header, unseen_total)
+
+
+def predict_root(
+    model: str | Path | Predictor | EnsemblePredictor,
+    source: str | Path | pd.DataFrame,
+    output: str | Path,
+    *,
+    tree: str = "nncli",
+    unseen: str = "warn",
+    read: ReadOptions | None = None,
+    chunk_rows: int = 100_000,
+    fold_by: str | None = None,
+    overwrite: bool = False,
+) -> PredictSummary:
+    """Write the scores of ``source`` as a ROOT tree (:class:`nncli.io.root.ScoreWriter`),
+    one entry per input entry in order, chunk by chunk: a friend of the input tree."""
+    from nncli.io.outputs import atomic_output
+    from nncli.io.root import ScoreWriter, branch_names
+    from nncli.learn.ensemble import kfold_scorer
+
+    predictor = _as_predictor(model)
+    score = kfold_scorer(predictor, fold_by)
+    chunks = dataset.whole_groups(predictor.schema, iter_frames(source, read, chunk_rows), source)
+    rows, unseen_total = 0, dict[str, int]()
+    with atomic_output(output, "w+b", exclusive=not overwrite) as fh:
+        writer = ScoreWriter(fh, tree, predictor.classes)
+        for chunk in chunks:
+            p, counts = score(chunk, unseen)
+            writer.extend(p)
+            rows += len(p)
+            for name, n in counts.items():
+                unseen_total[name] = unseen_total.get(name, 0) + n
+        writer.close()
+    columns = [*branch_names(predictor.classes), "label"]
+    return PredictSummary(rows, columns, unseen_total)
 
 
 def _prediction_rows(
@@ -407,7 +443,7 @@ def compare(
         comparison = run_comparison(frame, y, dataset.row_weights(frame, schema), schema,
                                     table.source, options, settings, test_rows, on_start,
                                     on_result, on_plan)  # fmt: skip
-        comparison.sha256, comparison.notes = table.sha256, notes
+        comparison.sha256, comparison.notes, comparison.samples = table.sha256, notes, table.samples
         comparison.threshold = check_threshold(comparison, threshold) if threshold else None
         run = CompareRun(comparison, frame, {}, threshold=comparison.threshold)
         run.report, run.written = write_outputs(comparison, frame, out_dir, report_file, force)

@@ -73,6 +73,12 @@ def data_options(fn: F) -> F:
                 help="Extra cell values to read as missing (repeatable). Always missing: "
                 "empty, NA, N/A, NaN, null, None, ?.",
             ),
+            click.option(
+                "--branches",
+                metavar="GLOBS",
+                help="ROOT: the branches to read, comma-separated globs (e.g. 'jet_*,lep_pt'; "
+                "default: all; the target, weight and ID columns are always read).",
+            ),
         ],
     )
 
@@ -121,6 +127,16 @@ def column_options(fn: F) -> F:
             click.option(
                 "--order", metavar="COL", help="Sequences: the rows' order within a group."
             ),
+            click.option(
+                "--sample",
+                "samples",
+                multiple=True,
+                metavar="CLASS=PATH[*W]",
+                help="TMVA style, instead of DATA: one file per class (ROOT, CSV or Parquet), "
+                "with an optional per-file weight multiplied into the event weight, e.g. "
+                "--sample signal=sig.root:events --sample background=bkg.root:events*0.83 "
+                "(repeatable; the target column 'class' is made from the names).",
+            ),
         ],
     )
 
@@ -128,12 +144,40 @@ def column_options(fn: F) -> F:
 def _read_options(kw: dict[str, Any]) -> Any:
     from nncli.io.data import ReadOptions
 
+    keep = [kw.get("target"), kw.get("weight"), kw.get("group"), kw.get("order"),
+            *kw.get("id_col", ())]  # fmt: skip
     return ReadOptions(
         sep=kw["sep"],
         encoding=kw["encoding"],
         na_values=tuple(kw["na_values"]),
         decimal=kw["decimal"],
+        branches=tuple(b.strip() for b in (kw.get("branches") or "").split(",") if b.strip()),
+        keep=tuple(k for k in keep if k),
     )
+
+
+def _data_read_columns(data: str | None, kw: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """DATA, or the rows of the --sample files put together (nncli.io.samples), with the
+    read options and the columns (the target and weight --sample made)."""
+    from dataclasses import replace
+
+    from nncli.errors import ConfigError
+
+    read, columns = _read_and_columns(kw)
+    samples = list(kw.get("samples") or ())
+    if bool(samples) == (data is not None):
+        raise ConfigError(
+            "pass DATA or --sample files, not both" if samples else "missing DATA",
+            "pass one data file, or one --sample CLASS=PATH per file of a class.",
+        )
+    if not samples:
+        return data, read, columns
+    from nncli.io.samples import read_samples
+
+    frame, target, weight, notes = read_samples(samples, read, columns.target, columns.weight)
+    for note in notes:
+        click.echo(note if isinstance(note, Info) else f"Warning: {note}", err=True)
+    return frame, read, replace(columns, target=target, weight=weight)
 
 
 def _read_and_columns(kw: dict[str, Any]) -> tuple[Any, Any]:
@@ -169,7 +213,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("data")
+@click.argument("data", required=False)
 @data_options
 @column_options
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report (docs/json.md).")
@@ -180,7 +224,7 @@ def cli() -> None:
     "counts capped, the rest from a sample) [default: when reading it whole would take "
     "over a quarter of the memory available].",
 )
-def inspect(data: str, as_json: bool, stream: bool | None, **kw: Any) -> None:
+def inspect(data: str | None, as_json: bool, stream: bool | None, **kw: Any) -> None:
     """Show column roles, missing values, class balance and warnings for DATA.
 
     DATA is a CSV/TSV file (optionally .gz/.bz2/.xz/.zip), a Parquet file, or - for stdin.
@@ -193,8 +237,8 @@ def inspect(data: str, as_json: bool, stream: bool | None, **kw: Any) -> None:
     from nncli import api
     from nncli.show import report
 
-    read, columns = _read_and_columns(kw)
-    result = api.inspect(data, read=read, columns=columns, stream=stream)
+    source, read, columns = _data_read_columns(data, kw)
+    result = api.inspect(source, read=read, columns=columns, stream=stream)
     for note in result.notes:
         click.echo(note if isinstance(note, Info) else f"Warning: {note}", err=True)
     if as_json:
@@ -412,7 +456,7 @@ def _report_unseen(console: Any, unseen: dict[str, int], policy: str) -> None:
 
 
 @cli.command()
-@click.argument("data")
+@click.argument("data", required=False)
 @click.option(
     "--model",
     "-m",
@@ -438,7 +482,7 @@ def _report_unseen(console: Any, unseen: dict[str, int], policy: str) -> None:
 )
 @fitting_options
 def train(
-    data: str,
+    data: str | None,
     model: str,
     output: str | None,
     force: bool,
@@ -462,17 +506,17 @@ def train(
     from nncli.learn.models import ignored_settings
     from nncli.show import report
 
-    read, columns = _read_and_columns(kw)
+    source, read, columns = _data_read_columns(data, kw)
     settings = Settings.from_options(kw)
     err = _stderr(quiet)
     ignored = ignored_settings(settings, [model])
     main = distributed.is_main()  # under torchrun rank 0 alone writes and prints
     with claim(output if main else None):  # one writer per output, for the whole run
         if output:
-            check_output(output, [data] + ([valid_file] if valid_file else []), force)
+            check_output(output, [d for d in (data, valid_file) if d], force)
         with report.ProgressDisplay(err, model) as progress:
             result = api.train(
-                data, model=model, read=read, columns=columns, settings=settings,
+                source, model=model, read=read, columns=columns, settings=settings,
                 valid=valid_file, dask=dask, on_epoch=progress,
                 on_schema=lambda schema, notes: _announce(err, schema, ignored + notes),
             )  # fmt: skip
@@ -497,7 +541,7 @@ def train(
 
 
 @cli.command()
-@click.argument("data")
+@click.argument("data", required=False)
 @click.option(
     "--models",
     default=",".join(DEFAULT_COMPARE),
@@ -576,7 +620,7 @@ def train(
     help="Write a self-contained HTML report with plots here.",
 )
 @fitting_options
-def compare(data: str, out_dir: str | None, report_file: str | None, **kw: Any) -> None:
+def compare(data: str | None, out_dir: str | None, report_file: str | None, **kw: Any) -> None:
     """Compare models on DATA: a rough result fast (baselines, gbt), then the MLPs.
 
     Every model gets the same split, seed and schema; the table shows 95% bootstrap
@@ -596,7 +640,7 @@ def compare(data: str, out_dir: str | None, report_file: str | None, **kw: Any) 
     from nncli.show import report, report_compare
 
     options = _compare_options(kw)
-    read, columns = _read_and_columns(kw)
+    source, read, columns = _data_read_columns(data, kw)
     err = _stderr(kw["quiet"])
     settings = Settings.from_options(kw)
     ignored = ignored_variants(options) + ignored_settings(settings, list(options.models))
@@ -608,7 +652,7 @@ def compare(data: str, out_dir: str | None, report_file: str | None, **kw: Any) 
         out_dir = report_file = None
     try:
         run = api.compare(
-            data, read=read, columns=columns, settings=settings,
+            source, read=read, columns=columns, settings=settings,
             options=options, test=kw["test_file"], out_dir=out_dir, report_file=report_file,
             fail_under=kw["fail_under"], force=kw["force"],
             on_start=display.start, on_result=display.result,
@@ -725,8 +769,11 @@ def _unseen_option(fn: F) -> F:
     "--output",
     "-o",
     type=click.Path(dir_okay=False),
-    help="Write the predictions CSV here [default: stdout].",
+    help="Write the predictions CSV here [default: stdout]; a NAME.root file gets a ROOT "
+    "tree of scores instead, one entry per input entry (a friend tree).",
 )
+@click.option("--tree", default="nncli", show_default=True,
+              help="The name of the tree of scores in a .root output.")  # fmt: skip
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option("--proba", is_flag=True, help="Add one proba_<class> column per class.")
 @click.option(
@@ -743,6 +790,7 @@ def predict(
     model: str,
     data: str,
     output: str | None,
+    tree: str,
     force: bool,
     proba: bool,
     id_col: tuple[str, ...],
@@ -766,7 +814,12 @@ def predict(
     read = _read_options(kw)
     predictor = api.load(model)
     args = dict(proba=proba, id_cols=id_col, unseen=unseen, read=read, fold_by=fold_by)
-    if output:
+    if output and output.lower().endswith(".root"):  # a tree of scores, a friend of the input
+        with claim(output):
+            check_output(output, [data, model], force)
+            summary = api.predict_root(predictor, data, output, tree=tree, unseen=unseen,
+                                       read=read, fold_by=fold_by, overwrite=force)  # fmt: skip
+    elif output:
         with claim(output):
             check_output(output, [data, model], force)
             with atomic_output(output, exclusive=not force) as fh:

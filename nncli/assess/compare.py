@@ -108,6 +108,7 @@ class Comparison:
     signal: int | None
     paired: list[Paired] = field(default_factory=list)
     sha256: str = ""  # of the data file, for the model cards
+    samples: list[dict[str, Any]] = field(default_factory=list)  # --sample files, for the cards
     interrupted: bool = False  # stopped by Ctrl-C: the results are those that finished
     notes: list[str] = field(default_factory=list)
     elapsed: float = 0.0

@@ -23,12 +23,15 @@ class DataInfo:
     #: where the preprocessing statistics came from when not from every training row
     #: (streaming, Dask): e.g. "a random sample of 100,000 rows"
     statistics: str = ""
+    #: --sample files: class, source, weight, entries, sha256 of each
+    samples: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"source": self.source, "sha256": self.sha256}
         if self.rows is not None:
             out["rows"] = self.rows
         out |= {"rows_train": self.rows_train, "rows_valid": self.rows_valid}
+        out |= {"samples": self.samples} if self.samples else {}
         return out | ({"statistics": self.statistics} if self.statistics else {})
 
 
@@ -93,6 +96,7 @@ class ModelCard:
                 rows_train=int(data.get("rows_train", 0)),
                 rows_valid=int(data.get("rows_valid", 0)),
                 statistics=str(data.get("statistics", "")),
+                samples=[dict(item) for item in data.get("samples", [])],
             ),
             fit_seconds=manifest.get("fit_seconds"),
             created=str(manifest.get("created", "")),

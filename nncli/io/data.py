@@ -1,4 +1,5 @@
-"""Reading tabular data: CSV/TSV (sniffed delimiter), compressed files, Parquet, stdin.
+"""Reading tabular data: CSV/TSV (sniffed delimiter), compressed files, Parquet, stdin,
+ROOT trees (:mod:`nncli.io.root`).
 
 The reader is pyarrow's multi-threaded CSV parser; every failure it can report is
 turned into a :class:`~nncli.errors.DataError` with a hint. Nothing here prints.
@@ -52,6 +53,8 @@ class ReadOptions:
     encoding: str | None = None
     na_values: tuple[str, ...] = ()
     decimal: str | None = None  # "." or ","; None: "," when a ;-file's numbers use commas
+    branches: tuple[str, ...] = ()  # ROOT: globs of the branches to read (all when empty)
+    keep: tuple[str, ...] = ()  # ROOT: branches read whatever --branches says (target, weight)
 
     def __post_init__(self) -> None:
         if self.decimal not in (None, ".", ","):
@@ -80,6 +83,8 @@ class Table:
     n_bytes: int
     sha256: str
     notes: list[str] = field(default_factory=list)
+    #: rows put together from --sample files: each one's class, source, weight, entries
+    samples: list[dict[str, Any]] = field(default_factory=list)
 
 
 def is_frame(source: object) -> bool:
@@ -91,11 +96,15 @@ def frame_table(frame: pd.DataFrame) -> Table:
     """A DataFrame given in Python, as if read from a file (its SHA-256 is of its values)."""
     import pandas as pd
 
+    provenance = frame.attrs.get("nncli_samples")
     frame = frame.reset_index(drop=True)
     frame.columns = [str(c) for c in frame.columns]
+    size = int(frame.memory_usage(deep=False).sum())
+    if provenance:  # rows put together from --sample files (nncli.io.samples)
+        return _finish(Table(frame, provenance["source"], None, "", size,
+                             provenance["sha256"], samples=provenance["samples"]))  # fmt: skip
     hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
     digest = hashlib.sha256(hashed).hexdigest()
-    size = int(frame.memory_usage(deep=False).sum())
     return _finish(Table(frame, "<DataFrame>", None, "", size, digest))
 
 
@@ -105,6 +114,8 @@ def read_table(source: str | Path | pd.DataFrame, options: ReadOptions | None = 
         return frame_table(source)  # type: ignore[arg-type]
     options = options or ReadOptions()
     name = str(source)
+    if name != "-" and file_kind(name) == "root":
+        return _finish(_read_root(name, options))
     path = _existing(name)
     if path is None or not path.is_file():  # stdin or a pipe: its bytes, read once
         raw = sys.stdin.buffer.read() if path is None else _read_all(path, name)
@@ -112,6 +123,23 @@ def read_table(source: str | Path | pd.DataFrame, options: ReadOptions | None = 
         table.sha256 = hashlib.sha256(raw).hexdigest()
         return _finish(table)
     return _finish(_read_file(path, name, options))
+
+
+def _read_root(name: str, options: ReadOptions) -> Table:
+    """A ROOT tree (:mod:`nncli.io.root`), hashed as a file."""
+    from nncli.io.root import read_root
+
+    frame, notes = read_root(name, list(options.branches) or None, options.keep)
+    path = source_path(name)
+    size = Path(path).stat().st_size
+    return Table(frame, name, None, "root", size, file_sha256(path), notes)
+
+
+def source_path(name: str) -> str:
+    """The file a source names: ``file.root:tree`` → ``file.root``; others as they are."""
+    from nncli.io.root import split_source
+
+    return split_source(name)[0]
 
 
 def _read_file(path: Path, name: str, options: ReadOptions) -> Table:
@@ -565,10 +593,17 @@ def iter_frames(
     options = options or ReadOptions()
     name = str(source)
     kind = file_kind(name)
-    if kind not in (None, "gzip", "bz2", "parquet"):
+    if kind not in (None, "gzip", "bz2", "parquet", "root"):
         frame = read_table(source, options).frame
         for start in range(0, len(frame), chunk_rows):
             yield frame.iloc[start : start + chunk_rows]
+        return
+    if kind == "root":
+        from nncli.io.root import iter_root
+
+        branches = list(options.branches) or None
+        chunks = iter_root(name, chunk_rows, branches, options.keep)
+        yield from _unchanged(source_path(name), chunks)
         return
     if kind == "parquet":
         chunks = _stream_parquet(name, chunk_rows)
@@ -617,10 +652,15 @@ def _stream_parquet(name: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
 
 
 def file_kind(name: str) -> str | None:
-    """What the file's first bytes say it is: gzip, bz2, xz, zip, parquet, or None
-    (plain text); "stdin" for -."""
+    """What the file's first bytes say it is: gzip, bz2, xz, zip, parquet, root, or None
+    (plain text); "stdin" for -. ``file.root:tree`` is root (a missing file is found
+    missing when it is opened)."""
+    from nncli.io.root import is_root
+
     if name == "-":
         return "stdin"
+    if is_root(name):
+        return "root"
     path = Path(name)
     if not path.is_file():
         _existing(name)  # raises the usual not-found / directory error

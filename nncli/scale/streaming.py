@@ -422,10 +422,11 @@ def inspect_stream(
     """Inspect ``source`` in one pass with bounded memory: row, missing and class counts
     and numeric ranges exact; distinct counts exact up to DISTINCT_CAP; roles, means and
     frequent values from a random sample of SAMPLE_ROWS rows."""
-    from nncli.io.data import dialect, file_kind, file_sha256
+    from nncli.io.data import dialect, file_kind, file_sha256, source_path
 
-    if file_kind(source) == "parquet":
-        sep, encoding = None, "parquet"
+    kind = file_kind(source)
+    if kind in ("parquet", "root"):
+        sep, encoding = None, kind
     else:
         encoding, sep, _, _ = dialect(source, read)
     spec = columns or ColumnSpec()
@@ -446,8 +447,8 @@ def inspect_stream(
         f"numeric ranges exact, distinct counts exact up to {DISTINCT_CAP:,} (above: the "
         f"sample's); roles, means and frequent values from a random sample of {n_sample:,} rows"
     )
-    size = Path(source).stat().st_size
-    return FileStats(schema, sep, encoding, size, file_sha256(source), [note])
+    path = source_path(source)
+    return FileStats(schema, sep, encoding, Path(path).stat().st_size, file_sha256(path), [note])
 
 
 def _stats_pass(

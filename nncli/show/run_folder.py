@@ -160,6 +160,7 @@ def save_outputs(
                 rows=comparison.rows["total"],
                 rows_train=comparison.rows["train"],
                 rows_valid=comparison.rows["valid"],
+                samples=comparison.samples,
             )
             result.predictor.save(path)
             written.append(path)
