@@ -167,7 +167,7 @@ def _data_read_columns(data: str | None, kw: dict[str, Any]) -> tuple[Any, Any, 
     samples = list(kw.get("samples") or ())
     if bool(samples) == (data is not None):
         raise ConfigError(
-            "pass DATA or --sample files, not both" if samples else "missing DATA",
+            "pass DATA or --sample files, not both" if samples else "missing argument 'DATA'",
             "pass one data file, or one --sample CLASS=PATH per file of a class.",
         )
     if not samples:

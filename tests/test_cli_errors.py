@@ -175,4 +175,5 @@ def test_all_missing_column_is_reported_not_fatal(invoke, write_csv):
 
 def test_unexpected_usage_is_exit_2(invoke):
     result = invoke(["inspect"], exit_code=2)
-    assert "Missing argument 'DATA'" in result.stderr
+    assert "Error: missing argument 'DATA'" in result.stderr  # DATA, or --sample files
+    assert "Hint: pass one data file, or one --sample CLASS=PATH per file" in result.stderr

@@ -114,7 +114,9 @@ def read_table(source: str | Path | pd.DataFrame, options: ReadOptions | None = 
         return frame_table(source)  # type: ignore[arg-type]
     options = options or ReadOptions()
     name = str(source)
-    if name != "-" and file_kind(name) == "root":
+    from nncli.io.root import is_root
+
+    if name != "-" and is_root(name):
         return _finish(_read_root(name, options))
     path = _existing(name)
     if path is None or not path.is_file():  # stdin or a pipe: its bytes, read once

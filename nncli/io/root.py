@@ -34,6 +34,8 @@ def is_root(name: str) -> bool:
     """``NAME.root`` or ``NAME.root:TREE`` (any case), or a file that starts as ROOT does."""
     if _SOURCE.match(name):
         return True
+    if not Path(name).is_file():  # a pipe's first bytes are not ours to read
+        return False
     try:
         with open(name, "rb") as fh:
             return fh.read(4) == MAGIC
