@@ -255,3 +255,23 @@ def test_without_the_extra_a_root_file_says_what_to_install(invoke, files, monke
     err = invoke(["inspect", root / "sig.root"], exit_code=1).stderr
     assert "Error: reading ROOT files needs the root extra, and uproot is not installed" in err
     assert "Hint: pip install 'nncli[root]'." in err
+
+
+def test_streamed_training_and_evaluate_read_a_labelled_tree(invoke, physics, tmp_path):
+    """A tree with an integer class branch: read whole, it trains and evaluates exactly as
+    the same rows in a CSV; --stream training reads it in entry ranges."""
+    frame = physics.drop(columns=["label", "evt_w"]).assign(
+        is_signal=(physics["label"] == "signal").astype(np.int32))  # fmt: skip
+    write_tree(tmp_path / "lab.root", frame)
+    frame.to_csv(tmp_path / "lab.csv", index=False, float_format="%.17g")
+    scores = []
+    for name in ("lab.root", "lab.csv"):
+        invoke(["train", tmp_path / name, "--target", "is_signal", "-m", "logreg",
+                "-o", tmp_path / f"{name}.nncli", "-q"])  # fmt: skip
+        out = invoke(["evaluate", tmp_path / f"{name}.nncli", tmp_path / name, "--json"])
+        scores.append(json.loads(out.stdout)["metrics"])
+    assert scores[0]["auc"] > 0.85 and scores[0] == pytest.approx(scores[1], abs=1e-9)
+    streamed = json.loads(invoke(["train", tmp_path / "lab.root", "--target", "is_signal",
+                                  "-m", "logreg", "--stream", "--json", "-q"]).stdout)  # fmt: skip
+    assert streamed["rows_train"] + streamed["rows_valid"] == len(frame)
+    assert streamed["metrics"]["valid"]["auc"] > 0.85
