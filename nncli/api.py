@@ -152,10 +152,10 @@ def train(
                                     on_schema, on_epoch)  # fmt: skip
     if elsewhere is not None:  # on a Dask cluster, or in passes over the file
         return _sampled_result(elsewhere)
-    table, schema, notes = _read(source, read, columns, on_schema, streaming.memory_notes(
-        source, model, settings), settings.mlp if model == "rnn" else None)  # fmt: skip
-    frame = dataset.labelled_rows(table.frame, schema).reset_index(drop=True)
-    y = dataset.labels_to_index(frame[schema.target], schema.classes, table.source)
+    first = streaming.memory_notes(source, model, settings)
+    rnn = settings.mlp if model == "rnn" else None
+    table, schema, notes = _read(source, read, columns, on_schema, first, rnn, settings.run)
+    frame, y = _labelled(table, schema)
     if (settings.run.bag or 1) > 1:
         return _train_bagged(model, schema, table, frame, y, settings, on_epoch, notes)
     train_rows, y_train, valid_rows, y_valid = train_valid(frame, y, schema, settings, valid,
@@ -168,6 +168,12 @@ def train(
         "valid": (fitted.X_valid, y_valid, fitted.w_valid)})  # fmt: skip
     card.data = DataInfo(table.source, table.sha256, len(table.frame), *n, samples=table.samples)
     return TrainResult(fitted.predictor, card.metrics, fitted.fit_seconds, *n, notes)
+
+
+def _labelled(table: Table, schema: Schema) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows with a target value, and their class indices."""
+    frame = dataset.labelled_rows(table.frame, schema).reset_index(drop=True)
+    return frame, dataset.labels_to_index(frame[schema.target], schema.classes, table.source)
 
 
 def _train_bagged(
@@ -190,9 +196,12 @@ def _train_bagged(
 def _read(
     source: str | Path | pd.DataFrame, read: ReadOptions | None, columns: ColumnSpec,
     on_schema: SchemaCallback | None, first: list[str] | None = None, rnn: Any = None,
+    run: Any = None,
 ) -> tuple[Table, Schema, list[str]]:  # fmt: skip
-    """Read and prepare, then say the target and the findings before any training."""
+    """Read and prepare, then say the target, the weights and the findings before any
+    training (``run``: the run settings, whose class weights the weight notes heed)."""
     table, schema, notes = dataset.read_schema(source, read, columns, first, rnn)
+    notes += dataset.weight_notes(table.frame, schema, run.class_weight if run else None)
     if distributed.active():
         notes.append(distributed.describe())
     if on_schema is not None:
@@ -335,6 +344,8 @@ class Evaluation:
     confusion: list[list[int]]
     unseen: dict[str, int]
     notes: list[str] = field(default_factory=list)
+    weight: str | None = None  # the event-weight column the metrics are weighted by
+    confusion_weighted: list[list[float]] | None = None  # Σ weights per cell, with weight
 
 
 def evaluate(
@@ -347,7 +358,7 @@ def evaluate(
 ) -> Evaluation:
     """Metrics of a trained model on labelled data (the model's target column); with
     ``fold_by``, k-fold application as in :func:`predict`."""
-    from nncli.assess.evaluate import confusion_matrix, metrics
+    from nncli.assess.evaluate import confusions, metrics
     from nncli.learn.ensemble import kfold_scorer
 
     predictor = _as_predictor(model)
@@ -355,9 +366,10 @@ def evaluate(
     table = read_table(source, read)
     frame, y, w = dataset.evaluation_rows(predictor.schema, predictor.classes, table)
     proba, counts = score(frame, unseen)
-    confusion = confusion_matrix(y, proba.argmax(axis=1), len(predictor.classes)).tolist()
     ev = Evaluation(table.source, str(predictor.schema.target), len(y), predictor.classes,
-                    metrics(y, proba, w), confusion, counts)  # fmt: skip
+                    metrics(y, proba, w), [], counts)  # fmt: skip
+    ev.confusion, ev.confusion_weighted = confusions(y, proba.argmax(axis=1), len(ev.classes), w)
+    ev.weight = predictor.schema.weight if w is not None else None
     same = predictor.card.data.sha256 and predictor.card.data.sha256 == table.sha256
     if same and fold_by is not None:
         ev.notes.append(Info(
@@ -436,8 +448,8 @@ def compare(
     options = plan.with_sequence_models(options, columns)
     with claim(out_dir, report_file):  # one writer per output, for the whole run
         check_run_outputs(out_dir, report_file, [] if is_frame(source) else [source], force)
-        table, schema, notes = _read(source, read, columns, on_schema, rnn=(
-            settings.with_preset().mlp if "rnn" in options.models else None))  # fmt: skip
+        rnn = settings.with_preset().mlp if "rnn" in options.models else None
+        table, schema, notes = _read(source, read, columns, on_schema, rnn=rnn, run=settings.run)
         frame, test_rows = dataset.with_test_rows(table, schema, options.cv, test, read)
         y = dataset.labels_to_index(frame[schema.target], schema.classes, table.source)
         comparison = run_comparison(frame, y, dataset.row_weights(frame, schema), schema,

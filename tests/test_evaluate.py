@@ -49,3 +49,71 @@ def test_auc_counts_ties_as_half():
 def test_confusion_matrix_rows_are_true_classes():
     y, pred = np.array([0, 0, 1, 2, 2]), np.array([0, 1, 1, 2, 0])
     assert confusion_matrix(y, pred, 3).tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 1]]
+
+
+# ------------------------------------------------------------ weights, said out loud
+
+
+@pytest.fixture
+def weighted_csv(tmp_path):
+    """The physics sample with event weights: signal ~0.05, background ~1.7, 5% negative."""
+    import pandas as pd
+
+    from tests.conftest import SAMPLE
+
+    frame = pd.read_csv(SAMPLE / "physics.csv")
+    rng = np.random.default_rng(0)
+    signal = (frame["label"] == "signal").to_numpy()
+    frame["w"] = np.where(signal, rng.uniform(0.01, 0.09, len(frame)),
+                          rng.uniform(0.5, 3.0, len(frame)))  # fmt: skip
+    frame.loc[rng.random(len(frame)) < 0.05, "w"] *= -1
+    path = tmp_path / "weighted.csv"
+    frame.to_csv(path, index=False)
+    return path, frame
+
+
+def test_the_run_header_says_the_weights_and_suggests_balancing(invoke, weighted_csv, tmp_path):
+    path, frame = weighted_csv
+    err = invoke(["train", path, "--weight", "w", "-m", "logreg", "-o", tmp_path / "m"]).stderr
+    sums = frame.groupby("label")["w"].sum()
+    negative = int((frame["w"] < 0).sum())
+    assert (f"weighted by 'w': Σ background {sums['background']:,.4g}, Σ signal "
+            f"{sums['signal']:,.4g}; {negative:,} negative weight(s) (ignored in training, kept "
+            "in the metrics); every metric is weighted") in err  # fmt: skip
+    ratio = sums["background"] / sums["signal"]
+    assert f"the classes' weight sums differ {ratio:,.0f}-fold (background against signal)" in err
+    assert "--class-weight balanced gives every class the same total" in err
+    balanced = invoke(["train", path, "--weight", "w", "-m", "logreg", "--class-weight",
+                       "balanced"]).stderr  # fmt: skip
+    assert "weighted by 'w'" in balanced and "weight sums differ" not in balanced
+    plain = invoke(["train", path, "-m", "logreg", "--drop", "w"]).stderr
+    assert "weighted by" not in plain
+
+
+def test_evaluate_shows_the_matrix_its_weighted_metrics_are_made_of(invoke, weighted_csv,
+                                                                    tmp_path):  # fmt: skip
+    """A weighted accuracy beside a matrix of counts implied another accuracy: the Σ of
+    weights per cell is shown (and in the JSON), recomputed here from the file."""
+    import json
+
+    import pandas as pd
+
+    path, frame = weighted_csv
+    model = tmp_path / "m.nncli"
+    invoke(["train", path, "--weight", "w", "-m", "gbt", "-o", model, "-q"])
+    report = json.loads(invoke(["evaluate", model, path, "--json"]).stdout)
+    assert report["weight"] == "w"
+    matrix = np.array(report["confusion_weighted"])
+    out = invoke(["predict", model, path, "-o", tmp_path / "p.csv"])
+    assert out.exit_code == 0
+    predicted = pd.read_csv(tmp_path / "p.csv")["prediction"]
+    by_hand = frame.assign(pred=predicted).pivot_table(index="label", columns="pred",
+                                                        values="w", aggfunc="sum")  # fmt: skip
+    np.testing.assert_allclose(matrix, by_hand.loc[report["classes"], report["classes"]])
+    assert report["metrics"]["accuracy"] == pytest.approx(np.trace(matrix) / matrix.sum())
+    counted = np.array(report["confusion"])
+    assert counted.sum() == len(frame)
+    text = invoke(["evaluate", model, path]).stdout
+    assert "labelled rows; target 'label'; metrics weighted by 'w'" in text
+    assert "confusion matrix, Σ of 'w' (rows: true, columns: predicted" in text
+    assert "confusion matrix, rows counted" in text

@@ -103,6 +103,18 @@ def metrics(y: np.ndarray, proba: np.ndarray, w: np.ndarray | None = None) -> di
     return {name: float(v[0]) for name, v in batch_metrics(y, proba, w[None, :]).items()}
 
 
-def confusion_matrix(y: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
-    """Rows: true class; columns: predicted class."""
-    return np.bincount(y * k + pred, minlength=k * k).reshape(k, k)
+def confusion_matrix(
+    y: np.ndarray, pred: np.ndarray, k: int, w: np.ndarray | None = None
+) -> np.ndarray:
+    """Rows: true class; columns: predicted class; counts, or with ``w`` the sums of the
+    rows' weights (what the weighted metrics are made of)."""
+    return np.bincount(y * k + pred, weights=w, minlength=k * k).reshape(k, k)
+
+
+def confusions(
+    y: np.ndarray, pred: np.ndarray, k: int, w: np.ndarray | None
+) -> tuple[list[list[int]], list[list[float]] | None]:
+    """The matrix of counts and, with weights, the matrix the weighted metrics are made
+    of (the sums of the weights per cell)."""
+    counted = confusion_matrix(y, pred, k).astype(int).tolist()
+    return counted, None if w is None else confusion_matrix(y, pred, k, w).tolist()

@@ -251,6 +251,42 @@ def labels_to_index(values: pd.Series, classes: list[str], source: str) -> np.nd
     return labels.map(index).to_numpy(dtype=np.int64)
 
 
+#: class weight sums further apart than this get a finding suggesting balanced weights
+WEIGHT_SUM_RATIO = 10.0
+
+
+def weight_notes(frame: pd.DataFrame, schema: Schema, class_weight: str | None) -> list[str]:
+    """With --weight, what the run header says of the weights: each class's sum, the
+    negative ones (ignored in training, kept in the metrics), that every metric is
+    weighted; and a finding when the classes' sums differ more than
+    :data:`WEIGHT_SUM_RATIO`-fold (TMVA normalises signal and background)."""
+    from nncli.errors import Info
+
+    if not schema.weight or schema.target is None:
+        return []
+    rows = labelled_rows(frame, schema)
+    w = row_weights(rows, schema)
+    y = labels_to_index(rows[schema.target], schema.classes, "the data")
+    sums = np.bincount(y, weights=w, minlength=len(schema.classes))
+    parts = ", ".join(f"Σ {c} {s:,.4g}" for c, s in zip(schema.classes, sums, strict=True))
+    negative = int((w < 0).sum())
+    line = f"weighted by {schema.weight!r}: {parts}"
+    if negative:
+        line += f"; {negative:,} negative weight(s) (ignored in training, kept in the metrics)"
+    notes: list[str] = [Info(line + "; every metric is weighted")]
+    positive = sums[sums > 0]
+    if class_weight != "balanced" and positive.size > 1:
+        ratio = positive.max() / positive.min()
+        if ratio > WEIGHT_SUM_RATIO:
+            high, low = schema.classes[int(np.argmax(sums))], schema.classes[
+                int(np.argmin(np.where(sums > 0, sums, np.inf)))]  # fmt: skip
+            notes.append(f"the classes' weight sums differ {ratio:,.0f}-fold ({high} against "
+                         f"{low}): the models learn those proportions, so most outputs favour "
+                         f"{high}; --class-weight balanced gives every class the same total in "
+                         "training (TMVA's NormMode=EqualNumEvents)")  # fmt: skip
+    return notes
+
+
 def row_weights(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
     """Event weights (1 without --weight); a missing weight is an error."""
     from nncli.prepare.preprocess import numeric_values

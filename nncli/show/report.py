@@ -335,20 +335,28 @@ def finite(value: Any) -> Any:
 
 
 def evaluation_renderable(ev: Any) -> Group:
-    head = Text(f"{ev.source}: {ev.rows:,} labelled rows; target {ev.target!r}")
-    confusion = Table(
-        title="confusion matrix (rows: true, columns: predicted)",
-        title_justify="left",
-        show_edge=False,
-        pad_edge=False,
-        header_style="bold",
-    )
+    weighted = f"; metrics weighted by {ev.weight!r}" if ev.weight else ""
+    head = Text(f"{ev.source}: {ev.rows:,} labelled rows; target {ev.target!r}{weighted}")
+    parts: list[Any] = [head, metrics_table({"value": ev.metrics})]
+    if ev.confusion_weighted is not None:  # the matrix the weighted metrics are made of
+        parts.append(_confusion(ev, ev.confusion_weighted,
+                                f"confusion matrix, Σ of {ev.weight!r} (rows: true, columns: "
+                                "predicted; the weighted metrics' matrix)", "{:,.4g}"))  # fmt: skip
+    parts.append(_confusion(ev, ev.confusion, "confusion matrix, rows counted (rows: true, "
+                            "columns: predicted)" if ev.weight else "confusion matrix (rows: "
+                            "true, columns: predicted)", "{:,}"))  # fmt: skip
+    return Group(*parts)
+
+
+def _confusion(ev: Any, matrix: list[list[Any]], title: str, fmt: str) -> Table:
+    confusion = Table(title=title, title_justify="left", show_edge=False, pad_edge=False,
+                      header_style="bold")  # fmt: skip
     confusion.add_column("")
     for label in ev.classes:
         confusion.add_column(label, justify="right", overflow="ellipsis", max_width=14)
-    for label, row in zip(ev.classes, ev.confusion, strict=True):
-        confusion.add_row(label, *(f"{n:,}" for n in row))
-    return Group(head, metrics_table({"value": ev.metrics}), confusion)
+    for label, row in zip(ev.classes, matrix, strict=True):
+        confusion.add_row(label, *(fmt.format(n) for n in row))
+    return confusion
 
 
 def evaluation_json(ev: Any) -> dict[str, Any]:
@@ -361,6 +369,8 @@ def evaluation_json(ev: Any) -> dict[str, Any]:
         "classes": ev.classes,
         "metrics": finite(ev.metrics),
         "confusion": ev.confusion,
+        "weight": ev.weight,
+        "confusion_weighted": ev.confusion_weighted,
         "unseen": ev.unseen,
         "notes": ev.notes,
     }

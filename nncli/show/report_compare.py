@@ -159,7 +159,8 @@ def _metrics_table(comparison: Comparison, best: ModelResult | None, cv: bool) -
             "; ★ = the best out of fold (valid: on every training row)"
             if comparison.bag > 1
             else "; ★ = the best on the validation rows"
-        ),
+        )
+        + (f"; weighted by {comparison.schema.weight!r}" if comparison.schema.weight else ""),
         title_justify="left",
     )
     table.add_column("model", no_wrap=True)
@@ -294,6 +295,7 @@ def compare_json(comparison: Comparison) -> dict[str, Any]:
             "json_format_version": JSON_FORMAT_VERSION,
             "source": comparison.source,
             "target": comparison.schema.target,
+            "weight": comparison.schema.weight,
             "classes": comparison.schema.classes,
             "seed": comparison.seed,
             "metric": options.metric,
