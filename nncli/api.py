@@ -8,6 +8,7 @@ A command reads (:mod:`nncli.io`), prepares (:mod:`nncli.prepare`), learns
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,9 +124,12 @@ def train(
     dask: str | None = None,
     on_epoch: EpochCallback | None = None,
     on_schema: SchemaCallback | None = None,
+    time_budget: float | None = None,
 ) -> TrainResult:
     """Fit one model on ``source`` with a validation split; returns it with its metrics.
     ``dask``: the GBT on a Dask cluster (an address or local:N) over files (a glob).
+    ``time_budget``: seconds for the whole call; the fit stops (keeping its best epoch or
+    round) when the rest would not fit, and ``--bag`` fits the folds that fit.
 
     Examples
     --------
@@ -140,10 +144,10 @@ def train(
     >>> train(frame, model="logreg", target="class", drop=("foreign_worker",)).predictor.classes
     ['bad', 'good']
     """
-    from nncli.learn.fitting import fit_model, train_valid
     from nncli.learn.models import baseline, check_trainable
     from nncli.scale import route, streaming
 
+    started = time.perf_counter()
     model = model or baseline()  # the rough result: gbt
     settings = (settings or Settings()).with_preset()
     columns = dataset.column_spec(columns, target, id_cols, weight, drop, settings)
@@ -156,12 +160,25 @@ def train(
     rnn = settings.mlp if model == "rnn" else None
     table, schema, notes = _read(source, read, columns, on_schema, first, rnn, settings.run)
     frame, y = _labelled(table, schema)
+    limit = None if time_budget is None else max(time_budget - (time.perf_counter() - started), 0)
     if (settings.run.bag or 1) > 1:
-        return _train_bagged(model, schema, table, frame, y, settings, on_epoch, notes)
+        return _train_bagged(model, schema, table, frame, y, settings, on_epoch, notes, limit)
+    return _train_split(model, schema, table, frame, y, settings, valid, read, on_epoch, notes,
+                        limit)  # fmt: skip
+
+
+def _train_split(
+    model: str, schema: Schema, table: Table, frame: pd.DataFrame, y: np.ndarray,
+    settings: Settings, valid: Any, read: Any, on_epoch: Any, notes: list[str],
+    limit: float | None,
+) -> TrainResult:  # fmt: skip
+    """One model on a validation split (or the --valid file), scored on both parts."""
+    from nncli.learn.fitting import fit_model, train_valid
+
     train_rows, y_train, valid_rows, y_valid = train_valid(frame, y, schema, settings, valid,
                                                            read)  # fmt: skip
     fitted = fit_model(model, schema, train_rows, y_train, valid_rows, y_valid, settings,
-                       on_epoch)  # fmt: skip
+                       on_epoch, limit)  # fmt: skip
     card, n = fitted.predictor.card, (len(y_train), len(y_valid))
     card.metrics = _scores(fitted.predictor, {
         "train": (fitted.X_train, fitted.y_train, fitted.w_train),
@@ -179,12 +196,13 @@ def _labelled(table: Table, schema: Schema) -> tuple[pd.DataFrame, np.ndarray]:
 def _train_bagged(
     model: str, schema: Schema, table: Table, frame: pd.DataFrame, y: np.ndarray,
     settings: Settings, on_epoch: EpochCallback | None, notes: list[str],
+    limit: float | None = None,
 ) -> TrainResult:  # fmt: skip
     """``train --bag K``: K fold models as one, scored out of fold on every row."""
     from nncli.assess.crossfit import train_bagged
     from nncli.assess.evaluate import metrics
 
-    predictor, out, seconds = train_bagged(model, schema, frame, y, settings, on_epoch)
+    predictor, out, seconds = train_bagged(model, schema, frame, y, settings, on_epoch, limit)
     w = dataset.row_weights(frame, schema)
     card = predictor.card
     card.metrics = {"train": metrics(y, out.train, w), "valid": metrics(y, out.valid, w)}

@@ -413,6 +413,36 @@ _VARIANT_EXAMPLES = {"mlp": "activation=maxout,hidden=128,128", "gbt": "num_leav
                      "rnn": "cell=lstm,bidirectional=true"}  # fmt: skip
 
 
+#: files at least this large get a line saying they are being read (plain stderr)
+READING_NOTE_BYTES = 100 * 1024**2
+
+
+def _schema_known(err: Any, ignored: list[str], progress: Any) -> Callable[..., None]:
+    """train's on_schema: say the target and the findings, then start the ETA's clock."""
+
+    def known(schema: Any, notes: list[str]) -> None:
+        _announce(err, schema, ignored + notes)
+        progress.status("fitting", fitting=True)
+
+    return known
+
+
+def _reading(progress: Any, data: str | None) -> None:
+    """Say what is read before the first epoch: in the progress bar, or once on a plain
+    stderr for a file of at least :data:`READING_NOTE_BYTES`."""
+    import os
+
+    from nncli.io.data import source_path
+
+    path = source_path(data) if data and data != "-" else None
+    if path is None or not os.path.isfile(path):
+        return
+    size = os.path.getsize(path)
+    if progress.plain and size < READING_NOTE_BYTES:
+        return
+    progress.status(f"reading {data} ({size / 1e6:,.0f} MB)")
+
+
 def _stderr(quiet: bool) -> Any:
     from nncli.learn import distributed
     from nncli.show import report
@@ -480,6 +510,12 @@ def _report_unseen(console: Any, unseen: dict[str, int], policy: str) -> None:
     "(tcp://host:8786) or local:N for N local workers; DATA may be a glob of CSV/Parquet "
     "files. Needs pip install 'nncli[dask]'.",
 )
+@click.option(
+    "--time-budget",
+    metavar="DURATION",
+    help="Finish within this time (90s, 2m, 1h), reading included: the fit stops and keeps "
+    "its best epoch or round when the next would not fit [default: no limit].",
+)
 @fitting_options
 def train(
     data: str | None,
@@ -488,6 +524,7 @@ def train(
     force: bool,
     valid_file: str | None,
     dask: str | None,
+    time_budget: str | None,
     as_json: bool,
     quiet: bool,
     **kw: Any,
@@ -500,7 +537,7 @@ def train(
         nncli train sample_data/physics.csv -m mlp --activation maxout -o physics.nncli
     """
     from nncli import api
-    from nncli.config import Settings
+    from nncli.config import Settings, parse_duration
     from nncli.io.outputs import check_output, claim
     from nncli.learn import distributed
     from nncli.learn.models import ignored_settings
@@ -515,10 +552,12 @@ def train(
         if output:
             check_output(output, [d for d in (data, valid_file) if d], force)
         with report.ProgressDisplay(err, model) as progress:
+            _reading(progress, data)
             result = api.train(
                 source, model=model, read=read, columns=columns, settings=settings,
                 valid=valid_file, dask=dask, on_epoch=progress,
-                on_schema=lambda schema, notes: _announce(err, schema, ignored + notes),
+                on_schema=_schema_known(err, ignored, progress),
+                time_budget=parse_duration(time_budget) if time_budget else None,
             )  # fmt: skip
         if output and main:
             # checked under the lock above: a file there now appeared meanwhile, and is kept

@@ -219,16 +219,16 @@ def test_corrupt_model_file_is_a_clear_error(invoke, tmp_path):
 
 
 def test_gbt_progress_lines_when_stderr_is_not_a_terminal(invoke, monkeypatch):
-    """In a log file or batch job: plain lines (rounds, elapsed, validation loss), at most
-    one every ProgressDisplay.every seconds (here 0: every round)."""
+    """In a log file or batch job: plain lines (rounds, elapsed, ETA, validation loss), at
+    most one every ProgressDisplay.every seconds (here 0: every round)."""
     from nncli.show.report import ProgressDisplay
 
     monkeypatch.setattr(ProgressDisplay, "every", 0.0)
     err = invoke(["train", SAMPLE / "physics.csv", "-m", "gbt", "--gbt-max-rounds", "3"]).stderr
     lines = [line for line in err.splitlines() if line.startswith("gbt: round")]
     assert len(lines) == 3
-    assert re.fullmatch(r"gbt: round 2/3, 0:00:0\d elapsed, valid \d\.\d{4}; best valid "
-                        r"\d\.\d{4} at round 2", lines[1]), lines[1]  # fmt: skip
+    assert re.fullmatch(r"gbt: round 2/3, 0:00:0\d elapsed, eta ≤ 0:00:0\d, valid \d\.\d{4}; "
+                        r"best valid \d\.\d{4} at round 2", lines[1]), lines[1]  # fmt: skip
     monkeypatch.setattr(ProgressDisplay, "every", 3600.0)  # the default rate: none so soon
     err = invoke(["train", SAMPLE / "physics.csv", "-m", "gbt", "--gbt-max-rounds", "3"]).stderr
     assert "gbt: round" not in err
@@ -243,3 +243,40 @@ def test_a_misspelt_model_gets_a_suggestion_and_choices_take_any_case(invoke, tm
     card = json.loads(invoke(["info", out, "--json"]).stdout)["model"]
     assert card["name"] == "mlp"
     assert card["config"]["activation"] == "relu" and card["config"]["norm"] == "layer"
+
+
+def test_train_time_budget_stops_the_fit_and_keeps_its_best_epoch(invoke, tmp_path):
+    import json
+
+    from tests.conftest import SAMPLE
+
+    out = json.loads(invoke(["train", SAMPLE / "physics.csv", "-m", "mlp", "--epochs", "100000",
+                             "--patience", "100000", "--time-budget", "2s", "--json",
+                             "-q"]).stdout)  # fmt: skip
+    assert out["stop_reason"] == "time_budget"
+    assert 1 <= len(out["history"]) < 100000
+    err = invoke(["train", SAMPLE / "physics.csv", "--time-budget", "soon"], exit_code=2).stderr
+    assert "--time-budget must be a duration" in err
+
+
+def test_progress_says_what_it_reads_and_an_eta_from_the_epochs_done(monkeypatch):
+    """The ETA is the mean time of the epochs done × the epochs left (an upper bound:
+    early stopping may end sooner); a log is told which large file is being read."""
+    import io
+    import time
+
+    from rich.console import Console
+
+    from nncli import cli
+    from nncli.show.report import ProgressDisplay
+
+    buffer = io.StringIO()
+    display = ProgressDisplay(Console(file=buffer, force_terminal=False), "mlp")
+    display.fit_started = time.perf_counter() - 10.0
+    assert display.eta({"epoch": 2, "epochs": 10}) == "eta ≤ 0:00:40"
+    assert display.eta({"epoch": 2}) == ""  # no total: no estimate
+    monkeypatch.setattr(cli, "READING_NOTE_BYTES", 0)
+    cli._reading(display, "sample_data/physics.csv")
+    assert buffer.getvalue().startswith("mlp: reading sample_data/physics.csv (0 MB)")
+    display.status("fitting", fitting=True)  # not printed in a log: only the clock starts
+    assert buffer.getvalue().count("\n") == 1

@@ -217,10 +217,11 @@ def common_rows(outputs: list[FoldOutput]) -> np.ndarray:
 
 def train_bagged(
     name: str, schema: Schema, frame: pd.DataFrame, y: np.ndarray, settings: Settings,
-    on_epoch: EpochCallback | None = None,
+    on_epoch: EpochCallback | None = None, limit: float | None = None,
 ) -> tuple[Any, FoldOutput, float]:  # fmt: skip
     """``train --bag K``: the K fold models of ``name`` on every row of ``frame`` as one
-    predictor, their out-of-fold and in-sample predictions, and the fit seconds."""
+    predictor, their out-of-fold and in-sample predictions, and the fit seconds (with
+    ``limit``, seconds for all the folds: those that fit)."""
     from nncli.learn.ensemble import EnsemblePredictor
 
     k, fold_by = int(settings.run.bag or 1), settings.run.fold_by
@@ -232,7 +233,7 @@ def train_bagged(
     if any(len(f) == 0 for f in folds):
         raise DataError(f"--bag {k}: a fold has no rows",
                         "pass a smaller --bag, or check the --fold-by column.")  # fmt: skip
-    fits = fit_folds(name, schema, frame, y, Split(rows, folds, rows[:0]), settings, None,
+    fits = fit_folds(name, schema, frame, y, Split(rows, folds, rows[:0]), settings, limit,
                      on_epoch)  # fmt: skip
     predictor = EnsemblePredictor.bagged(fits.predictors, name, k, fold_by)
     return predictor, fits.output, fits.fit_seconds

@@ -195,7 +195,6 @@ class ProgressDisplay:
             Progress,
             TextColumn,
             TimeElapsedColumn,
-            TimeRemainingColumn,
         )
 
         self.console, self.label = console, label
@@ -207,16 +206,35 @@ class ProgressDisplay:
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
+            TextColumn("{task.fields[eta]}"),
             TextColumn("{task.fields[info]}"),
             console=console,
             transient=True,
             disable=not self.enabled,
         )
-        self.task = self.progress.add_task(label, total=None, info="")
+        self.task = self.progress.add_task(label, total=None, info="", eta="")
         self.losses: list[float] = []
         self.started = self.last_line = time.perf_counter()
+        self.fit_started: float | None = None  # when the first epoch began (status "fitting")
+
+    def status(self, text: str, fitting: bool = False) -> None:
+        """What happens before the first epoch (reading the file, then fitting): in the
+        bar's text, or once as a plain line. ``fitting`` starts the clock of the ETA."""
+        if fitting:
+            self.fit_started = time.perf_counter()
+        if not self.plain:
+            self.progress.update(self.task, info=text)
+        elif not fitting:  # a log gets what takes long (reading), not every step
+            self.console.print(f"{self.label}: {text}", markup=False, highlight=False)
+
+    def eta(self, record: dict[str, Any]) -> str:
+        """The time left if every remaining epoch takes the mean time of those done so far:
+        an upper bound, since early stopping may end it sooner."""
+        total, done = record.get("epochs"), record["epoch"]
+        if not total or not done or self.fit_started is None:
+            return ""
+        per = (time.perf_counter() - self.fit_started) / done
+        return f"eta ≤ {_clock(per * max(total - done, 0))}"
 
     def __enter__(self) -> ProgressDisplay:
         self.progress.start()
@@ -233,13 +251,14 @@ class ProgressDisplay:
         parts.append(f"valid {record['valid_loss']:.4f}")
         if "valid_accuracy" in record:
             parts.append(f"acc {record['valid_accuracy']:.3f}")
+        if self.fit_started is None:  # no status said when fitting began: the first record
+            self.fit_started = self.started
         if self.plain:
             self._line(record, parts)
             return
         parts.append(sparkline(self.losses))
-        self.progress.update(
-            self.task, total=record.get("epochs"), completed=record["epoch"], info="  ".join(parts)
-        )
+        self.progress.update(self.task, total=record.get("epochs"), completed=record["epoch"],
+                             info="  ".join(parts), eta=self.eta(record))  # fmt: skip
 
     def _line(self, record: dict[str, Any], parts: list[str]) -> None:
         """One plain progress line, when ``every`` seconds have passed since the last."""
@@ -252,9 +271,10 @@ class ProgressDisplay:
         best = (f"; best valid {min(finite):.4f} at {unit} {self.losses.index(min(finite)) + 1}"
                 if finite else "")  # fmt: skip
         total = f"/{record['epochs']:,}" if record.get("epochs") else ""
+        eta = self.eta(record)
         self.console.print(
             f"{self.label}: {unit} {record['epoch']:,}{total}, {_clock(now - self.started)} "
-            f"elapsed, {', '.join(parts)}{best}",
+            f"elapsed{', ' + eta if eta else ''}, {', '.join(parts)}{best}",
             markup=False, highlight=False,
         )  # fmt: skip
 
