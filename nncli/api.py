@@ -257,6 +257,7 @@ class PredictSummary:
     rows: int
     columns: list[str]
     unseen: dict[str, int]
+    notes: list[str] = field(default_factory=list)
 
 
 def _as_predictor(
@@ -288,7 +289,7 @@ def predict(
 
     predictor = _as_predictor(model)
     score = kfold_scorer(predictor, fold_by)
-    chunks = dataset.whole_groups(predictor.schema, iter_frames(source, read, chunk_rows), source)
+    chunks, notes = _prediction_chunks(predictor.schema, source, read, chunk_rows)
     rows, unseen_total, header, ids = 0, dict[str, int](), None, None
     for chunk in chunks:
         if ids is None:
@@ -302,7 +303,34 @@ def predict(
     if header is None:
         name = "<DataFrame>" if is_frame(source) else source
         raise DataError(f"{name} has a header but no data rows", "pass a file with data rows.")
-    return PredictSummary(rows, header, unseen_total)
+    return PredictSummary(rows, header, unseen_total, notes)
+
+
+def _prediction_chunks(
+    schema: Schema, source: str | Path | pd.DataFrame, read: ReadOptions | None, chunk_rows: int
+) -> tuple[Any, list[str]]:
+    """The frames to score: chunks of the file, or for a sequence model one row per
+    group. Groups need their rows together when the file is streamed; a file that fits in
+    memory is read whole and grouped as train groups it, whatever its order (said when
+    its groups were not together)."""
+    from nncli.prepare.sequences import SequenceSpec
+    from nncli.scale import streaming
+
+    if schema.sequence is None or (not is_frame(source) and streaming.too_big(source)):
+        frames = iter_frames(source, read, chunk_rows)
+        return dataset.whole_groups(schema, frames, source), []
+    frame = read_table(source, read).frame
+    group = SequenceSpec.from_dict(schema.sequence).group
+    notes = []
+    if group in frame.columns:
+        ids = frame[group].to_numpy(dtype=object)
+        runs = 1 + int((ids[1:] != ids[:-1]).sum()) if len(ids) else 0
+        if runs > frame[group].nunique(dropna=False):
+            notes.append(Info(f"the rows of a group in {getattr(source, 'name', None) or source}"
+                              f" are not together: read whole and grouped by {group!r} in "
+                              "memory, as train does (a file too large for memory must list "
+                              "each group's rows together)"))  # fmt: skip
+    return iter([dataset.prepare_frame(schema, frame)[0]]), notes
 
 
 def predict_root(

@@ -686,7 +686,8 @@ def compare(data: str | None, out_dir: str | None, report_file: str | None, **kw
     if kw["test_size"] is not None and (options.cv or kw["test_file"]):
         why = "with --cv every fold is the test set once" if options.cv else "--test is"
         ignored.append(f"--test-size ignored: {why}")
-    display = report_compare.CompareDisplay(err, options.metric)
+    width = report_compare.label_width(options)
+    display = report_compare.CompareDisplay(err, options.metric, width)
     if not distributed.is_main():  # under torchrun rank 0 alone writes and prints
         out_dir = report_file = None
     try:
@@ -866,6 +867,7 @@ def predict(
     else:
         summary = api.predict(predictor, data, sys.stdout, **args)
     err = _stderr(quiet)
+    _announce_notes(err, summary.notes)
     _report_unseen(err, summary.unseen, unseen)
     if output and not quiet:
         _confirm(err, output, f"{summary.rows:,} predictions")

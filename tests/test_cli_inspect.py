@@ -40,7 +40,8 @@ def test_inspect_json_is_documented_shape(invoke):
 def test_inspect_without_target_still_describes_columns(invoke, write_csv):
     path = write_csv("a,b\n1,x\n2,y\n3,x\n")
     out = invoke(["inspect", path]).stdout
-    assert "No target column: pass --target NAME to see the class balance." in out
+    assert ("No target column: pass --target NAME to see the class balance (perhaps "
+            "--target b: the last column, 2 values).") in out  # fmt: skip
 
 
 def test_inspect_findings(invoke, write_csv):
@@ -96,3 +97,19 @@ def test_inspect_every_shared_dataset(invoke, file, target):
         len([c for c in schema["columns"] if c["role"] in ("numeric", "categorical", "boolean")])
         >= 4
     )
+
+
+def test_without_a_target_inspect_suggests_a_likely_one(invoke, tmp_path):
+    import pandas as pd
+
+    from tests.conftest import SAMPLE
+
+    frame = pd.read_csv(SAMPLE / "credit_g.csv").rename(columns={"class": "risk"})
+    frame.to_csv(tmp_path / "risk.csv", index=False)
+    out = invoke(["inspect", tmp_path / "risk.csv"]).stdout
+    assert ("No target column: pass --target NAME to see the class balance (perhaps --target "
+            "risk: the last column, 2 values).") in out  # fmt: skip
+    pd.DataFrame({"a": [1.5, 2.5, 3.5], "b": [0.1, 0.2, 0.3]}).to_csv(tmp_path / "n.csv",
+                                                                   index=False)  # fmt: skip
+    out = invoke(["inspect", tmp_path / "n.csv"]).stdout
+    assert "No target column: pass --target NAME to see the class balance." in out

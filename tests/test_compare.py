@@ -389,3 +389,14 @@ def test_extra_runs_paired_interval_matches_a_recomputation(invoke, tmp_path):
     width = high - low
     assert abs(pair["difference"] - (_macro_auc(y, probas[0]) - _macro_auc(y, probas[1]))) < 1e-4
     assert abs(pair["low"] - low) < 0.2 * width and abs(pair["high"] - high) < 0.2 * width
+
+
+def test_progress_lines_stay_aligned_with_long_labels(invoke):
+    """A variant's label (and its extra runs') is longer than the 14 columns the plain
+    models need: every progress line puts its metric at the same column."""
+    err = invoke(["compare", SAMPLE / "credit_g.csv", "--models", "gbt,logreg,mlp",
+                  "--mlp", "activation=tanh,hidden=16", "--epochs", "2", "--bag", "1",
+                  "--json"]).stderr  # fmt: skip
+    lines = [line for line in err.splitlines() if " ROC AUC " in line and "fit " in line]
+    assert len(lines) >= 3 and any("mlp[activation=tanh,hidden=16]" in x for x in lines)
+    assert len({line.index(" ROC AUC ") for line in lines}) == 1, lines

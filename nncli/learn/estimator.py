@@ -57,7 +57,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(200, 3)); y = (X[:, 0] + X[:, 1] > 0).astype(int)
-    >>> clf = MLPClassifier(hidden=(16,), epochs=30, batch_size=32, lr=0.01).fit(X, y)
+    >>> clf = MLPClassifier(hidden=(16,), epochs=100, batch_size=32, lr=0.01).fit(X, y)
     >>> float((clf.predict(X) == y).mean()) > 0.9
     True
     """
@@ -112,8 +112,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             len(self.classes_), numeric_indices=prep.numeric_indices,
             coded=prep.embedded_columns,
         )  # fmt: skip
-        self.history_ = model.fit(data).history
+        report = model.fit(data)
+        self.history_ = report.history
         self.model_ = model
+        _warn_if_still_improving(report, config.epochs)
         return self
 
     def _fit_inputs(self, X: Any, train: np.ndarray, config: MLPConfig) -> np.ndarray:
@@ -170,3 +172,21 @@ def _merged(X: Any, y: np.ndarray, w: np.ndarray) -> tuple[Any, np.ndarray, np.n
     keys = pd.util.hash_pandas_object(frame.assign(__y=y), index=False).to_numpy()
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     return take(first), y[first], np.bincount(inverse, weights=w)
+
+
+def _warn_if_still_improving(report: Any, epochs: int) -> None:
+    """A ConvergenceWarning, as scikit-learn's MLPClassifier gives, when every epoch ran
+    and the validation loss was still falling at the end."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from nncli.learn.models.base import still_improving
+
+    if still_improving(report.history, report.stop_reason):
+        warnings.warn(
+            f"MLPClassifier used all {epochs} epochs and the validation loss was still "
+            "falling at the last one; a larger epochs may fit better",
+            ConvergenceWarning,
+            stacklevel=3,
+        )

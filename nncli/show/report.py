@@ -113,13 +113,23 @@ def inspect_renderable(result: Any) -> Group:  # an api.Inspection
     if schema.target:
         parts.append(_class_table(result))
     else:
-        parts.append(
-            Text("No target column: pass --target NAME to see the class balance.", style="dim")
-        )
+        parts.append(Text(f"No target column: pass --target NAME to see the class balance"
+                          f"{_target_hint(schema)}.", style="dim"))  # fmt: skip
     if schema.findings:
         parts.append(Text("Findings:", style="bold"))
         parts.extend(Text(f"  ! {f.message}", style="yellow") for f in schema.findings)
     return Group(*parts)
+
+
+def _target_hint(schema: Any) -> str:
+    """A likely target when none was named: the rightmost column with 2 to 20 values that
+    reads as classes (categorical or boolean; whole numbers only in the last column)."""
+    for position, col in enumerate(reversed(schema.columns)):
+        whole = position == 0 and col.role == "numeric" and str(col.dtype).startswith("int")
+        if (col.role in ("categorical", "boolean") or whole) and 2 <= (col.n_unique or 0) <= 20:
+            where = "the last column, " if position == 0 else ""
+            return f" (perhaps --target {col.name}: {where}{col.n_unique} values)"
+    return ""
 
 
 def _column_rows(table: Table, schema: Any, shown: list[Any]) -> None:
@@ -321,7 +331,15 @@ def train_renderable(result: Any, output: str | None) -> Group:
         f" on {card.data.source}: {rows}; {card.n_params:,} parameters; "
         f"fit {result.fit_seconds:.2f} s{best}",
     )
-    return Group(head, metrics_table(result.metrics))
+    parts: list[Any] = [head, metrics_table(result.metrics)]
+    from nncli.learn.models.base import still_improving
+
+    if still_improving(card.history, card.stop_reason):
+        unit = MODELS[card.model].unit
+        flag = "--epochs" if unit == "epoch" else "--gbt-max-rounds"
+        parts.append(Text(f"still improving: the validation loss was still falling at the last "
+                          f"{unit}; more {flag} may help", style="yellow"))  # fmt: skip
+    return Group(*parts)
 
 
 def train_json(result: Any, output: str | None) -> dict[str, Any]:

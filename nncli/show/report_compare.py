@@ -34,8 +34,8 @@ COMPARE_FORMAT_VERSION = 1
 class CompareDisplay:
     """Per-model progress while it trains, and one line per finished model, on stderr."""
 
-    def __init__(self, console: Console, metric: str) -> None:
-        self.console, self.metric = console, metric
+    def __init__(self, console: Console, metric: str, width: int = 14) -> None:
+        self.console, self.metric, self.width = console, metric, width
         self.current: ProgressDisplay | None = None
 
     def start(self, entry: Entry) -> ProgressDisplay:
@@ -46,15 +46,28 @@ class CompareDisplay:
         if self.current is not None:
             self.current.__exit__(None, None, None)
             self.current = None
-        self.console.print(row_line(result, self.metric), markup=False, highlight=False)
+        line = row_line(result, self.metric, self.width)
+        self.console.print(line, markup=False, highlight=False)
 
     def close(self) -> None:
         if self.current is not None:
             self.current.__exit__(None, None, None)
 
 
-def row_line(result: ModelResult, metric: str) -> str:
-    head = f"{result.stage:>6}  {result.label:<14}"
+def label_width(options: Any) -> int:
+    """The width of the label column of the progress lines: the longest label the plan can
+    make (its models, their variants, and the extra runs of an MLP), so lines align."""
+    labels = list(options.models) + [f"{m}[{v}]" for m, vs in options.variants.items()
+                                     for v in vs]  # fmt: skip
+    if options.extra_runs:
+        labels += [label[:-1] + ",scaler=standard,seed=1]" if label.endswith("]")
+                   else label + "[scaler=standard,seed=1]"
+                   for label in labels if label.startswith("mlp")]  # fmt: skip
+    return max([14, *(len(label) for label in labels)])
+
+
+def row_line(result: ModelResult, metric: str, width: int = 14) -> str:
+    head = f"{result.stage:>6}  {result.label:<{width}}"
     if not result.ok:
         return f"{head} {result.note}"
     if result.std:  # --cv: as in the final table

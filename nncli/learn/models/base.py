@@ -47,6 +47,25 @@ class FitReport:
     stop_reason: str = "completed"  # one of STOP_REASONS
 
 
+#: still improving: the last WINDOW epochs bettered the best before them by more than TOL
+#: (scikit-learn's MLP uses n_iter_no_change=10 and tol=1e-4 the same way)
+IMPROVING_WINDOW, IMPROVING_TOL = 10, 1e-4
+
+
+def still_improving(history: list[dict[str, Any]], stop_reason: str) -> bool:
+    """Whether a fit ran out of epochs (or rounds) while the validation loss was still
+    falling: it used every one, and its last :data:`IMPROVING_WINDOW` bettered the best
+    before them by more than :data:`IMPROVING_TOL`."""
+    losses = np.array([r.get("valid_loss", np.nan) for r in history], dtype=np.float64)
+    if stop_reason != "completed" or len(losses) < 2 or np.isnan(losses).all():
+        return False
+    window = min(IMPROVING_WINDOW, len(losses) - 1)
+    before, recent = losses[:-window], losses[-window:]
+    if np.isnan(before).all() or np.isnan(recent).all():
+        return False
+    return bool(np.nanmin(recent) < np.nanmin(before) - IMPROVING_TOL)
+
+
 @dataclass
 class ModelState:
     """What a model file stores: JSON-able settings, named arrays and text blobs."""
