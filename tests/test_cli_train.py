@@ -280,3 +280,22 @@ def test_progress_says_what_it_reads_and_an_eta_from_the_epochs_done(monkeypatch
     assert buffer.getvalue().startswith("mlp: reading sample_data/physics.csv (0 MB)")
     display.status("fitting", fitting=True)  # not printed in a log: only the clock starts
     assert buffer.getvalue().count("\n") == 1
+
+
+def test_the_quick_preset_takes_several_steps_per_epoch_on_a_small_set(invoke, tmp_path):
+    """--preset quick's 512-row batches made one or two steps per epoch on a small set
+    (its 20 epochs stopped undertrained). Its batches now leave 4 steps per epoch unless
+    --batch-size is given."""
+    import json
+    import math
+
+    from nncli import api
+    from tests.conftest import SAMPLE
+
+    args = ["train", SAMPLE / "credit_g.csv", "-m", "mlp", "--preset", "quick", "--json", "-q"]
+    quick = json.loads(invoke([*args, "-o", tmp_path / "q.nncli"]).stdout)
+    forced = json.loads(invoke([*args, "--batch-size", "512", "-o", tmp_path / "f.nncli"]).stdout)
+    batch = api.load(tmp_path / "q.nncli").card.config["batch_size"]
+    assert batch == max(32, math.ceil(quick["rows_train"] / 4)) < 512
+    assert api.load(tmp_path / "f.nncli").card.config["batch_size"] == 512
+    assert quick["metrics"]["valid"]["auc"] > forced["metrics"]["valid"]["auc"]

@@ -4,6 +4,7 @@ residual blocks and initialisation. Training lives in :mod:`nncli.learn.training
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -221,6 +222,23 @@ def _init_linear(layer: nn.Linear, scheme: str, config: MLPConfig) -> None:
     nn.init.zeros_(layer.bias)
 
 
+#: the quick preset's fewest steps per epoch: its 512-row batches and 20 epochs made 20
+#: steps in all on a 300-row set (AUC 0.95 → 0.97 on ionosphere, 0.65 → 0.71 on credit_g
+#: with this floor)
+QUICK_MIN_STEPS = 4
+
+
+def quick_batches(config: MLPConfig, run: RunConfig, n_rows: int) -> MLPConfig:
+    """The quick preset on a small set: batches small enough for :data:`QUICK_MIN_STEPS`
+    steps per epoch (at least 32 rows), unless --batch-size was given."""
+    if run.preset != "quick" or "batch_size" in config.given:
+        return config
+    batch = max(32, math.ceil(n_rows / QUICK_MIN_STEPS))
+    if batch >= config.batch_size:
+        return config
+    return config.with_defaults(batch_size=batch)  # type: ignore[return-value]
+
+
 def estimate_bytes(n_in: int, n_classes: int, config: MLPConfig, n_rows: int) -> int:
     """Memory a training run needs: weights, gradients and two Adam moments (4 copies),
     activations of one batch (forward and backward, per ensemble member), and the data
@@ -272,6 +290,7 @@ class MLPModel(Model):
         on_epoch: EpochCallback | None = None,
     ) -> FitReport:
         check_memory(data.X.shape[1], self.n_classes, self.config, len(data.y) + len(data.y_valid))
+        self.config = quick_batches(self.config, self.run, len(data.y))
         torch.manual_seed(self.run.seed)
         self.inputs = Inputs(data.X.shape[1], list(data.numeric_indices), list(data.coded))
         edges: list[np.ndarray] = []
