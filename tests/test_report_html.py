@@ -13,8 +13,10 @@ from tests.conftest import SAMPLE
 FAST = ["--bootstrap", "100", "--quiet", "--hidden", "16", "--epochs", "4"]
 SECTIONS = [
     "table",
+    "efficiency",
     "paired",
     "roc",
+    "rejection",
     "overtraining",
     "learning",
     "confusion",
@@ -74,7 +76,9 @@ def test_multiclass_report(invoke, tmp_path):
     )
     page = page_path.read_text()
     for section in SECTIONS:
-        assert f"id='{section}'" in page, section
+        if section not in ("efficiency", "rejection"):  # for a signal against a background
+            assert f"id='{section}'" in page, section
+    assert "id='efficiency'" not in page and "id='rejection'" not in page
     assert all(_decodes(png) for png in _images(page))
 
 
@@ -90,3 +94,38 @@ def test_damaged_run_folder(invoke, tmp_path, missing):
     (run / missing).unlink()
     result = invoke(["report", run, "-o", tmp_path / "r.html"], exit_code=1)
     assert "not found" in result.stderr
+
+
+def test_the_physicist_sees_the_terminal_ranking_efficiencies_rejection_and_weights(
+    invoke, tmp_path
+):
+    """The table ranked as the terminal ranks it (★ marked), the εS at εB table with the
+    terminal's numbers, the background rejection plot, and the weights said at the top."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.read_csv(SAMPLE / "physics.csv")
+    frame["w"] = np.random.default_rng(0).uniform(0.5, 1.5, len(frame))
+    frame.to_csv(tmp_path / "w.csv", index=False)
+    run = tmp_path / "run"
+    out = invoke(["compare", tmp_path / "w.csv", "--weight", "w", "--models", "logreg,gbt,fisher",
+                  "--out", run, "--json", *FAST])  # fmt: skip
+    report = json.loads(out.stdout)
+    invoke(["report", run, "-o", tmp_path / "r.html"])
+    page = (tmp_path / "r.html").read_text()
+    assert "Every metric is weighted by the column 'w'" in page
+    ranked = sorted((m for m in report["models"] if m["status"] == "ok"),
+                    key=lambda m: -m["test"]["auc"])  # fmt: skip
+    table = page.split("id='table'", 1)[1].split("</table>", 1)[0]
+    positions = [table.index(f"<td>{m['label']}") for m in ranked]
+    assert positions == sorted(positions)  # best first, as in the terminal
+    efficiency = page.split("id='efficiency'", 1)[1].split("</table>", 1)[0]
+    for m in ranked:
+        cells = [f"{m['efficiency'][k]:.3f}" for k in ("0.01", "0.1", "0.3")]
+        row = efficiency.split(f"<td>{m['label']}", 1)[1].split("</tr>", 1)[0]
+        assert all(f"<td>{c}</td>" in row for c in cells), (m["label"], row)
+    assert "★" in efficiency and "id='rejection'" in page
+    assert "background rejection against signal efficiency" in page
+    assert "td{white-space:nowrap}" in page  # intervals are never wrapped

@@ -136,8 +136,8 @@ def roc_plot(data: ReportData) -> str:
     ax.plot([0, 1], [0, 1], ":", color="grey", lw=0.8)
     what = f"signal = {classes[signal]!r}" if binary else "micro-average over classes"
     ax.set(
-        xlabel="background efficiency (false positive rate)",
-        ylabel="signal efficiency (true positive rate)",
+        xlabel="Background efficiency εB (false positive rate)",
+        ylabel="Signal efficiency εS (true positive rate)",
         title=f"ROC curves, test (bold, marked) and train (faint); {what}",
     )
     _legend(ax)
@@ -183,8 +183,8 @@ def overtraining_plot(data: ReportData, model: dict[str, Any]) -> str | None:
         ax.plot(centres, counts, "o", ms=3, color=colour, label=f"{name} test ({note})")
     score = f"p({classes[signal]})" if binary else "p(own class)"
     ax.set(
-        xlabel=f"classifier output {score}",
-        ylabel="normalised density",
+        xlabel=f"Classifier output {score}",
+        ylabel="Normalised density",
         yscale="log",
         title=f"{model['label']}: training vs test outputs",
     )
@@ -214,7 +214,7 @@ def learning_plot(data: ReportData) -> str | None:
             color=colours[m["label"]],
             label=f"{m['label']} validation",
         )
-    ax.set(xlabel="epoch", ylabel="loss (cross-entropy)", title="MLP learning curves")
+    ax.set(xlabel="Epoch", ylabel="Loss (cross-entropy)", title="MLP learning curves")
     _legend(ax)
     return _png(fig)
 
@@ -249,8 +249,8 @@ def confusion_plot(data: ReportData, model: dict[str, Any]) -> str:
                 color="white" if share[i, j] > 0.5 else "black",
             )
     ax.set(
-        xlabel="predicted class",
-        ylabel="true class",
+        xlabel="Predicted class",
+        ylabel="True class",
         title=f"{model['label']}: confusion matrix (colour: share of the true class)",
     )
     fig.colorbar(image, ax=ax, fraction=0.046)
@@ -279,8 +279,8 @@ def calibration_plot(data: ReportData) -> str:
         ax.plot(xs, ys, "o-", ms=3, color=colours[model["label"]], label=model["label"])
     ax.plot([0, 1], [0, 1], ":", color="grey")
     ax.set(
-        xlabel="predicted probability" if binary else "confidence (top class)",
-        ylabel="observed frequency" if binary else "accuracy",
+        xlabel="Predicted probability" if binary else "Confidence (top class)",
+        ylabel="Observed frequency" if binary else "Accuracy",
         title="calibration (reliability) on the test rows",
     )
     _legend(ax)
@@ -295,7 +295,7 @@ def importance_plot(data: ReportData) -> str | None:
     fig, ax = _figure(6.4, 1.5 + 0.22 * len(items))
     ax.barh([k for k, _ in items], [v for _, v in items], color=PALETTE[0])
     ax.set(
-        xlabel=f"drop in test {info['metric']} when the column is shuffled",
+        xlabel=f"Drop in test {info['metric']} when the column is shuffled",
         title=f"variable ranking: permutation importance ({info['model']})",
     )
     ax.tick_params(axis="y", labelsize=9)
@@ -330,6 +330,78 @@ def _img(png: str, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{png}">'
 
 
+def _ranked(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The models in the terminal's order: the finished ones by the test metric, best
+    first, then the others."""
+    from nncli.assess.evaluate import HIGHER_IS_BETTER
+
+    metric = payload["metric"]
+    sign = -1 if HIGHER_IS_BETTER[metric] else 1
+    ok = [m for m in payload["models"] if m["status"] == "ok"]
+    ok.sort(key=lambda m: sign * m["test"][metric])
+    return ok + [m for m in payload["models"] if m["status"] != "ok"]
+
+
+def efficiency_table(data: ReportData) -> str | None:
+    """Signal efficiency at background efficiency 1%, 10% and 30%, and the separation,
+    per model (binary targets), as the terminal prints them."""
+    rows = []
+    for m in _ranked(data.payload):
+        eff = m.get("efficiency") if m["status"] == "ok" else None
+        if not eff:
+            continue
+        star = " ★" if m["label"] == data.payload["best"] else ""
+        cells = [html.escape(m["label"]) + star, *(f"{eff[k]:.3f}" for k in ("0.01", "0.1",
+                                                                            "0.3")),
+                 "-" if m.get("separation") is None else f"{m['separation']:.3f}"]  # fmt: skip
+        best = " class='best'" if star else ""
+        rows.append(f"<tr{best}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    if not rows:
+        return None
+    head = ["model", "εS at εB = 1%", "εS at εB = 10%", "εS at εB = 30%", "Separation"]
+    return ("<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>" + "".join(rows)
+            + "</table>")  # fmt: skip
+
+
+def rejection_plot(data: ReportData) -> str | None:
+    """The ROC as physicists draw it: background rejection 1/εB (log axis) against signal
+    efficiency, test rows, one curve per model (binary targets)."""
+    from nncli.assess.stats import roc_curve
+
+    classes, colours = data.payload["classes"], _colours(data)
+    if len(classes) != 2 or data.payload.get("signal") is None:
+        return None
+    signal = classes.index(data.payload["signal"])
+    y = _truth(data.test, classes)
+    weights = _test_weights(data)
+    fig, ax = _figure()
+    for i, model in enumerate(_ok_models(data)):
+        if MODELS[model["model"]].floor:
+            continue
+        score = _proba(data.test, model["label"], classes)[:, signal]
+        fpr, tpr = roc_curve(y == signal, score, weights)
+        keep = fpr > 0
+        ax.plot(tpr[keep], 1.0 / fpr[keep], STYLES[i % len(STYLES)],
+                color=colours[model["label"]], lw=1.6, marker=MARKERS[i % len(MARKERS)],
+                markevery=max(int(keep.sum()) // 8, 1), ms=5,
+                label=f"{model['label']} (AUC {model['test']['auc']:.3f})")  # fmt: skip
+    ax.set_yscale("log")
+    ax.set(xlabel="Signal efficiency εS", ylabel="Background rejection 1/εB",
+           title=f"Background rejection, test rows; signal = {classes[signal]!r}",
+           xlim=(0, 1))  # fmt: skip
+    ax.grid(True, which="both", alpha=0.3)
+    _legend(ax)
+    return _png(fig)
+
+
+def _test_weights(data: ReportData) -> np.ndarray:
+    """The test rows' event weights when the predictions carry them, else ones."""
+    column = data.payload.get("weight")
+    if column and column in data.test.columns:
+        return data.test[column].to_numpy(dtype=np.float64)
+    return np.ones(len(data.test))
+
+
 def _table(data: ReportData) -> str:
     metric = data.payload["metric"]
     cv = bool(data.payload["evaluation"]["cv"])
@@ -346,7 +418,7 @@ def _table(data: ReportData) -> str:
         "note",
     ]
     rows = []
-    for m in data.payload["models"]:
+    for m in _ranked(data.payload):
         if m["status"] != "ok":
             rows.append(
                 f"<tr class='off'><td>{html.escape(m['label'])}</td>"
@@ -377,7 +449,8 @@ def _table(data: ReportData) -> str:
                 html.escape(m["note"]),
             ]
         )
-        rows.append(f"<tr{best}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        rows.append(f"<tr{best}>" + "".join(f"<td>{c}</td>" for c in cells[:-1])
+                    + f"<td class='note'>{cells[-1]}</td></tr>")  # fmt: skip
     return (
         "<table><tr>"
         + "".join(f"<th>{h}</th>" for h in head)
@@ -387,7 +460,9 @@ def _table(data: ReportData) -> str:
     )
 
 
-CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
+CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:min(1500px,96vw);
+color:#222}td{white-space:nowrap}td.note{white-space:normal;text-align:left;
+min-width:14em}.wide{overflow-x:auto}
 h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ddd;padding-bottom:.2em;
 margin-top:1.6em}table{border-collapse:collapse;font-size:.85em}td,th{padding:.25em .6em;
 border-bottom:1px solid #eee;text-align:right}td:first-child,th:first-child{text-align:left}
@@ -396,19 +471,40 @@ img{max-width:100%;margin:.4em 0}.grid{display:flex;flex-wrap:wrap;gap:1em}
 .grid img{max-width:520px}.meta{color:#555;font-size:.9em}"""
 
 
-def render(data: ReportData) -> str:
-    p = data.payload
-    models = _ok_models(data)
-    rows = p["rows"]
+def _weight_lines(payload: dict[str, Any]) -> list[str]:
+    """The weights every metric of the page is weighted by, said at the top."""
+    weight = payload.get("weight")
+    if not weight:
+        return []
+    name = html.escape(repr(weight), quote=False)
+    return [f"<p class='meta'>Every metric is weighted by the column {name} (negative "
+            "weights are left out of training and kept in the metrics).</p>"]  # fmt: skip
+
+
+def _head(data: ReportData) -> list[str]:
+    """The title, what was compared (and weighted), the ranked table, the efficiencies."""
+    p, rows = data.payload, data.payload["rows"]
     parts = [
         f"<h1>nncli compare: {html.escape(str(p['source']))}</h1>",
         f"<p class='meta'>target {html.escape(repr(p['target']))} with "
         f"{len(p['classes'])} classes; {rows['total']:,} rows "
         + f"({split_words(rows, p['evaluation']['cv'])})"
         + f"; seed {p['seed']}; {p['elapsed_seconds']:.1f} s</p>",
+        *_weight_lines(p),
         "<h2 id='table'>Comparison</h2>",
-        _table(data),
+        "<div class='wide'>" + _table(data) + "</div>",
     ]
+    efficiency = efficiency_table(data)
+    if efficiency:
+        parts += [f"<h2 id='efficiency'>Signal efficiency at fixed background efficiency "
+                  f"(signal: {html.escape(repr(p['signal']))})</h2>", efficiency]  # fmt: skip
+    return parts
+
+
+def render(data: ReportData) -> str:
+    p = data.payload
+    models = _ok_models(data)
+    parts = _head(data)
     if p["paired"]:
         parts.append(
             "<h2 id='paired'>Paired comparisons</h2><ul>"
@@ -416,6 +512,10 @@ def render(data: ReportData) -> str:
             + "</ul>"
         )
     parts += ["<h2 id='roc'>ROC curves</h2>", _img(roc_plot(data), "ROC curves")]
+    rejection = rejection_plot(data)
+    if rejection:
+        parts += ["<h2 id='rejection'>Background rejection</h2>",
+                  _img(rejection, "background rejection against signal efficiency")]  # fmt: skip
     over = [(m, overtraining_plot(data, m)) for m in models if not MODELS[m["model"]].floor]
     if any(png for _, png in over):
         parts.append(
