@@ -113,6 +113,8 @@ def test_evaluate_shows_the_matrix_its_weighted_metrics_are_made_of(invoke, weig
     assert report["metrics"]["accuracy"] == pytest.approx(np.trace(matrix) / matrix.sum())
     counted = np.array(report["confusion"])
     assert counted.sum() == len(frame)
+    info = invoke(["info", model]).stdout
+    assert "weights     'w': every metric below is weighted" in info
     text = invoke(["evaluate", model, path]).stdout
     assert "labelled rows; target 'label'; metrics weighted by 'w'" in text
     assert "confusion matrix, Σ of 'w' (rows: true, columns: predicted" in text

@@ -436,6 +436,13 @@ def info_renderable(predictor: Any) -> Group:
         ("derived", derived_words(schema) or "-"),
         ("sequences", sequence_words(schema) or "-"),
         ("id columns", ", ".join(schema.id_cols) or "-"),
+        (
+            "weights",
+            f"{schema.weight!r}: every metric below is weighted (negative weights "
+            "were left out of training)"
+            if schema.weight
+            else "-",
+        ),
         ("seed", str(card.run.get("seed", "-"))),
         ("settings", ", ".join(f"{k}={v}" for k, v in card.config.items() if k != "bag")),
         ("stopped", stop_words(card.stop_reason)),
