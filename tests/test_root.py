@@ -275,3 +275,15 @@ def test_streamed_training_and_evaluate_read_a_labelled_tree(invoke, physics, tm
                                   "-m", "logreg", "--stream", "--json", "-q"]).stdout)  # fmt: skip
     assert streamed["rows_train"] + streamed["rows_valid"] == len(frame)
     assert streamed["metrics"]["valid"]["auc"] > 0.85
+
+
+def test_scores_are_never_written_over_the_input_tree(invoke, files, tmp_path):
+    root, _, _ = files
+    model = tmp_path / "m.nncli"
+    invoke(["train", "--sample", f"signal={root}/sig.root", "--sample",
+            f"background={root}/bkg1.root", "-m", "logreg", "-o", model, "-q"])  # fmt: skip
+    copy = tmp_path / "in.root"
+    copy.write_bytes((root / "bkg2.root").read_bytes())
+    err = invoke(["predict", model, f"{copy}:events", "-o", copy, "--force"], exit_code=2).stderr
+    assert "refusing to write the output over the input file" in err
+    assert copy.read_bytes() == (root / "bkg2.root").read_bytes()

@@ -24,9 +24,12 @@ from nncli.errors import ConfigError, OutputError
 
 
 def check_output(path: str | Path, inputs: list[str | Path], force: bool) -> None:
-    """Refuse to write over an input, or over an existing file without ``--force``."""
+    """Refuse to write over an input (a ROOT tree's file too), or over an existing file
+    without ``--force``."""
+    from nncli.io.root import split_source
+
     target = Path(path)
-    for source in inputs:
+    for source in (split_source(str(s))[0] for s in inputs):
         if (
             str(source) != "-"
             and Path(source).exists()
