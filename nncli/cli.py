@@ -156,9 +156,10 @@ def _read_options(kw: dict[str, Any]) -> Any:
     )
 
 
-def _data_read_columns(data: str | None, kw: dict[str, Any]) -> tuple[Any, Any, Any]:
+def _data_read_columns(data: str | None, kw: dict[str, Any]) -> tuple[Any, Any, Any, list[str]]:
     """DATA, or the rows of the --sample files put together (nncli.io.samples), with the
-    read options and the columns (the target and weight --sample made)."""
+    read options, the columns (the target and weight --sample made) and the notes of
+    reading the samples (said with the command's other notes)."""
     from dataclasses import replace
 
     from nncli.errors import ConfigError
@@ -171,13 +172,11 @@ def _data_read_columns(data: str | None, kw: dict[str, Any]) -> tuple[Any, Any, 
             "pass one data file, or one --sample CLASS=PATH per file of a class.",
         )
     if not samples:
-        return data, read, columns
+        return data, read, columns, []
     from nncli.io.samples import read_samples
 
     frame, target, weight, notes = read_samples(samples, read, columns.target, columns.weight)
-    for note in notes:
-        click.echo(note if isinstance(note, Info) else f"Warning: {note}", err=True)
-    return frame, read, replace(columns, target=target, weight=weight)
+    return frame, read, replace(columns, target=target, weight=weight), notes
 
 
 def _read_and_columns(kw: dict[str, Any]) -> tuple[Any, Any]:
@@ -237,9 +236,9 @@ def inspect(data: str | None, as_json: bool, stream: bool | None, **kw: Any) -> 
     from nncli import api
     from nncli.show import report
 
-    source, read, columns = _data_read_columns(data, kw)
+    source, read, columns, read_notes = _data_read_columns(data, kw)
     result = api.inspect(source, read=read, columns=columns, stream=stream)
-    for note in result.notes:
+    for note in read_notes + result.notes:
         click.echo(note if isinstance(note, Info) else f"Warning: {note}", err=True)
     if as_json:
         click.echo(report.dumps(report.inspect_json(result)))
@@ -543,10 +542,10 @@ def train(
     from nncli.learn.models import ignored_settings
     from nncli.show import report
 
-    source, read, columns = _data_read_columns(data, kw)
+    source, read, columns, read_notes = _data_read_columns(data, kw)
     settings = Settings.from_options(kw)
     err = _stderr(quiet)
-    ignored = ignored_settings(settings, [model])
+    ignored = read_notes + ignored_settings(settings, [model])
     main = distributed.is_main()  # under torchrun rank 0 alone writes and prints
     with claim(output if main else None):  # one writer per output, for the whole run
         if output:
@@ -679,10 +678,12 @@ def compare(data: str | None, out_dir: str | None, report_file: str | None, **kw
     from nncli.show import report, report_compare
 
     options = _compare_options(kw)
-    source, read, columns = _data_read_columns(data, kw)
+    source, read, columns, read_notes = _data_read_columns(data, kw)
     err = _stderr(kw["quiet"])
     settings = Settings.from_options(kw)
-    ignored = ignored_variants(options) + ignored_settings(settings, list(options.models))
+    ignored = (
+        read_notes + ignored_variants(options) + ignored_settings(settings, list(options.models))
+    )
     if kw["test_size"] is not None and (options.cv or kw["test_file"]):
         why = "with --cv every fold is the test set once" if options.cv else "--test is"
         ignored.append(f"--test-size ignored: {why}")

@@ -209,8 +209,10 @@ def test_a_tree_larger_than_the_chunk_is_read_in_entry_ranges(files, physics, tm
 def test_compare_and_evaluate_read_trees(invoke, files, tmp_path):
     root, _, _ = files
     samples = ["--sample", f"signal={root}/sig.root", "--sample", f"background={root}/bkg1.root"]
-    out = json.loads(invoke(["compare", *samples, "--models", "gbt,logreg", "--json", "-q",
-                             "--out", tmp_path / "run"]).stdout)  # fmt: skip
+    result = invoke(["compare", *samples, "--models", "gbt,logreg", "--json", "-q",
+                     "--out", tmp_path / "run"])  # fmt: skip
+    assert result.stderr == ""  # -q: the samples' reading notes too
+    out = json.loads(result.stdout)
     assert out["rows"]["total"] > 2000 and out["best"] in ("gbt", "logreg")
     write_tree(tmp_path / "labelled.root", pd.DataFrame({"x": [1.0]}))  # not the columns
     err = invoke(["evaluate", tmp_path / "run" / "gbt.nncli", tmp_path / "labelled.root"],

@@ -18,6 +18,7 @@ cannot express: it is refused with a clear error.
 
 from __future__ import annotations
 
+import ast
 import io
 import math
 from dataclasses import dataclass, field
@@ -106,18 +107,17 @@ def build(
     columns = raw_columns(schema)
     codes = _flat_codes(schema, members, columns)
     g = Graph()
-    sources = Sources(g, schema, codes if flat else None)
+    sources = Sources(g, schema, columns, codes if flat else None)
     row_weights = _fold_weights(g, predictor, fold_by) if fold_by else None
-    total, weight_sum = None, None
+    parts = []
     for i, (member, weight) in enumerate(zip(members, weights, strict=True)):
         X = matrix(g, sources, member.preprocessor)
         p = g.op("Cast", model_proba(g, member, X, f"m{i}"), to=_DOUBLE)
         w = g.const(weight) if row_weights is None else row_weights[i]
-        part = p if len(members) == 1 and row_weights is None else g.op("Mul", p, w)
-        total = part if total is None else g.op("Add", total, part)
-        weight_sum = w if weight_sum is None else g.op("Add", weight_sum, w)
-    assert total is not None and weight_sum is not None
+        parts.append(p if len(members) == 1 and row_weights is None else g.op("Mul", p, w))
+    total = parts[0] if len(parts) == 1 else g.op("Sum", *parts)
     if row_weights is not None:  # each row's weights sum to 1 again
+        weight_sum = g.op("Sum", *row_weights)
         positive = g.op("Greater", weight_sum, g.const(0.0))
         total = g.op("Div", total, g.op("Where", positive, weight_sum, g.const(1.0)))
     proba = g.op("Cast", total, to=_FLOAT)
@@ -196,8 +196,6 @@ def _flat_codes(schema: Any, members: list[Predictor], columns: list[Any]) -> di
             for level in cat.levels:
                 if cat.name in codes and level not in codes[cat.name]:
                     codes[cat.name].append(level)
-    import ast
-
     for d in parsed_derived(schema):
         for node in ast.walk(d.tree):
             if isinstance(node, ast.Compare):

@@ -29,7 +29,7 @@ MAX_CHECK_ROWS = 100_000
 @dataclass
 class CheckResult:
     rows: int
-    source: str  # the file, or "rows drawn from the model card"
+    source: str  # "rows of FILE", or "rows drawn from the model card"
     max_abs_diff: float
     label_diffs: int
 
@@ -150,10 +150,11 @@ def check(
     frame: pd.DataFrame | None = None,
     source: str | None = None,
 ) -> CheckResult:
-    """Run the graph and nncli on the same rows and compare."""
+    """Run the graph and nncli on the same rows (``frame``, read from ``source``, or rows
+    drawn from the model card) and compare."""
+    described = "rows drawn from the model card" if frame is None else f"rows of {source}"
     if frame is None:
         frame = sample_rows(predictor.schema, exported)
-        source = "rows drawn from the model card"
     elif len(frame) > MAX_CHECK_ROWS:
         frame = frame.sample(MAX_CHECK_ROWS, random_state=0).reset_index(drop=True)
     inputs = feeds(exported, frame)
@@ -169,5 +170,4 @@ def check(
     predicted = np.asarray(predictor.classes, dtype=object)[expected.argmax(axis=1)]
     labels = np.asarray(exported.classes, dtype=object)[label] if exported.flat else label
     differs = int((np.asarray(labels, dtype=object) != predicted).sum())
-    return CheckResult(len(frame), f"rows of {source}" if source and "model card" not in
-                       source else str(source), diff, differs)  # fmt: skip
+    return CheckResult(len(frame), described, diff, differs)

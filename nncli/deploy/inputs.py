@@ -65,11 +65,13 @@ class Sources:
     """Per raw column: its numbers (float64 [N, 1], NaN where missing) or its category
     codes, built once and shared by every member of an ensemble."""
 
-    def __init__(self, g: Graph, schema: Schema, flat_levels: dict[str, list[str]] | None):
+    def __init__(self, g: Graph, schema: Schema, columns: list[Column],
+                 flat_levels: dict[str, list[str]] | None) -> None:  # fmt: skip
+        """``columns``: the graph's inputs (:func:`raw_columns`), in order."""
         from onnx import TensorProto
 
         self.g, self.schema = g, schema
-        self.columns = {c.name: c for c in raw_columns(schema)}
+        self.columns = {c.name: c for c in columns}
         self.flat_levels = flat_levels
         self._numeric: dict[str, str] = {}
         self._derived: dict[str, str] = {}
