@@ -169,3 +169,59 @@ def test_a_class_with_few_rows_warns_that_auc_differences_on_it_are_not_reliable
         "that rests on them is not reliable, whatever its p-value"
     )
     assert "not reliable" not in imbalance(40, 1000)  # 4%: imbalanced, but 8 test rows
+
+
+def test_long_columns_of_mostly_distinct_numbers_have_their_distinct_count_estimated(
+    monkeypatch,
+):
+    """Above EXACT_DISTINCT values a column of mostly distinct numbers gets its distinct
+    count from the k-minimum-values sketch (marked as estimated, within 4 standard errors
+    of the exact count), its stats from every value; columns whose values repeat, and
+    all-distinct columns that could be a row ID, are still counted exactly."""
+    import numpy as np
+
+    import nncli.prepare.schema as schema_module
+    from nncli.show.report import _unique
+
+    monkeypatch.setattr(schema_module, "EXACT_DISTINCT", 5_000)
+    rng = np.random.default_rng(1)
+    n = 60_000
+    frame = pd.DataFrame({
+        "measure": rng.normal(size=n).round(4),  # about 45,000 distinct of 60,000
+        "levels": rng.integers(0, 50, n).astype(float) + 0.5,  # values repeat: exact
+        "row_id": np.arange(n) + 100,  # all distinct whole numbers: exact (an ID)
+        "label": rng.choice(["p", "q"], n),
+    })  # fmt: skip
+    schema = infer_schema(frame)
+    measure = schema.column("measure")
+    exact = frame["measure"].nunique()
+    assert measure.n_unique_estimated and measure.role == "numeric"
+    assert abs(measure.n_unique / exact - 1) < 4 / np.sqrt(schema_module.SKETCH_K - 2)
+    assert measure.stats["mean"] == pytest.approx(frame["measure"].mean())
+    assert measure.stats["std"] == pytest.approx(frame["measure"].std(ddof=0))
+    assert _unique(measure).startswith("≈")
+    levels, row_id = schema.column("levels"), schema.column("row_id")
+    assert not levels.n_unique_estimated and levels.n_unique == 50
+    assert not row_id.n_unique_estimated and row_id.role == "id"
+    assert Schema.from_json(schema.to_json()).column("measure").n_unique_estimated
+
+
+def test_the_distinct_count_sketch_is_unbiased_over_many_columns():
+    """estimate_distinct against exact counts: relative errors centred on 0 with the
+    spread 1/sqrt(k - 2) says; -0.0 and 0.0 count once; a few distinct values: None."""
+    import numpy as np
+
+    from nncli.prepare.schema import estimate_distinct
+
+    rng = np.random.default_rng(2)
+    errors = []
+    for _ in range(40):
+        x = rng.integers(0, 200_000, 100_000).astype(float) / 7
+        errors.append(estimate_distinct(x, k=1024) / len(np.unique(x)) - 1)
+    spread = 1 / np.sqrt(1022)
+    assert abs(np.mean(errors)) < 3 * spread / np.sqrt(40)
+    assert 0.6 * spread < np.std(errors) < 1.5 * spread
+    zeros = np.r_[np.arange(1, 20_000.0), np.zeros(10_000)]
+    signed = np.r_[np.arange(1, 20_000.0), np.zeros(5_000), -np.zeros(5_000)]
+    assert estimate_distinct(signed, k=1024) == estimate_distinct(zeros, k=1024)
+    assert estimate_distinct(np.repeat(np.arange(10.0), 1000), k=1024) is None

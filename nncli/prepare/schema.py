@@ -45,6 +45,8 @@ class Column:
     stats: dict[str, float | None] | None = None
     n_stray: int = 0
     stray: list[str] = field(default_factory=list)
+    #: n_unique is an estimate (a long, mostly distinct numeric column; see estimate_distinct)
+    n_unique_estimated: bool = False
 
     @property
     def is_feature(self) -> bool:
@@ -203,17 +205,64 @@ def _infer_columns(frame: pd.DataFrame, names: list[str], fixed: dict[str, str])
         )
 
 
-def _sorted_numbers(present: pd.Series) -> np.ndarray | None:
-    """The present values of a numeric (not boolean) column, sorted; None otherwise.
-    One sort gives the distinct counts, the most frequent values and the numeric stats:
-    pandas' hashing nunique and value_counts took 8 s of 10 on a 500,000 × 30 file."""
+#: above this many present values a numeric column whose values are mostly distinct has
+#: its distinct count estimated: counting exactly sorts the column (0.11 s per 1.7 million
+#: values; 3.4 s of CPU for the 30 columns of a 460 MB file, more than reading it)
+EXACT_DISTINCT = 500_000
+#: values sorted to decide whether a long column's values repeat (and its examples)
+DISTINCT_SAMPLE = 20_000
+#: hashes kept by the distinct-count sketch: relative standard error 1/sqrt(k - 2) = 1.6%
+SKETCH_K = 4096
+
+
+def _sorted_numbers(present: pd.Series, name: str) -> tuple[np.ndarray | None, int | None]:
+    """The present values of a numeric (not boolean) column, sorted, and None; or, for a
+    long column of mostly distinct values, a sorted sample of them and an estimate of its
+    distinct count; (None, None) for other columns. One sort gives the distinct counts,
+    the most frequent values and the numeric stats: pandas' hashing nunique and
+    value_counts took 8 s of 10 on a 500,000 × 30 file."""
     import numpy as np
     import pandas as pd
 
     dtype = present.dtype
     if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+        return None, None
+    x = present.to_numpy()
+    if len(x) <= EXACT_DISTINCT:
+        return np.sort(x), None
+    sample = np.sort(x[np.random.default_rng(0).choice(len(x), DISTINCT_SAMPLE, replace=False)])
+    repeats = int(np.count_nonzero(sample[1:] == sample[:-1]))
+    # values that repeat make the exact counts worth their sort (few levels, the most
+    # frequent values); so does a column that may be a row ID (exact: every value unique)
+    may_be_id = repeats == 0 and (_ID_NAME.search(name.strip()) or bool(np.all(x % 1 == 0)))
+    estimate = None if repeats > len(sample) // 2 or may_be_id else estimate_distinct(x)
+    return (np.sort(x), None) if estimate is None else (sample, estimate)
+
+
+def estimate_distinct(x: np.ndarray, k: int = SKETCH_K) -> int | None:
+    """The number of distinct values in ``x`` estimated from the ``k``-th smallest
+    distinct hash of the values (a k-minimum-values sketch: unbiased, relative standard
+    error 1/sqrt(k - 2)); None when ``x`` holds fewer than ``k`` distinct values. Linear
+    time: a hash and a comparison, 0.015 s per 1.7 million values."""
+    import numpy as np
+
+    if np.issubdtype(x.dtype, np.integer):
+        bits = x.astype(np.int64, copy=False).view(np.uint64)
+    else:  # + 0.0 makes -0.0 into 0.0, which compares equal to it
+        bits = (x.astype(np.float64, copy=False) + 0.0).view(np.uint64)
+    hashed = bits ^ (bits >> np.uint64(32))  # mix the high bits into the low ones,
+    hashed *= np.uint64(0x9E3779B97F4A7C15)  # then multiply: the high bits depend on all
+    # the hashes below a bound where about 16k of them fall if all values are distinct
+    # (a comparison is cheaper than a partition); a partition if that leaves too few
+    bound = np.uint64(min(16 * k / len(hashed), 1.0) * (2.0**64 - 2**12))
+    smallest = np.unique(hashed[hashed < bound])
+    if len(smallest) < k:
+        m = min(len(hashed), 8 * k)
+        smallest = np.unique(np.partition(hashed, m - 1)[:m])
+    if len(smallest) < k:
         return None
-    return np.sort(present.to_numpy())
+    estimate = (k - 1) / (float(smallest[k - 1]) / 2.0**64)
+    return int(min(max(round(estimate), len(np.unique(smallest))), len(x)))
 
 
 def _distinct(counts: pd.Series | None, x: np.ndarray | None, k: int = 3) -> tuple[int, list[str]]:
@@ -253,7 +302,8 @@ def _numeric_stats(values: pd.Series) -> dict[str, float | None]:
     import numpy as np
 
     x = values.dropna().to_numpy(dtype=np.float64)
-    return _finite_stats(x[np.isfinite(x)])
+    finite = np.isfinite(x)
+    return _finite_stats(x if finite.all() else x[finite])  # no copy where all are finite
 
 
 def _sorted_stats(x: np.ndarray) -> dict[str, float | None]:
@@ -291,7 +341,7 @@ def _infer_column(values: pd.Series, name: str, fixed: str | None) -> Column:
     n = len(values)
     n_missing = int(values.isna().sum())
     present = values.dropna() if n_missing else values  # dropna copies the column
-    numbers = _sorted_numbers(present)
+    numbers, estimate = _sorted_numbers(present, name)
     counts = present.value_counts() if numbers is None else None  # one hashing pass
     n_unique, examples = _distinct(counts, numbers)
     col = Column(
@@ -299,9 +349,12 @@ def _infer_column(values: pd.Series, name: str, fixed: str | None) -> Column:
         role="numeric",
         dtype=str(values.dtype),
         n_missing=n_missing,
-        n_unique=n_unique,
+        n_unique=n_unique if estimate is None else estimate,
         examples=examples,
+        n_unique_estimated=estimate is not None,
     )
+    if estimate is not None:  # numbers is a sample: the stats come from every value
+        numbers = None
     if fixed:
         col.role = fixed
         col.reason = {
@@ -349,6 +402,9 @@ def _numeric_column(
 ) -> Column:
     import pandas as pd
 
+    if col.n_unique_estimated:  # mostly distinct, not whole numbers, not named like an ID
+        col.stats = _numeric_stats(present)
+        return col
     integer = pd.api.types.is_integer_dtype(values.dtype) or (
         col.n_unique == len(present) and bool((present % 1 == 0).all())
     )  # only an all-distinct column can be a row counter: skip the check otherwise

@@ -98,6 +98,13 @@ def inspect_renderable(result: Any) -> Group:  # an api.Inspection
     parts: list[Any] = [head, table]
     if schema.derived:
         parts.append(Text("derived: " + derived_words(schema), style="dim"))
+    estimated = sum(c.n_unique_estimated for c in schema.columns)
+    if estimated:
+        parts.append(Text(
+            f"≈: distinct count estimated for {estimated:,} long column(s) of mostly distinct "
+            "numbers (from a hash sketch, typically within 2%; counting exactly sorts each)",
+            style="dim",
+        ))  # fmt: skip
     if len(shown) < len(schema.columns):
         from collections import Counter
 
@@ -138,9 +145,15 @@ def _column_rows(table: Table, schema: Any, shown: list[Any]) -> None:
         missing = _share(col.n_missing, schema.n_rows)
         style = "dim" if not (col.is_feature or col.role == "target") else ""
         role = f"{col.role}, derived" if col.name in derived else col.role
-        table.add_row(
-            col.name, role, col.dtype, missing, f"{col.n_unique:,}", _range(col), style=style
-        )
+        table.add_row(col.name, role, col.dtype, missing, _unique(col), _range(col), style=style)
+
+
+def _unique(col: Any) -> str:
+    """A column's distinct count; an estimated one to 3 significant digits, with ≈."""
+    if not getattr(col, "n_unique_estimated", False):
+        return f"{col.n_unique:,}"
+    digits = max(len(str(col.n_unique)) - 3, 0)
+    return f"≈{round(col.n_unique, -digits):,}"
 
 
 def _class_table(result: Any) -> Table:
