@@ -126,7 +126,8 @@ def make_optimizer(model: nn.Module, config: MLPConfig) -> Any:
     if not on_gpu and config.schedule != "onecycle":
         from nncli.learn.adam import ForeachAdam
 
-        return ForeachAdam(groups, config.lr, betas, decoupled=config.optimizer == "adamw")
+        return ForeachAdam(groups, config.lr, betas, decoupled=config.optimizer == "adamw",
+                           clip=config.clip_grad)  # fmt: skip
     if config.optimizer == "adam":  # Adam's weight decay is L2 added to the gradient
         return torch.optim.Adam(groups, lr=config.lr, betas=betas, fused=fused)
     return torch.optim.AdamW(groups, lr=config.lr, betas=betas, fused=fused)
@@ -201,7 +202,7 @@ class Step:
             self.scaler.unscale_(self.opt)
         else:
             loss.backward()
-        if self.config.clip_grad is not None:
+        if self.config.clip_grad is not None and not getattr(self.opt, "clip", None):
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad)
         if self.scaler is not None:
             self.scaler.step(self.opt)
@@ -227,21 +228,24 @@ def epoch_sums(
     step: Step, data: Tensors, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One pass over ``data`` in shuffled contiguous batches: the weighted sum of the
-    losses and of the weights, kept on the device (no host sync per step)."""
+    losses and of the weights, kept on the device (no host sync per step; the batches'
+    weights are summed once, after the pass, from a cumulative sum)."""
     model, config = step.model, step.config
     model.train()
     n = len(data.y)
     perm = torch.randperm(n, generator=generator).to(data.X.device)
     X, y, w = data.X[perm], data.y[perm], data.w[perm]
     stop = n - 1 if config.norm == "batch" and n % config.batch_size == 1 else n
-    total, weight = torch.zeros((), device=X.device), torch.zeros((), device=X.device)
-    for start in range(0, stop, config.batch_size):
-        end = min(start + config.batch_size, stop)
-        loss = step(X[start:end], y[start:end], w[start:end])
-        batch_w = w[start:end].sum()
-        total += loss * batch_w
-        weight += batch_w
-    return total, weight
+    starts = range(0, stop, config.batch_size)
+    losses = [step(X[a : a + config.batch_size], y[a : a + config.batch_size],
+                   w[a : a + config.batch_size]) for a in starts]  # fmt: skip
+    if not losses:
+        zero = torch.zeros((), device=X.device)
+        return zero, zero
+    bounds = torch.tensor([*starts, stop], device=X.device)
+    cumulative = torch.cat([w.new_zeros(1, dtype=torch.float64), w.double().cumsum(0)])
+    batch_w = (cumulative[bounds[1:]] - cumulative[bounds[:-1]]).to(w.dtype)
+    return (torch.stack(losses) * batch_w).sum(), batch_w.sum()
 
 
 def train_epoch(step: Step, parts: Iterable[Tensors], generator: torch.Generator) -> float:
