@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nncli.prepare.preprocess import CLIP, Preprocessor, fit_preprocessor
 from nncli.prepare.schema import infer_schema
@@ -90,3 +92,38 @@ def test_stray_text_and_infinities_are_missing():
     prep = fit_preprocessor(frame, schema, "native")
     X, _ = prep.transform(frame)
     assert np.isnan(X[:6, 0]).tolist() == [False, False, True, True, True, False]
+
+
+_CELLS = st.one_of(
+    st.none(), st.sampled_from(["a", "b", "B", "1", "true", "TRUE", "x y"]),
+    st.integers(-2, 3), st.sampled_from([1.0, 2.5, float("nan")]), st.booleans(),
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(train=st.lists(_CELLS, min_size=1, max_size=40), new=st.lists(_CELLS, max_size=20),
+       boolean=st.booleans())  # fmt: skip
+def test_category_codes_agree_with_matching_each_row_as_text(train, new, boolean):
+    """The levels and codes from one factorize per column are those of the plain
+    definition: every row written as its class label (lower case for booleans), counted
+    with value_counts and matched with Index.get_indexer (missing and unseen: -1)."""
+    from nncli.prepare.preprocess import MAX_LEVELS, MIN_LEVEL_COUNT, Preprocessor
+    from nncli.prepare.preprocess import _fit_categorical as fit_levels
+    from nncli.prepare.schema import class_labels
+
+    def text(cells):
+        labels = class_labels(pd.Series(cells, dtype=object))
+        return labels.str.lower() if boolean else labels
+
+    counts = text(train).value_counts()
+    counts = counts[counts >= MIN_LEVEL_COUNT]
+    expected = sorted(counts.index, key=lambda level: (-counts[level], level))[:MAX_LEVELS]
+    state = fit_levels("c", pd.Series(train, dtype=object), boolean)
+    assert state.levels == expected
+    new_text = text(new)
+    codes = pd.Index(expected, dtype=object).get_indexer(new_text)
+    unseen = int(((codes < 0) & new_text.notna().to_numpy()).sum())
+    prep = Preprocessor("native", "standard", [], [state])
+    got, n_unseen = prep._categorical(state, pd.Series(new, dtype=object))
+    assert np.array_equal(got, np.where(codes < 0, np.nan, codes), equal_nan=True)
+    assert n_unseen == unseen

@@ -47,6 +47,7 @@ from nncli.learn import distributed
 from nncli.learn.fitting import start_group
 from nncli.learn.models import MODELS
 from nncli.prepare.dataset import fold_numbers
+from nncli.prepare.preprocess import coded_categories
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -176,7 +177,8 @@ def run_comparison(
     test_index = np.concatenate([s.test for s in splits])
     signal = _signal_index(schema, options.signal)
     entries = build_entries(options, settings)
-    context = _Context(frame, y, w, schema, splits, signal, options, settings.run.seed,
+    coded = coded_categories(frame, schema, keep=[settings.run.fold_by or ""])
+    context = _Context(coded, y, w, schema, splits, signal, options, settings.run.seed,
                        settings.run.fold_by)  # fmt: skip
     run = _Runner(context, budget, started, on_start, on_result)
     results = [run.entry(entry, [e.stage for e in entries[i:]]) for i, entry in enumerate(entries)]

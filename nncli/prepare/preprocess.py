@@ -18,6 +18,7 @@ The fitted state is plain JSON (numbers and strings), stored in the model file.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -178,11 +179,11 @@ class Preprocessor:
         return out
 
     def _categorical(self, cat: CategoricalState, values: pd.Series) -> tuple[np.ndarray, int]:
-        import pandas as pd
-
-        text = category_text(values, cat.boolean)
-        codes = pd.Index(cat.levels, dtype=object).get_indexer(text).astype(np.int64)
-        present = text.notna().to_numpy()
+        rows, labels = category_codes(values, cat.boolean)
+        level_of = {level: i for i, level in enumerate(cat.levels)}
+        lookup = np.array([level_of.get(label, -1) for label in labels] + [-1], dtype=np.int64)
+        codes = lookup[rows]  # the missing rows' -1 picks the last entry: -1
+        present = rows >= 0
         n_unseen = int(((codes < 0) & present).sum())
         if self.layout == "native":
             return np.where(codes < 0, np.nan, codes.astype(np.float64)), n_unseen
@@ -234,13 +235,42 @@ def numeric_values(values: pd.Series) -> np.ndarray:
     return coerce_numeric(values)[0]
 
 
-def category_text(values: pd.Series, boolean: bool = False) -> pd.Series:
-    """Categories as strings (missing stays missing), so 1 and '1' are the same level;
-    boolean columns as lower-case text, so True, 'TRUE' and 'true' are one level."""
+def category_codes(values: pd.Series, boolean: bool = False) -> tuple[np.ndarray, list[str]]:
+    """Each row's index into the column's distinct labels (-1 where missing) and the
+    labels: categories as strings, so 1 and '1' are the same level (two distinct values
+    may share a label); boolean columns as lower-case text, so True, 'TRUE' and 'true'
+    are one level. One factorize of the column: converting every row to text cost 0.65 ms
+    a column and pass, 1.2 s of a cross-fitted compare on a 1,000-row file."""
+    import pandas as pd
+
+    from nncli.prepare.schema import class_label
+
+    if isinstance(values.dtype, pd.CategoricalDtype):  # see coded_categories
+        rows, uniques = values.cat.codes.to_numpy(), values.cat.categories
+    else:
+        rows, uniques = pd.factorize(values, use_na_sentinel=True)
+    labels = [class_label(u) for u in uniques]
+    return rows.astype(np.int64, copy=False), [t.lower() for t in labels] if boolean else labels
+
+
+def coded_categories(frame: pd.DataFrame, schema: Schema, keep: Iterable[str] = ()) -> pd.DataFrame:
+    """``frame`` with its categorical and boolean feature columns (those not in ``keep``)
+    as pandas categoricals of their labels, for a caller that preprocesses slices of one
+    frame many times (compare: each column about 150 times, cross-fitted): each
+    :func:`category_codes` is then a lookup of codes, not a factorize of text (a third
+    of the transform's time on soybean's 35 categorical columns). The codes, the levels
+    and so every model are the same as from the original columns."""
+    import pandas as pd
+
     from nncli.prepare.schema import class_labels
 
-    text = class_labels(values)
-    return text.str.lower() if boolean else text
+    kinds = ("categorical", "boolean")
+    names = [c.name for c in schema.columns
+             if c.role in kinds and c.name in frame and c.name not in keep]  # fmt: skip
+    if not names:
+        return frame
+    coded = {name: pd.Categorical(class_labels(frame[name])) for name in names}
+    return frame.assign(**coded)
 
 
 def fit_preprocessor(
@@ -369,7 +399,11 @@ def _quantile_normal(x: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
 
 
 def _fit_categorical(name: str, values: pd.Series, boolean: bool) -> CategoricalState:
-    counts = category_text(values, boolean).value_counts()
-    counts = counts[counts >= MIN_LEVEL_COUNT]
-    ordered = sorted(counts.index, key=lambda level: (-counts[level], str(level)))
-    return CategoricalState(name, [str(level) for level in ordered[:MAX_LEVELS]], boolean)
+    rows, labels = category_codes(values, boolean)
+    per_value = np.bincount(rows[rows >= 0], minlength=len(labels))
+    counts: dict[str, int] = {}
+    for label, count in zip(labels, per_value.tolist(), strict=True):
+        counts[label] = counts.get(label, 0) + count
+    kept = [level for level, count in counts.items() if count >= MIN_LEVEL_COUNT]
+    ordered = sorted(kept, key=lambda level: (-counts[level], level))
+    return CategoricalState(name, ordered[:MAX_LEVELS], boolean)
