@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -131,6 +132,76 @@ def mlp_throughput(
         "sklearn": sk_rate,
         "flops_per_sample": _dense_flops_per_sample([d, width, width, 1]),
     }
+
+
+def plain_loop_rate(n: int, d: int, width: int, batch: int, epochs: int) -> float:
+    """Samples/s of the plainest fast torch loop (batches sliced from tensors shuffled
+    each epoch, Adam, no validation) on ``n`` random rows of ``d`` features."""
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(n, d, generator=gen)
+    y = (X[:, 0] + X[:, 1] ** 2 > 1).float()
+    net = torch.nn.Sequential(torch.nn.Linear(d, width), torch.nn.ReLU(),
+                              torch.nn.Linear(width, width), torch.nn.ReLU(),
+                              torch.nn.Linear(width, 1))  # fmt: skip
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    t = time.perf_counter()
+    for _ in range(epochs):
+        order = torch.randperm(n, generator=gen)
+        Xs, ys = X[order], y[order]
+        for start in range(0, n, batch):
+            out = net(Xs[start : start + batch])[:, 0]
+            target = ys[start : start + batch]
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(out, target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return n * epochs / (time.perf_counter() - t)
+
+
+def train_vs_plain(
+    rows: int = 100_000, cols: int = 50, width: int = 256, batch: int = 256, epochs: int = 8,
+    reps: int = 7,
+) -> dict[str, float]:  # fmt: skip
+    """Samples/s of ``nncli train -m mlp`` as a user times it (its ``fit_seconds``: the
+    whole fit, validation passes and bookkeeping included; all ``epochs`` run) against
+    the plain loop on the same training rows and shapes in a fresh process, alternately,
+    medians of ``reps``."""
+    import json
+
+    import pandas as pd
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "train.csv"
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(rows, cols))
+        frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(cols)])
+        frame["label"] = (X[:, 0] + X[:, 1] ** 2 > 1).astype(int)
+        frame.to_csv(path, index=False, float_format="%.6g")
+        ours, theirs = [], []
+        for _ in range(reps):
+            args = ["train", str(path), "-m", "mlp", "--hidden", f"{width},{width}",
+                    "--batch-size", str(batch), "--epochs", str(epochs), "--patience",
+                    str(epochs), "--json", "-o", str(Path(tmp) / "m.nncli"), "--force"]  # fmt: skip
+            done = subprocess.run(NNCLI + args, check=True, capture_output=True, text=True,
+                                  cwd=ROOT)  # fmt: skip
+            report = json.loads(done.stdout)
+            n_train = report["rows_train"]
+            ours.append(n_train * len(report["history"]) / report["fit_seconds"])
+            shape = f"{n_train}, {cols}, {width}, {batch}, {epochs}"
+            code = f"from benchmarks.speed import plain_loop_rate; print(plain_loop_rate({shape}))"
+            done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                                  text=True, cwd=ROOT)  # fmt: skip
+            theirs.append(float(done.stdout))
+        return {
+            "nncli": statistics.median(ours),
+            "plain": statistics.median(theirs),
+            "ratio": statistics.median(o / t for o, t in zip(ours, theirs, strict=True)),
+            "rows_train": n_train,
+            "load": os.getloadavg()[0],
+        }
 
 
 def command_seconds(args: list[str], reps: int = 5) -> float:
@@ -268,9 +339,9 @@ def first_rough_result(data: Path, target: str) -> dict[str, float]:
 
 
 def compare_overhead(data: Path, reps: int = 3) -> dict[str, float]:
-    """A small comparison's fixed cost: wall time of ``nncli compare`` on a 1,000-row
-    file minus the seconds its models spent fitting (the ensemble's own blending counts
-    as overhead), median of ``reps``; beside it, what importing the libraries it needs
+    """A small comparison's fixed cost: wall time of ``nncli compare`` on a small file
+    minus the seconds its models spent fitting (the ensemble's own blending counts as
+    overhead), median of ``reps``; beside it, what importing the libraries it needs
     costs by itself (torch, LightGBM, scikit-learn, scipy.stats for the tests, pandas,
     pyarrow)."""
     import json
@@ -293,13 +364,27 @@ def compare_overhead(data: Path, reps: int = 3) -> dict[str, float]:
         "fit_sum": statistics.median(fits),
         "overhead": statistics.median(overheads),
         "imports": floor,
+        "beyond_imports": statistics.median(overheads) - floor,
         "load": os.getloadavg()[0],
     }
 
 
-def inspect_vs_read_csv(rows: int = 1_680_000, cols: int = 30, reps: int = 3) -> dict[str, float]:
+def small_compares(data: Path, reps: int = 3) -> dict[str, Any]:
+    """compare_overhead on three small sets (569 to 2,532 rows in the issue that set the
+    target): credit_g and segment from sample_data, soybean from ``data`` when there;
+    the median of their overheads beyond the imports."""
+    files = [ROOT / "sample_data" / "credit_g.csv", ROOT / "sample_data" / "segment.csv",
+             data / "soybean.csv"]  # fmt: skip
+    sets = {f.stem: compare_overhead(f, reps) for f in files if f.exists()}
+    beyond = statistics.median(s["beyond_imports"] for s in sets.values())
+    return {"sets": sets, "beyond_imports": beyond, "load": os.getloadavg()[0]}
+
+
+def inspect_vs_read_csv(rows: int = 1_680_000, cols: int = 30, reps: int = 3) -> dict[str, Any]:
     """Whole-process seconds of ``nncli inspect`` and of ``pandas.read_csv`` on one
-    numeric CSV of about 460 MB (medians of ``reps``, run alternately)."""
+    numeric CSV of about 460 MB (medians of ``reps``, run alternately), and of pyarrow
+    reading it into a DataFrame with each block size of BLOCK_SIZES (MB): the block
+    size of nncli's whole-file reader is chosen from these."""
     import pandas as pd
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -311,19 +396,30 @@ def inspect_vs_read_csv(rows: int = 1_680_000, cols: int = 30, reps: int = 3) ->
                 pd.DataFrame(block, columns=[f"c{j}" for j in range(cols)]).to_csv(
                     fh, index=False, header=part == 0, float_format="%.6g"
                 )
-        ours, theirs, floor = [], [], []
-        arrow = f"import pyarrow.csv; pyarrow.csv.read_csv({str(path)!r}).to_pandas()"
-        for _ in range(reps):
-            ours.append(command_seconds(NNCLI + ["inspect", str(path)], 1))
-            theirs.append(command_seconds(
-                [sys.executable, "-c", f"import pandas; pandas.read_csv({str(path)!r})"], 1
-            ))  # fmt: skip
-            floor.append(command_seconds([sys.executable, "-c", arrow], 1))
-        return {
-            "mb": path.stat().st_size / 1e6,
-            "inspect": statistics.median(ours),
-            "read_csv": statistics.median(theirs),
+        runs: dict[str, list[str]] = {
+            "inspect": NNCLI + ["inspect", str(path)],
+            "read_csv": [sys.executable, "-c", f"import pandas; pandas.read_csv({str(path)!r})"],
             # the least a pyarrow-based reader does: the file in, a DataFrame out
-            "pyarrow_frame": statistics.median(floor),
-            "load": os.getloadavg()[0],
-        }
+            "pyarrow_frame": [sys.executable, "-c", f"import pyarrow.csv; "
+                              f"pyarrow.csv.read_csv({str(path)!r}).to_pandas()"],
+        }  # fmt: skip
+        for mb in BLOCK_SIZES:
+            code = _ARROW_BLOCKS.format(path=str(path), mb=mb)
+            runs[f"block_{mb}"] = [sys.executable, "-c", code]
+        times: dict[str, list[float]] = {name: [] for name in runs}
+        for _ in range(reps):
+            for name, args in runs.items():
+                times[name].append(command_seconds(args, 1))
+        out: dict[str, Any] = {name: statistics.median(t) for name, t in times.items()}
+        out["ratio"] = statistics.median(
+            i / r for i, r in zip(times["inspect"], times["read_csv"], strict=True)
+        )
+        return out | {"mb": path.stat().st_size / 1e6, "load": os.getloadavg()[0]}
+
+
+#: pyarrow block sizes (MB) measured by inspect_vs_read_csv
+BLOCK_SIZES = (1, 4, 8, 16, 32)
+_ARROW_BLOCKS = (
+    "import pyarrow.csv as c; c.read_csv({path!r}, c.ReadOptions(block_size={mb} << 20))"
+    ".to_pandas(split_blocks=True)"
+)

@@ -32,11 +32,10 @@ if TYPE_CHECKING:
 NA_VALUES: tuple[str, ...] = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "?")
 SNIFF_DELIMITERS = (",", "\t", ";", "|")
 SNIFF_BYTES = 64 * 1024
-#: pyarrow's block size for whole-file reads (bytes; the streaming reader uses 1 MB to
-#: bound its memory): fewer, larger blocks are parsed and joined faster, up to what the
-#: caches hold (460 MB numeric file, 2 cores: 1 MB 2.0 s, 4 MB 1.5-1.9 s, 16 MB 2.5-3.3 s;
-#: benchmarks/speed.py block_sizes)
-READ_BLOCK = 4 << 20
+#: pyarrow's block size for whole-file reads (bytes; the streaming reader's too). Larger
+#: blocks were slower here (460 MB numeric file to a DataFrame, 2 cores, 32 MB L3: 1 MB
+#: 1.84 s, 4 MB 2.10 s, 8 MB 2.12 s, 16 MB 2.99 s, 32 MB 3.26 s; benchmarks/speed.py)
+READ_BLOCK = 1 << 20
 SEP_ALIASES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 
 _MAGIC = {

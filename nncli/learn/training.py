@@ -193,8 +193,11 @@ class Step:
     scaler: torch.amp.GradScaler | None = None
 
     def __call__(self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(X.device.type, self.dtype or torch.float32, self.dtype is not None):
+        if self.dtype is None:  # float32: no autocast context to enter and leave each step
             logits = self.model(X)
+        else:
+            with torch.autocast(X.device.type, self.dtype):
+                logits = self.model(X)
         loss = loss_fn(logits.float(), y, w, self.config.label_smoothing)
         self.opt.zero_grad(set_to_none=True)
         if self.scaler is not None:
@@ -259,11 +262,17 @@ def train_epoch(step: Step, parts: Iterable[Tensors], generator: torch.Generator
     return float(total / weight.clamp_min(1e-12))
 
 
+#: rows per forward pass of the validation: on the CPU, blocks whose activations stay in
+#: the caches (20,000 rows of a 256-wide net: 37 ms in one block, 21 ms in blocks of 2,048)
+VALID_BLOCK = {"cpu": 2048, "cuda": 65536}
+
+
 @torch.no_grad()
 def evaluate_loss(model: nn.Module, data: Tensors) -> tuple[float, float]:
     """Validation loss (no smoothing) and weighted accuracy."""
     model.eval()
-    logits = torch.cat([model(data.X[i : i + 65536]) for i in range(0, len(data.y), 65536)])
+    block = VALID_BLOCK.get(data.y.device.type, 65536)
+    logits = torch.cat([model(data.X[i : i + block]) for i in range(0, len(data.y), block)])
     proba = mean_proba(logits)
     loss = float(proba_loss(proba, data.y, data.w))
     pred = (proba > 0.5).float() if proba.ndim == 1 else proba.argmax(dim=1)
