@@ -19,6 +19,7 @@ import numpy as np
 
 NNCLI = {
     "nncli-gbt": ("gbt", None),
+    "nncli-catboost": ("catboost", None),
     "nncli-logreg": ("logreg", None),
     "nncli-mlp-quick": ("mlp", "quick"),
     "nncli-mlp-default": ("mlp", "default"),
@@ -26,7 +27,8 @@ NNCLI = {
 }
 #: realmlp: pytabkit's defaults (label smoothing, best epoch on classification error);
 #: realmlp-auc: what its docs recommend for AUC (no label smoothing, best epoch on log loss)
-REFERENCES = ("lgbm", "hgb", "xgb", "skmlp", "realmlp", "realmlp-auc")
+#: catboost: the catboost package at its defaults, categorical columns as cat_features
+REFERENCES = ("lgbm", "hgb", "xgb", "catboost", "skmlp", "realmlp", "realmlp-auc")
 
 
 def load(path: str, target: str, seed: int):
@@ -63,21 +65,28 @@ def run_nncli(name: str, frame, schema, y, rest, test, seed: int) -> dict:
 def _reference_frame(frame, schema):
     import pandas as pd
 
-    from nncli.prepare.preprocess import category_text, numeric_values
+    from nncli.prepare.preprocess import numeric_values
+    from nncli.prepare.schema import class_labels
 
     out = {}
     for i, col in enumerate(schema.features):
         if col.role == "numeric":
             out[f"f{i}"] = numeric_values(frame[col.name])
         else:  # object strings with NaN for missing: what every library accepts
-            out[f"f{i}"] = category_text(frame[col.name]).astype("category")
+            out[f"f{i}"] = class_labels(frame[col.name]).astype("category")
     return pd.DataFrame(out)
 
 
 def run_reference(name: str, frame, schema, y, rest, test, seed: int) -> dict:
     X = _reference_frame(frame, schema)
+    categorical = [c for c in X.columns if X[c].dtype == "category"]
+    if name == "catboost":  # categories as text, missing as its own level (no NaN allowed)
+        for c in X.columns:
+            if X[c].dtype == "category":
+                text = X[c].astype(object).where(X[c].notna(), "<missing>")
+                X[c] = np.array([str(v) for v in text], dtype=object)
     X_train, X_test, y_train = X.iloc[rest], X.iloc[test], y[rest]
-    model = _make_reference(name, X, seed)
+    model = _make_reference(name, X, seed, categorical)
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -88,14 +97,13 @@ def run_reference(name: str, frame, schema, y, rest, test, seed: int) -> dict:
     return {"proba": np.asarray(proba), "fit": fit, "predict": time.perf_counter() - started}
 
 
-def _make_reference(name: str, X, seed: int):
+def _make_reference(name: str, X, seed: int, categorical: list[str]):
     from sklearn.compose import make_column_transformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     numeric = [c for c in X.columns if X[c].dtype != "category"]
-    categorical = [c for c in X.columns if X[c].dtype == "category"]
     if name == "lgbm":
         import lightgbm
 
@@ -104,6 +112,13 @@ def _make_reference(name: str, X, seed: int):
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         return HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=seed)
+    if name == "catboost":
+        import catboost
+
+        return catboost.CatBoostClassifier(
+            cat_features=categorical, random_seed=seed,
+            thread_count=2, verbose=False, allow_writing_files=False,
+        )  # fmt: skip
     if name == "xgb":
         import xgboost
 

@@ -381,9 +381,10 @@ def fitting_options(fn: F) -> F:
         is_eager=True,
         expose_value=False,
         callback=_load_config_file,
-        help="TOML file of option values or [run]/[mlp]/[gbt]/[linear] tables (flags win).",
+        help="TOML file of option values or [run]/[mlp]/[gbt]/[catboost]/[linear] tables "
+        "(flags win).",
     )
-    tables = [setting_options(name) for name in ("run", "mlp", "gbt", "linear")]
+    tables = [setting_options(name) for name in ("run", "mlp", "gbt", "catboost", "linear")]
     return _apply(fn, [config, data_options, column_options, *tables, output_options])
 
 
@@ -408,8 +409,8 @@ def variant_options(fn: F) -> F:
 
 
 _VARIANT_EXAMPLES = {"mlp": "activation=maxout,hidden=128,128", "gbt": "num_leaves=63,lr=0.05",
-                     "logreg": "C=0.1", "fisher": "shrinkage=0.1",
-                     "rnn": "cell=lstm,bidirectional=true"}  # fmt: skip
+                     "catboost": "depth=8,l2_leaf_reg=1", "logreg": "C=0.1",
+                     "fisher": "shrinkage=0.1", "rnn": "cell=lstm,bidirectional=true"}  # fmt: skip
 
 
 #: files at least this large get a line saying they are being read (plain stderr)

@@ -633,6 +633,65 @@ GBT = SettingsTable(
     prefix="gbt-",
 )
 
+CATBOOST = SettingsTable(
+    "catboost",
+    [
+        Setting(
+            "learning_rate",
+            float,
+            None,
+            "Shrinkage per round [default: CatBoost's own, from the rows and rounds].",
+            low=0.0,
+            high=1.0,
+            low_open=True,
+            optional=True,
+            aliases=("lr", "eta"),
+        ),
+        Setting("depth", int, 6, "Depth of each (symmetric) tree.", low=1, high=16),
+        Setting(
+            "l2_leaf_reg",
+            float,
+            3.0,
+            "L2 regularisation of leaf values.",
+            low=0.0,
+            aliases=("reg_lambda", "lambda_l2"),
+        ),
+        Setting(
+            "max_rounds",
+            int,
+            1000,
+            "Most boosting rounds.",
+            low=1,
+            aliases=("rounds", "iterations", "n_estimators"),
+        ),
+        Setting(
+            "early_stopping_rounds",
+            int,
+            50,
+            "Stop after this many rounds without a lower validation loss.",
+            low=1,
+        ),
+        Setting(
+            "border_count",
+            int,
+            254,
+            "Histogram bins per numeric feature.",
+            low=2,
+            high=65535,
+            aliases=("max_bin",),
+        ),
+        Setting("random_strength", float, 1.0, "Noise added to split scores.", low=0.0),
+        Setting(
+            "bagging_temperature",
+            float,
+            1.0,
+            "Bayesian bootstrap of the rows (0: every row weighs 1).",
+            low=0.0,
+        ),
+    ],
+    prefix="catboost-",
+)
+
 LINEAR = SettingsTable(
     "linear",
     [
@@ -646,7 +705,7 @@ LINEAR = SettingsTable(
     prefix="linear-",
 )
 
-TABLES: dict[str, SettingsTable] = {t.name: t for t in (RUN, MLP, GBT, LINEAR)}
+TABLES: dict[str, SettingsTable] = {t.name: t for t in (RUN, MLP, GBT, CATBOOST, LINEAR)}
 
 
 class RunConfig(Config):
@@ -667,6 +726,12 @@ class GBTConfig(Config):
     table = GBT
 
 
+class CatBoostConfig(Config):
+    """CatBoost settings: its defaults, with early stopping on the validation rows."""
+
+    table = CATBOOST
+
+
 class LinearConfig(Config):
     """Logistic regression (C = inverse L2 strength) and Fisher (shrinkage) settings."""
 
@@ -674,7 +739,8 @@ class LinearConfig(Config):
 
 
 CONFIGS: dict[str, type[Config]] = {
-    "run": RunConfig, "mlp": MLPConfig, "gbt": GBTConfig, "linear": LinearConfig,
+    "run": RunConfig, "mlp": MLPConfig, "gbt": GBTConfig, "catboost": CatBoostConfig,
+    "linear": LinearConfig,
 }  # fmt: skip
 
 
@@ -686,6 +752,7 @@ class Settings:
     mlp: MLPConfig = field(default_factory=MLPConfig)
     gbt: GBTConfig = field(default_factory=GBTConfig)
     linear: LinearConfig = field(default_factory=LinearConfig)
+    catboost: CatBoostConfig = field(default_factory=CatBoostConfig)
 
     def table(self, name: str) -> Config:
         config: Config = getattr(self, name)
@@ -699,6 +766,7 @@ class Settings:
             self.mlp.with_preset(preset),  # type: ignore[arg-type]
             self.gbt.with_preset(preset),  # type: ignore[arg-type]
             self.linear.with_preset(preset),  # type: ignore[arg-type]
+            self.catboost.with_preset(preset),  # type: ignore[arg-type]
         )
 
     @classmethod

@@ -12,7 +12,7 @@ from typing import Any
 
 from nncli.config import TABLES, ColumnSpec, Settings, parse_variant
 from nncli.errors import ConfigError, did_you_mean
-from nncli.learn.models import DEFAULT_COMPARE, MODELS
+from nncli.learn.models import DEFAULT_COMPARE, MODELS, require_installed
 
 FEATURE_SETS = ("raw", "assisted")  # --feature-sets: without / with the derived columns
 #: the anytime stage's extra runs of the best refining model, while the budget has room:
@@ -81,6 +81,8 @@ class CompareOptions:
                 raise ConfigError(
                     f"unknown model {name!r} in --models", did_you_mean(name, MODELS, "model")
                 )
+        for name in self.models:
+            require_installed(name)
         for name, texts in self.variants.items():
             table = MODELS[name].config
             if texts and table is None:

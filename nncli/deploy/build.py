@@ -86,6 +86,9 @@ def exportable(predictor: Predictor | EnsemblePredictor) -> str | None:
         if member.card.model == "rnn":
             return ("-m rnn reads a variable number of rows per item, which a graph of one "
                     "row in, one row out cannot express")  # fmt: skip
+        if member.card.model == "catboost":
+            return ("CatBoost's own ONNX writer leaves out models with categorical columns and "
+                    "nncli does not convert its trees yet; export the gbt instead")  # fmt: skip
     return None
 
 

@@ -34,6 +34,16 @@ class ModelSpec:
     help: str = ""
     trainable: bool = True  # False: built by compare from the others (the ensemble)
     sequence: bool = False  # reads grouped, ordered rows (--group/--order) only
+    extra: str | None = None  # an optional install (nncli[extra]): compare runs it if there
+
+    @property
+    def installed(self) -> bool:
+        """Whether its optional library is there (found without importing it)."""
+        import importlib.util
+
+        return self.extra is None or all(
+            importlib.util.find_spec(p.replace("-", "_")) is not None for p in self.packages
+        )
 
 
 #: name → spec; the order is the order ``compare`` runs them in (the rough result first).
@@ -44,6 +54,9 @@ MODELS: dict[str, ModelSpec] = {
                   floor=True, help="the training class shares for every row: the floor"),
         ModelSpec("gbt", "nncli.learn.models.gbt", "GBTModel", "gbt", "rough", baseline=True,
                   unit="round", packages=("lightgbm",), help="LightGBM boosted trees"),
+        ModelSpec("catboost", "nncli.learn.models.catboost", "CatBoostModel", "catboost",
+                  "rough", unit="round", packages=("catboost",), extra="catboost",
+                  help="CatBoost boosted trees (extra: nncli[catboost])"),
         ModelSpec("logreg", "nncli.learn.models.simple", "LogisticModel", "linear", "rough",
                   packages=("scikit-learn",), help="logistic regression"),
         ModelSpec("fisher", "nncli.learn.models.simple", "FisherModel", "linear", "rough",
@@ -59,8 +72,21 @@ MODELS: dict[str, ModelSpec] = {
 }  # fmt: skip
 STAGES = ("rough", "refine", "blend")
 TRAINABLE = [name for name, spec in MODELS.items() if spec.trainable]
-#: what compare runs by default: every model, the sequence ones only on grouped rows
-DEFAULT_COMPARE = [name for name, spec in MODELS.items() if not spec.sequence]
+#: what compare runs by default: every model, the sequence ones only on grouped rows, the
+#: ones of an optional install (catboost) where it is installed
+DEFAULT_COMPARE = [name for name, spec in MODELS.items() if not spec.sequence and spec.installed]
+
+
+def require_installed(name: str) -> None:
+    """A model of an optional install (``-m catboost``) is there, or one clear error
+    naming the extra, before any data is read."""
+    spec = MODELS[name]
+    if not spec.installed:
+        missing = ", ".join(spec.packages)
+        raise ConfigError(
+            f"-m {name} needs the {spec.extra} extra, and {missing} is not installed",
+            f"pip install 'nncli[{spec.extra}]'",
+        )
 
 
 def model_class(name: str) -> type[Model]:
@@ -97,7 +123,7 @@ def ignored_settings(settings: Settings, models: list[str]) -> list[str]:
 
     used = {MODELS[m].config for m in models if m in MODELS}
     notes = []
-    for name in ("mlp", "gbt", "linear"):
+    for name in ("mlp", "gbt", "catboost", "linear"):
         given = sorted(settings.table(name).given)
         if given and name not in used:
             flags = ", ".join(TABLES[name].flag(TABLES[name].rows[g]) for g in given)
@@ -171,6 +197,7 @@ def check_trainable(model: str, columns: ColumnSpec, bag: int = 1, valid: object
 
     if model not in TRAINABLE:
         raise ConfigError(f"unknown model {model!r}", did_you_mean(model, TRAINABLE, "model"))
+    require_installed(model)
     if MODELS[model].sequence and columns.group is None:
         raise ConfigError(
             f"-m {model} reads sequences: rows grouped by an item and ordered within it",
