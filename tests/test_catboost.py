@@ -66,9 +66,9 @@ def test_a_saved_catboost_model_predicts_as_it_did_and_holds_no_pickle(trained, 
     assert np.allclose(before, after, atol=1e-12)
     with zipfile.ZipFile(path) as zf:
         names = zf.namelist()
-        blob = zf.read(next(n for n in names if n.endswith("catboost.cbm")))
+        blob = zf.read(next(n for n in names if n.endswith("catboost.json")))
     assert not any(n.endswith((".pkl", ".pickle")) for n in names)
-    assert b"\x80\x04\x95" not in blob[:64]  # not a pickle stream
+    assert json.loads(blob)["oblivious_trees"]  # CatBoost's JSON model, not a pickle
 
 
 def test_unseen_and_missing_categories_are_scored_as_one_more_category(trained, messy):
@@ -83,23 +83,59 @@ def test_unseen_and_missing_categories_are_scored_as_one_more_category(trained, 
     assert np.allclose(proba, same)  # unseen reads as missing, as for every model
 
 
-def test_a_corrupt_catboost_blob_is_the_model_files_error(trained, tmp_path):
-    """Damage that the checksum would catch is caught earlier; here the checksum is made
-    to match, so CatBoost's own loader meets the truncated model: one clear error."""
+def _with_blob(path, tmp_path, blob: bytes, name: str = "bad.nncli"):
+    """The model file with another CatBoost model text whose checksum is made to match,
+    so that the damage reaches CatBoost's loader (the checksum would stop it first)."""
     import hashlib
 
     from tests.test_artifacts import _members, _rewrite
 
-    _, path = trained
     members = _members(path)
-    members["catboost.cbm"] = members["catboost.cbm"][:100]
+    members["catboost.json"] = blob
     manifest = json.loads(members["manifest.json"])
-    manifest["members"]["catboost.cbm"] = hashlib.sha256(members["catboost.cbm"]).hexdigest()
+    manifest["members"]["catboost.json"] = hashlib.sha256(blob).hexdigest()
     members["manifest.json"] = json.dumps(manifest).encode()
-    bad = tmp_path / "bad.nncli"
-    _rewrite(bad, members)
-    with pytest.raises(ArtifactError, match="CatBoost model in the file is corrupt"):
-        nncli.load(bad)
+    out = tmp_path / name
+    _rewrite(out, members)
+    return out
+
+
+def test_a_truncated_catboost_model_is_the_model_files_error(trained, tmp_path):
+    """CatBoost's binary loader crashed the process on a truncated model: the JSON one is
+    read by Python first, so truncation is one clear error."""
+    from tests.test_artifacts import _members
+
+    _, path = trained
+    blob = _members(path)["catboost.json"]
+    for cut in (0, 100, len(blob) // 2, len(blob) - 1):
+        with pytest.raises(ArtifactError, match="CatBoost model in the file is corrupt"):
+            nncli.load(_with_blob(path, tmp_path, blob[:cut]))
+
+
+def test_changed_numbers_in_a_catboost_model_never_crash_the_process(trained, messy, tmp_path):
+    """Digits changed at random (valid JSON, matching checksum): each file loads and
+    predicts probabilities, or is refused as corrupt; the process never dies."""
+    from tests.test_artifacts import _members
+
+    _, path = trained
+    blob = _members(path)["catboost.json"]
+    digits = [i for i, b in enumerate(blob) if 48 <= b <= 57]
+    rng = np.random.default_rng(0)
+    frame = pd.read_csv(messy).head(50)
+    outcomes = {"loaded": 0, "refused": 0}
+    for k in range(25):
+        changed = bytearray(blob)
+        for i in rng.choice(digits, 3, replace=False):
+            changed[i] = 48 + int(rng.integers(10))
+        try:
+            model = nncli.load(_with_blob(path, tmp_path, bytes(changed), f"m{k}.nncli"))
+        except ArtifactError:
+            outcomes["refused"] += 1
+            continue
+        proba = model.predict_proba(frame)
+        assert np.isfinite(proba).all() and np.allclose(proba.sum(axis=1), 1.0)
+        outcomes["loaded"] += 1
+    assert outcomes["loaded"] > 0
 
 
 def test_cli_train_predict_evaluate_info_with_catboost(invoke, messy, tmp_path):

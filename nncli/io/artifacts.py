@@ -8,7 +8,7 @@ Members (a fixed set; anything else is rejected):
 - ``weights.safetensors``: numeric arrays (network weights, linear coefficients);
 - ``gbt.txt``: LightGBM's plain-text tree model (``m0.gbt.txt``, … for the members of
   an ensemble, whose arrays are named ``m0/…`` in the weights);
-- ``catboost.cbm``: CatBoost's binary model (flatbuffers, read by CatBoost's C++ loader).
+- ``catboost.json``: CatBoost's JSON model (checked as JSON before CatBoost reads it).
 
 No pickle anywhere. Reading is bounded (member count and sizes) so a zip bomb is
 refused, members are read into memory and never extracted, and every hash is
@@ -38,7 +38,7 @@ FORMAT = "nncli-model"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.safetensors"
-BLOB_NAMES = ("gbt.txt", "catboost.cbm")
+BLOB_NAMES = ("gbt.txt", "catboost.json")
 ALLOWED = {MANIFEST, WEIGHTS, *BLOB_NAMES}
 MEMBER_BLOB = re.compile(r"m\d{1,3}\.(" + "|".join(re.escape(b) for b in BLOB_NAMES) + ")")
 MAX_MEMBER_BYTES = 2 * 1024**3

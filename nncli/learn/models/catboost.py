@@ -1,7 +1,10 @@
 """Gradient-boosted trees with CatBoost (the optional extra ``nncli[catboost]``):
 symmetric trees, categorical columns as CatBoost's own (ordered target statistics),
-early stopping on the validation rows, and CatBoost's binary model format (``cbm``,
-read by CatBoost's C++ loader: no pickle, no code run on load).
+early stopping on the validation rows, and the model in CatBoost's JSON format (no
+pickle, no code run on load). Not its binary ``cbm``: CatBoost's loader of that format
+crashed the process (a segmentation fault) on a truncated file whose checksum had been
+made to match; the JSON is parsed by Python first, so a damaged one is an error, and
+random changes to its numbers gave errors or a model, never a crash (900 tried).
 
 It reads the native layout (as the gbt does): numbers unscaled with missing values as
 NaN, categories as level codes. CatBoost wants categories as integers or text, so the
@@ -35,6 +38,7 @@ class CatBoostModel(Model):
         require_installed(self.name)
         self.booster: Any = None
         self.categorical: list[int] = []
+        self.n_features = 0
         import catboost  # noqa: F401  (imported here so fit time excludes the import)
 
     def _params(self) -> dict[str, Any]:
@@ -45,6 +49,7 @@ class CatBoostModel(Model):
             "depth": c.depth,
             "l2_leaf_reg": c.l2_leaf_reg,
             "border_count": c.border_count,
+            "one_hot_max_size": c.one_hot_max_size,
             "random_strength": c.random_strength,
             "bagging_temperature": c.bagging_temperature,
             "random_seed": self.run.seed,
@@ -80,6 +85,7 @@ class CatBoostModel(Model):
         import catboost
 
         self.categorical = list(data.categorical_indices)
+        self.n_features = int(data.X.shape[1])
         train = self._pool(data.X, data.y, data.w)
         valid = self._pool(data.X_valid, data.y_valid, data.w_valid)
         model = catboost.CatBoostClassifier(**self._params())
@@ -117,41 +123,69 @@ class CatBoostModel(Model):
             "n_trees": int(self.booster.tree_count_),
             "learning_rate_used": round(used, 6),
             "categorical": self.categorical,
+            "n_features": self.n_features,
         }
-        return ModelState(config, blobs={"catboost.cbm": _model_bytes(self.booster)})
+        return ModelState(config, blobs={"catboost.json": _model_bytes(self.booster)})
 
     @classmethod
     def from_state(cls, state: ModelState, n_classes: int) -> CatBoostModel:
-        skip = ("seed", "n_trees", "learning_rate_used", "categorical")
+        skip = ("seed", "n_trees", "learning_rate_used", "categorical", "n_features")
         config = {k: v for k, v in state.config.items() if k not in skip}
         run = RunConfig(seed=int(state.config.get("seed", 0)))
         model = cls(n_classes, CatBoostConfig(**config), run)
         model.categorical = [int(j) for j in state.config.get("categorical", [])]
-        model.booster = _load_bytes(state.blobs["catboost.cbm"])
+        model.n_features = int(state.config.get("n_features", 0))
+        model.booster = _load_bytes(state.blobs["catboost.json"], model.n_features,
+                                    model.categorical)  # fmt: skip
         return model
 
 
 def _model_bytes(model: Any) -> bytes:
-    """The model in CatBoost's binary format (it writes only to a file)."""
+    """The model in CatBoost's JSON format (it writes only to a file)."""
     with tempfile.TemporaryDirectory(prefix="nncli-catboost-") as tmp:
-        path = os.path.join(tmp, "model.cbm")
-        model.save_model(path, format="cbm")
+        path = os.path.join(tmp, "model.json")
+        model.save_model(path, format="json")
         with open(path, "rb") as fh:
             return fh.read()
 
 
-def _load_bytes(blob: bytes) -> Any:
-    """A classifier from cbm bytes; a corrupt blob is the model file's error."""
+#: what every CatBoost JSON model holds
+JSON_KEYS = ("features_info", "model_info", "oblivious_trees", "scale_and_bias")
+
+
+def _load_bytes(blob: bytes, n_features: int | None, categorical: list[int]) -> Any:
+    """A classifier from its JSON; a damaged one is the model file's error: the text is
+    checked as JSON here before CatBoost reads it, and the loaded model scores one row."""
+    import json
+
     import catboost
 
     from nncli.errors import ArtifactError
 
-    model = catboost.CatBoostClassifier()
+    def corrupt(why: str) -> ArtifactError:
+        return ArtifactError(f"the CatBoost model in the file is corrupt: {why}",
+                             "re-train the model.")  # fmt: skip
+
     try:
-        model.load_model(blob=blob)
-    except catboost.CatBoostError as exc:
-        raise ArtifactError(f"the CatBoost model in the file is corrupt: {exc}",
-                            "re-train the model.") from None  # fmt: skip
+        parsed = json.loads(blob)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise corrupt(f"not JSON ({exc})") from None
+    if not isinstance(parsed, dict) or any(k not in parsed for k in JSON_KEYS):
+        raise corrupt("not a CatBoost JSON model")
+    model = catboost.CatBoostClassifier()
+    with tempfile.TemporaryDirectory(prefix="nncli-catboost-") as tmp:
+        path = os.path.join(tmp, "model.json")
+        with open(path, "wb") as fh:
+            fh.write(blob)
+        try:
+            model.load_model(path, format="json")
+            if n_features:  # a row of missing numbers and categories: it must score
+                row = np.full((1, n_features), np.nan)
+                probe = CatBoostModel.__new__(CatBoostModel)
+                probe.categorical = categorical
+                model.predict_proba(probe._pool(row))
+        except catboost.CatBoostError as exc:
+            raise corrupt(str(exc).splitlines()[0][:200]) from None
     return model
 
 
