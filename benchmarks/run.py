@@ -282,6 +282,11 @@ def render(
         f"| ... at a quarter of its fit time or less (median ratio) | {mlp_time:.2f}x | "
         f"{'yes' if mlp_time <= 0.25 else 'no'} |"
     )
+    cat_gap = paired_median(table, "nncli-catboost", "catboost", "auc")
+    if not math.isnan(cat_gap):
+        met = "yes" if cat_gap >= -0.002 else "no"
+        lines.append(f"| -m catboost within 0.002 AUC of the catboost package's defaults (median "
+                     f"of differences) | {cat_gap:+.4f} | {met} |")  # fmt: skip
     lines += _strong_lines(table)
     if speed_out:
         lines += _speed_lines(speed_out)

@@ -61,20 +61,6 @@ class CatBoostModel(Model):
             params["learning_rate"] = c.learning_rate
         return params
 
-    def _pool(self, X: np.ndarray, y: np.ndarray | None = None, w: np.ndarray | None = None):
-        import catboost
-        import pandas as pd
-
-        columns: dict[str, Any] = {}
-        for j in range(X.shape[1]):
-            x = X[:, j]
-            if j in self.categorical:  # codes; NaN (missing or unseen) is category -1
-                columns[f"f{j}"] = np.where(np.isnan(x), -1, x).astype(np.int64)
-            else:
-                columns[f"f{j}"] = x.astype(np.float64, copy=False)
-        frame = pd.DataFrame(columns)
-        return catboost.Pool(frame, label=y, weight=w, cat_features=self.categorical or None)
-
     def fit(
         self,
         data: FitData,
@@ -86,8 +72,8 @@ class CatBoostModel(Model):
 
         self.categorical = list(data.categorical_indices)
         self.n_features = int(data.X.shape[1])
-        train = self._pool(data.X, data.y, data.w)
-        valid = self._pool(data.X_valid, data.y_valid, data.w_valid)
+        train = _pool(data.X, self.categorical, data.y, data.w)
+        valid = _pool(data.X_valid, self.categorical, data.y_valid, data.w_valid)
         model = catboost.CatBoostClassifier(**self._params())
         watch = _Watch(on_epoch, time_limit, self.config.max_rounds)
         try:
@@ -108,7 +94,7 @@ class CatBoostModel(Model):
         return FitReport(history, best, stop)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        p = np.asarray(self.booster.predict_proba(self._pool(X)), dtype=np.float64)
+        p = np.asarray(self.booster.predict_proba(_pool(X, self.categorical)), dtype=np.float64)
         return p if p.ndim == 2 else np.column_stack([1.0 - p, p])
 
     def n_params(self) -> int:
@@ -138,6 +124,26 @@ class CatBoostModel(Model):
         model.booster = _load_bytes(state.blobs["catboost.json"], model.n_features,
                                     model.categorical)  # fmt: skip
         return model
+
+
+def _pool(
+    X: np.ndarray, categorical: list[int], y: np.ndarray | None = None,
+    w: np.ndarray | None = None,
+) -> Any:  # fmt: skip
+    """A CatBoost Pool of native-layout rows: the category codes as integers (CatBoost
+    takes no floats there), missing and unseen ones as -1, one more category."""
+    import catboost
+    import pandas as pd
+
+    columns: dict[str, Any] = {}
+    for j in range(X.shape[1]):
+        x = X[:, j]
+        if j in categorical:
+            columns[f"f{j}"] = np.where(np.isnan(x), -1, x).astype(np.int64)
+        else:
+            columns[f"f{j}"] = x.astype(np.float64, copy=False)
+    return catboost.Pool(pd.DataFrame(columns), label=y, weight=w,
+                         cat_features=categorical or None)  # fmt: skip
 
 
 def _model_bytes(model: Any) -> bytes:
@@ -180,10 +186,7 @@ def _load_bytes(blob: bytes, n_features: int | None, categorical: list[int]) -> 
         try:
             model.load_model(path, format="json")
             if n_features:  # a row of missing numbers and categories: it must score
-                row = np.full((1, n_features), np.nan)
-                probe = CatBoostModel.__new__(CatBoostModel)
-                probe.categorical = categorical
-                model.predict_proba(probe._pool(row))
+                model.predict_proba(_pool(np.full((1, n_features), np.nan), categorical))
         except catboost.CatBoostError as exc:
             raise corrupt(str(exc).splitlines()[0][:200]) from None
     return model
