@@ -25,6 +25,9 @@ from nncli.cores import threads_for_fit
 from nncli.learn.models import require_installed
 from nncli.learn.models.base import EpochCallback, FitData, FitReport, Model, ModelState
 
+#: settings whose table defaults are CatBoost's own defaults
+OWN_DEFAULTS = ("depth", "l2_leaf_reg", "border_count", "random_strength", "bagging_temperature")
+
 
 class CatBoostModel(Model):
     name = "catboost"
@@ -46,17 +49,18 @@ class CatBoostModel(Model):
         params = {
             "loss_function": "Logloss" if self.n_classes == 2 else "MultiClass",
             "iterations": c.max_rounds,
-            "depth": c.depth,
-            "l2_leaf_reg": c.l2_leaf_reg,
-            "border_count": c.border_count,
             "one_hot_max_size": c.one_hot_max_size,
-            "random_strength": c.random_strength,
-            "bagging_temperature": c.bagging_temperature,
             "random_seed": self.run.seed,
             "thread_count": threads_for_fit(self.run.threads),
             "allow_writing_files": False,
             "verbose": False,
         }
+        # the table's defaults are CatBoost's own, passed only when given: CatBoost picks
+        # its learning rate from the data only while l2_leaf_reg (among others) is unset
+        # (given, it falls back to 0.03: covertype 0.970 -> valid AUC with its own 0.116)
+        for name in OWN_DEFAULTS:
+            if name in c.given:
+                params[name] = getattr(c, name)
         if c.learning_rate is not None:
             params["learning_rate"] = c.learning_rate
         return params
