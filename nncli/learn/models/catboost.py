@@ -56,8 +56,9 @@ class CatBoostModel(Model):
             "verbose": False,
         }
         # the table's defaults are CatBoost's own, passed only when given: CatBoost picks
-        # its learning rate from the data only while l2_leaf_reg (among others) is unset
-        # (given, it falls back to 0.03: covertype 0.970 -> valid AUC with its own 0.116)
+        # its learning rate from the data only while l2_leaf_reg (among others) is unset;
+        # given, it falls back to 0.03 (covertype: 0.03 and test AUC 0.9694; its own 0.116
+        # and 0.9806)
         for name in OWN_DEFAULTS:
             if name in c.given:
                 params[name] = getattr(c, name)
