@@ -211,3 +211,21 @@ def test_catboost_on_the_sample_data_stands_beside_the_gbt():
     gbt = nncli.train(SAMPLE / "credit_g.csv", model="gbt").metrics["valid"]["auc"]
     cat = nncli.train(SAMPLE / "credit_g.csv", model="catboost").metrics["valid"]["auc"]
     assert cat >= gbt
+
+
+def test_a_class_missing_from_the_training_rows_is_no_error_and_no_noise(capfd):
+    """A rare class can be absent from a fold's training rows while its validation rows
+    hold it (hypothyroid's 2-row class did this in compare): CatBoost refused such labels
+    with a traceback; it now knows every class, says nothing on stderr, and gives one
+    probability column per class."""
+    from nncli.learn.models.base import FitData
+    from nncli.learn.models.catboost import CatBoostModel
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(200, 3)), rng.integers(0, 2, 200)
+    X_valid, y_valid = rng.normal(size=(50, 3)), np.r_[rng.integers(0, 2, 48), [3, 3]]
+    model = CatBoostModel(4, CatBoostConfig(max_rounds=30))
+    model.fit(FitData(X, y, np.ones(200), X_valid, y_valid, np.ones(50), 4))
+    proba = model.predict_proba(X_valid)
+    assert proba.shape == (50, 4) and np.allclose(proba.sum(axis=1), 1.0)
+    assert capfd.readouterr().err == ""

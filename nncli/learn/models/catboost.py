@@ -49,11 +49,15 @@ class CatBoostModel(Model):
         params = {
             "loss_function": "Logloss" if self.n_classes == 2 else "MultiClass",
             "iterations": c.max_rounds,
+            # every class, also one missing from these training rows (a rare class in a
+            # fold): CatBoost refuses validation labels it did not train on, and would
+            # give fewer probability columns
+            "class_names": list(range(self.n_classes)),
             "one_hot_max_size": c.one_hot_max_size,
             "random_seed": self.run.seed,
             "thread_count": threads_for_fit(self.run.threads),
             "allow_writing_files": False,
-            "verbose": False,
+            "logging_level": "Silent",  # its warnings too (a class missing from a fold)
         }
         # the table's defaults are CatBoost's own, passed only when given: CatBoost picks
         # its learning rate from the data only while l2_leaf_reg (among others) is unset;
@@ -83,7 +87,8 @@ class CatBoostModel(Model):
         watch = _Watch(on_epoch, time_limit, self.config.max_rounds)
         try:
             model.fit(train, eval_set=valid, use_best_model=True, callbacks=[watch],
-                      early_stopping_rounds=self.config.early_stopping_rounds)  # fmt: skip
+                      early_stopping_rounds=self.config.early_stopping_rounds,
+                      log_cout=_Quiet(), log_cerr=_Quiet())  # fmt: skip
         except KeyboardInterrupt:  # CatBoost ends the fit; the trees so far are kept
             watch.interrupted = True
         if not model.is_fitted():
@@ -200,6 +205,13 @@ def _load_bytes(blob: bytes, n_features: int | None, categorical: list[int]) -> 
 def _valid_losses(model: Any) -> list[float]:
     results = model.get_evals_result().get("validation", {})
     return [float(v) for v in next(iter(results.values()), [])]
+
+
+class _Quiet:
+    """Where CatBoost's own messages go: nowhere (nncli says what matters itself)."""
+
+    def write(self, text: str) -> None:
+        pass
 
 
 class _Watch:
