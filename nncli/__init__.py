@@ -14,6 +14,8 @@ Entry points (each also a command; docs/python.md has the whole story):
 - ``inspect(source)``: the schema nncli infers, and its findings
 - ``train(source, model=...)``: one fitted model (``.save(path)``)
 - ``compare(source)``: every model on the same rows, with intervals and tests
+- ``tune(source, options=TuneOptions(models=("gbt",)))``: the settings searched with
+  Optuna (the tune extra), the best scored once on held-out rows
 - ``load(path)``: a saved model, with ``predict_proba``, ``predict`` and ``card``
 - ``predict(model, source, output)``, ``evaluate(model, source)``
 - ``export(model, output)``: the model as one ONNX graph, checked (the onnx extra)
@@ -32,7 +34,7 @@ from nncli.errors import ExitCode, NncliError  # noqa: E402
 
 _LAZY = {
     "inspect": "nncli.api", "train": "nncli.api", "load": "nncli.api", "predict": "nncli.api",
-    "evaluate": "nncli.api", "compare": "nncli.api", "export": "nncli.api",
+    "evaluate": "nncli.api", "compare": "nncli.api", "export": "nncli.api", "tune": "nncli.api",
     "read_table": "nncli.io.data",
     "infer_schema": "nncli.prepare.schema", "MLPClassifier": "nncli.learn.estimator",
     "Predictor": "nncli.learn.predictor",
@@ -42,7 +44,7 @@ __all__ = ["ExitCode", "NncliError", "__version__", *_LAZY]
 
 
 #: the functions whose errors speak Python here (the CLI calls nncli.api directly)
-_PYTHON_PHRASED = {"inspect", "train", "load", "predict", "evaluate", "compare", "export"}
+_PYTHON_PHRASED = {"inspect", "train", "load", "predict", "evaluate", "compare", "export", "tune"}
 
 
 def __dir__() -> list[str]:

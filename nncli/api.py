@@ -31,13 +31,14 @@ if TYPE_CHECKING:
 
     from nncli.assess.compare import Comparison, ResultCallback, StartCallback, ThresholdCheck
     from nncli.assess.plan import CompareOptions
+    from nncli.assess.tune import TuneOptions, Tuning
     from nncli.learn.ensemble import EnsemblePredictor
     from nncli.learn.fitting import SampledFit
     from nncli.learn.models.base import EpochCallback
 
 __all__ = ["Inspection", "TrainResult", "PredictSummary", "Evaluation", "CompareRun",
            "SchemaCallback", "ExportResult", "inspect", "train", "load", "predict", "predict_root",
-           "evaluate", "compare", "export", "render_report"]  # fmt: skip
+           "evaluate", "compare", "tune", "export", "render_report"]  # fmt: skip
 
 
 # -------------------------------------------------------------------------- inspect
@@ -506,6 +507,64 @@ def compare(
         run = CompareRun(comparison, frame, {}, threshold=comparison.threshold)
         run.report, run.written = write_outputs(comparison, frame, out_dir, report_file, force)
     return run
+
+
+# --------------------------------------------------------------------- tune
+
+
+def tune(
+    source: str | Path | pd.DataFrame,
+    *,
+    target: str | None = None,
+    id_cols: tuple[str, ...] = (),
+    weight: str | None = None,
+    drop: tuple[str, ...] = (),
+    read: ReadOptions | None = None,
+    columns: ColumnSpec | None = None,
+    settings: Settings | None = None,
+    options: TuneOptions | None = None,
+    on_schema: SchemaCallback | None = None,
+    on_trial: Callable[..., None] | None = None,
+    on_done: Callable[..., None] | None = None,
+    on_plan: Callable[[str], None] | None = None,
+) -> Tuning:
+    """Search the settings of each of ``options.models`` on ``source`` with Optuna
+    (:mod:`nncli.assess.tune`): on compare's split and folds, the test rows held out and
+    scored once at the end. The preset is compare's (strong) unless one is given.
+    ``on_trial(model, number, values, default)`` hears a trial start,
+    ``on_done(model, row, best)`` one end.
+
+    Examples
+    --------
+    >>> from nncli.assess.tune import TuneOptions
+    >>> found = tune("sample_data/physics.csv", options=TuneOptions(
+    ...     models=("logreg",), trials=3, time_budget=None, bootstrap=100))
+    >>> [t.state for t in found.models[0].trials]
+    ['complete', 'complete', 'complete']
+    """
+    from dataclasses import replace
+
+    from nncli.assess import tune as tuning
+    from nncli.assess.plan import COMPARE_PRESET
+    from nncli.learn.models import check_trainable
+
+    optuna = tuning.optuna_module()  # the extra, before anything is read
+    options = options or tuning.TuneOptions(models=("gbt",))
+    tuning.open_storage(optuna, options.storage)  # a bad --storage, before anything is read
+    settings = settings or Settings()
+    if "preset" not in settings.run.given:
+        settings = replace(settings, run=settings.run.replace(preset=COMPARE_PRESET))
+    settings = settings.with_preset()
+    columns = dataset.column_spec(columns, target, id_cols, weight, drop, settings)
+    for model in options.models:
+        check_trainable(model, columns)
+        tuning.search_space(model, settings)  # a model without settings is refused here
+    table, schema, notes = _read(source, read, columns, on_schema, run=settings.run)
+    frame, _ = dataset.with_test_rows(table, schema, None, None, read)
+    y = dataset.labels_to_index(frame[schema.target], schema.classes, table.source)
+    w = dataset.row_weights(frame, schema)
+    return tuning.run_tuning(frame, y, w, schema, table.source, table.sha256, options, settings,
+                             on_trial, on_done, on_plan)  # fmt: skip
 
 
 # ------------------------------------------------------------------ export

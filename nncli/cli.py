@@ -754,6 +754,193 @@ def _exit_on_threshold(check: Any) -> None:
     sys.exit(int(ExitCode.THRESHOLD))
 
 
+@cli.command()
+@click.argument("data", required=False)
+@click.option(
+    "--model",
+    "-m",
+    default=baseline(),
+    show_default=True,
+    type=NamedChoice(TRAINABLE, "model"),
+    help="Model whose settings to search.",
+)
+@click.option(
+    "--models",
+    metavar="M1,M2",
+    help="Several models, one study each (the time "
+    "budget shared equally); the best of them is written with -o.",
+)
+@click.option(
+    "--trials",
+    type=click.IntRange(min=1),
+    help="Stop after this many finished "
+    "trials per model (all processes sharing the study together) [default: no limit].",
+)
+@click.option(
+    "--time-budget",
+    default="5m",
+    show_default=True,
+    metavar="DURATION",
+    help="Stop starting trials after this time (90s, 2m, 1h); a trial that would "
+    "run past it is stopped and not counted.",
+)
+@click.option(
+    "--metric",
+    type=click.Choice(["auc", "accuracy", "balanced_accuracy", "logloss"]),
+    default="auc",
+    show_default=True,
+    help="Metric the search maximises (logloss: minimises).",
+)
+@click.option(
+    "--test-size",
+    type=click.FloatRange(0.05, 0.9),
+    default=0.2,
+    show_default=True,
+    help="Share of rows held out, never seen by the search, scored once at the end.",
+)
+@click.option(
+    "--storage",
+    metavar="URL",
+    help="Keep the study here, to resume it or share it "
+    "between processes and machines: sqlite:///study.db, postgresql://…, "
+    "mysql://…, or journal:FILE [default: in memory].",
+)
+@click.option(
+    "--study",
+    "study_name",
+    metavar="NAME",
+    help="The study's name (each model's study is NAME.MODEL) [default: the data file's name].",
+)
+@click.option(
+    "--ensemble",
+    type=click.IntRange(min=2),
+    help="Also average the N best trials, scored on the test rows once; -o then writes this mean.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    help="Write the best model (or the --ensemble mean) here.",
+)
+@click.option(
+    "--save-config",
+    type=click.Path(dir_okay=False),
+    help="Write the best settings here as TOML, for --config.",
+)
+@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+@click.option(
+    "--bootstrap",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="Bootstrap resamples for the paired test of tuned against as given.",
+)
+@fitting_options
+def tune(data: str | None, **kw: Any) -> None:
+    """Search a model's settings on DATA with Optuna; the test rows are scored once.
+
+    Each trial is fitted on compare's split (cross-fitted on small data) and scored on
+    the rows the search may see; the first trial is the settings as given. Prints the
+    trials, the best against the first on the test rows (a paired test) and the best
+    settings as TOML. Needs pip install 'nncli[tune]'.
+
+    Example:
+
+    \b
+        nncli tune sample_data/physics.csv -m gbt --time-budget 2m --save-config best.toml
+    """
+    from nncli import api
+    from nncli.assess import tune as tuning
+    from nncli.config import Settings
+    from nncli.io.outputs import check_output, claim
+    from nncli.learn.models import ignored_settings
+    from nncli.show import report, report_tune
+
+    tuning.optuna_module()  # the extra, before anything is read
+    options = _tune_options(data, kw)
+    source, read, columns, read_notes = _data_read_columns(data, kw)
+    settings, err = Settings.from_options(kw), _stderr(kw["quiet"])
+    ignored = read_notes + ignored_settings(settings, list(options.models))
+    outputs = [p for p in (kw["output"], kw["save_config"]) if p]
+    with claim(*outputs):
+        for path in outputs:
+            check_output(path, [data] if data else [], kw["force"])
+        found = api.tune(
+            source, read=read, columns=columns, settings=settings, options=options,
+            on_schema=lambda schema, notes: _announce(err, schema, ignored + notes),
+            on_plan=lambda words: err.print(words, markup=False, highlight=False),
+            on_done=_trial_line(err),
+        )  # fmt: skip
+        _write_tuned(err, found, kw)
+    if kw["as_json"]:
+        click.echo(report.dumps(report_tune.tune_json(found, kw["output"], kw["save_config"])))
+    else:
+        report.stdout_console().print(report_tune.tune_renderable(found))
+    if found.interrupted:
+        click.echo("Interrupted: the trials that finished are kept"
+                   + (" in the study." if options.storage else "."), err=True)  # fmt: skip
+        sys.exit(int(ExitCode.INTERRUPTED))
+
+
+def _tune_options(data: str | None, kw: dict[str, Any]) -> Any:
+    """TuneOptions from tune's own flags; the study is named after the data file."""
+    from pathlib import Path
+
+    from nncli.assess.tune import TuneOptions
+    from nncli.config import parse_duration
+
+    models = kw["models"] or kw["model"]
+    names = tuple(m.strip() for m in models.split(",") if m.strip())
+    for name in names:
+        NamedChoice(TRAINABLE, "model").convert(name, None, None)
+    stem = Path(data).stem if data and data != "-" else "nncli"
+    return TuneOptions(
+        models=names, trials=kw["trials"], time_budget=parse_duration(kw["time_budget"]),
+        metric=kw["metric"], test_size=kw["test_size"], storage=kw["storage"],
+        study=kw["study_name"] or stem, ensemble=kw["ensemble"] or 0,
+        bootstrap=kw["bootstrap"],
+    )  # fmt: skip
+
+
+def _trial_line(err: Any) -> Callable[..., None]:
+    """One stderr line per finished trial: its score, the best so far, its settings."""
+
+    def done(model: str, row: Any, best: float | None) -> None:
+        from nncli.show.report_tune import _value
+
+        what = f"{row.value:.4f}" if row.value is not None else (row.note or row.state)
+        settings = "as given" if row.default else ",".join(
+            f"{k}={_value(v)}" for k, v in row.values.items())  # fmt: skip
+        note = f" ({row.note})" if row.note and row.value is not None else ""
+        best_words = f"; best {best:.4f}" if best is not None else ""
+        seconds = f" in {row.seconds:.1f} s" if row.seconds is not None else ""
+        err.print(f"{model} trial {row.number}: {what}{note}{seconds}{best_words} · {settings}",
+                  markup=False, highlight=False)  # fmt: skip
+
+    return done
+
+
+def _write_tuned(err: Any, found: Any, kw: dict[str, Any]) -> None:
+    """-o: the best model (or the --ensemble mean); --save-config: the TOML."""
+    from nncli.errors import ConfigError
+    from nncli.show.report_tune import best_toml
+
+    best = found.best
+    if kw["output"]:
+        if best is None:
+            raise ConfigError("no trial finished, so there is no model to write",
+                              "give the search more --time-budget.")  # fmt: skip
+        chosen = best.ensemble or best.tuned
+        chosen.predictor.save(kw["output"], overwrite=kw["force"])
+        _confirm(err, kw["output"], f"the model ({chosen.label})")
+    if kw["save_config"] and best is not None:
+        from nncli.io.outputs import atomic_output
+
+        with atomic_output(kw["save_config"], exclusive=not kw["force"]) as fh:
+            fh.write(best_toml(found))
+        _confirm(err, kw["save_config"], "the best settings")
+
+
 @cli.command(name="report")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option(

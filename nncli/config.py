@@ -22,6 +22,22 @@ PRESETS = ("default", "quick", "strong")
 
 
 @dataclass(frozen=True)
+class Search:
+    """Where ``nncli tune`` looks for a setting's value: a range (``log``: searched on a
+    log scale) or a few choices (as text, parsed like a flag's value)."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        if self.choices:
+            return "{" + " | ".join(self.choices) + "}"
+        return f"{_show(self.low)}..{_show(self.high)}" + (" (log)" if self.log else "")
+
+
+@dataclass(frozen=True)
 class Setting:
     """One row of a settings table."""
 
@@ -40,6 +56,7 @@ class Setting:
     flag: str | None = None  # overrides the table's flag naming
     synonyms: Mapping[str, str] = field(default_factory=dict)  # other names of a choice
     models: tuple[str, ...] = ()  # the models of its table that read it (empty: all)
+    search: Search | None = None  # what `nncli tune` searches (None: kept as set)
 
     def parse(self, text: str, table: SettingsTable) -> Any:
         """A value from text: a variant string, a flag or a TOML string."""
@@ -180,6 +197,14 @@ class SettingsTable:
 
         for name in names:
             self.rows[name] = replace(self.rows[name], models=(model,))
+
+    def searched(self, spaces: Mapping[str, Search]) -> None:
+        """Give rows their search space for ``nncli tune`` (a column of the row, set here
+        so that each table's spaces read as one block)."""
+        from dataclasses import replace
+
+        for name, space in spaces.items():
+            self.rows[name] = replace(self.rows[name], search=space)
 
     def applies(self, name: str, model: str) -> bool:
         """Whether ``model`` reads the setting ``name``."""
@@ -718,6 +743,33 @@ LINEAR = SettingsTable(
     ],
     prefix="linear-",
 )
+
+# What `nncli tune` searches; each range holds the default (the first trial), except
+# the gbt's L1/L2 defaults of 0, which its log scale starts just above. gbt: the knobs
+# LightGBM's own tuners and the TabArena search space share; the MLP: the recipe more
+# than the architecture (the strong preset's embeddings and members stay as set);
+# logreg: C; fisher: shrinkage.
+GBT.searched({
+    "learning_rate": Search(0.01, 0.3, log=True), "num_leaves": Search(4, 256, log=True),
+    "min_child_samples": Search(2, 100, log=True), "feature_fraction": Search(0.4, 1.0),
+    "bagging_fraction": Search(0.5, 1.0), "bagging_freq": Search(0, 1),
+    "lambda_l1": Search(1e-8, 10.0, log=True), "lambda_l2": Search(1e-8, 10.0, log=True),
+})  # fmt: skip
+CATBOOST.searched({  # its learning rate stays its own choice from the rows and rounds
+    "depth": Search(4, 10),
+    "l2_leaf_reg": Search(1.0, 30.0, log=True), "random_strength": Search(0.0, 5.0),
+    "bagging_temperature": Search(0.0, 1.0),
+})  # fmt: skip
+MLP.searched({
+    "hidden": Search(choices=("128,128", "256,256", "512,512", "256,256,256")),
+    "activation": Search(choices=("relu", "gelu", "silu")),
+    "lr": Search(3e-4, 1e-2, log=True), "weight_decay": Search(1e-6, 1e-2, log=True),
+    "dropout": Search(0.0, 0.5), "batch_size": Search(choices=("128", "256", "512")),
+    "label_smoothing": Search(0.0, 0.2),
+})  # fmt: skip
+LINEAR.only("logreg", ("C", "max_iter"))
+LINEAR.only("fisher", ("shrinkage",))
+LINEAR.searched({"C": Search(1e-4, 100.0, log=True), "shrinkage": Search(0.0, 1.0)})
 
 TABLES: dict[str, SettingsTable] = {t.name: t for t in (RUN, MLP, GBT, CATBOOST, LINEAR)}
 

@@ -591,26 +591,11 @@ def paired_test(comparison: Comparison, a: ModelResult, b: ModelResult) -> stats
     """a minus b: DeLong for binary AUC, McNemar for accuracy, else a paired bootstrap."""
     metric = comparison.options.metric
     assert a.proba is not None and b.proba is not None
-    point = a.test[metric] - b.test[metric]
-    if a.boot and b.boot:
-        diff = a.boot[metric] - b.boot[metric]
-        (low, high), p_value = stats.interval(diff), stats.bootstrap_p_value(diff)
-        method = "paired bootstrap"
-    else:  # --bootstrap 0: only the tests that need no resampling
-        low = high = p_value = float("nan")
-        method = "none (--bootstrap 0)"
-    y, w = comparison.y_test, comparison.w_test
-    unweighted = bool(np.all(w == 1))
-    binary = len(comparison.schema.classes) == 2
-    if metric == "auc" and binary and unweighted and not comparison.options.cv:
-        _, se, p_value = stats.delong(y == 1, a.proba[:, 1], b.proba[:, 1])
-        low, high = point - 1.959964 * se, point + 1.959964 * se  # same basis as the p-value
-        method = "DeLong"
-    elif metric == "accuracy" and unweighted:
-        p_value = stats.mcnemar(a.proba.argmax(1) == y, b.proba.argmax(1) == y)
-        method = "McNemar"
-    floor = 1 / max(comparison.options.bootstrap, 1) if method == "paired bootstrap" else 0.0
-    test = stats.PairedTest(metric, point, low, high, p_value, method, floor)
+    test = stats.paired_rows(
+        metric, a.test[metric] - b.test[metric], comparison.y_test, comparison.w_test,
+        a.proba, b.proba, a.boot, b.boot, comparison.options.bootstrap,
+        use_delong=not comparison.options.cv,
+    )  # fmt: skip
     if metric == "auc" and test.p_value < stats.ALPHA and comparison.few_rows:
         test.few_rows = _without_few_rows(comparison, a, b)
     return test

@@ -93,6 +93,34 @@ class PairedTest:
         return bool(self.p_value < ALPHA) and not self.few_rows
 
 
+def paired_rows(
+    metric: str, point: float, y: np.ndarray, w: np.ndarray, proba_a: np.ndarray,
+    proba_b: np.ndarray, boot_a: dict[str, np.ndarray], boot_b: dict[str, np.ndarray],
+    n_boot: int, use_delong: bool = True,
+) -> PairedTest:  # fmt: skip
+    """Model a minus model b on the same test rows (``point``: the difference as
+    reported): DeLong for binary unweighted AUC (with ``use_delong``), McNemar for unweighted
+    accuracy, else the paired bootstrap of the resamples ``boot_a``/``boot_b`` (drawn on
+    the same rows); none with ``n_boot`` 0."""
+    if boot_a and boot_b:
+        diff = boot_a[metric] - boot_b[metric]
+        (low, high), p_value = interval(diff), bootstrap_p_value(diff)
+        method = "paired bootstrap"
+    else:  # --bootstrap 0: only the tests that need no resampling
+        low = high = p_value = float("nan")
+        method = "none (--bootstrap 0)"
+    unweighted = bool(np.all(w == 1))
+    if metric == "auc" and proba_a.shape[1] == 2 and unweighted and use_delong:
+        _, se, p_value = delong(y == 1, proba_a[:, 1], proba_b[:, 1])
+        low, high = point - 1.959964 * se, point + 1.959964 * se  # same basis as the p-value
+        method = "DeLong"
+    elif metric == "accuracy" and unweighted:
+        p_value = mcnemar(proba_a.argmax(1) == y, proba_b.argmax(1) == y)
+        method = "McNemar"
+    floor = 1 / max(n_boot, 1) if method == "paired bootstrap" else 0.0
+    return PairedTest(metric, point, low, high, p_value, method, floor)
+
+
 def delong(
     positive: np.ndarray, score_a: np.ndarray, score_b: np.ndarray
 ) -> tuple[float, float, float]:

@@ -1,0 +1,699 @@
+"""``nncli tune``: search a model's settings with Optuna, on the rows compare chooses on.
+
+The test rows are held out first (as compare does) and never seen by the search. Each
+trial fits the model on the rest — cross-fitted on small data (K folds, scored out of
+fold on every row), one validation split on large data — and is scored by the metric
+on those rows. The first trial of a study is the model as set (its defaults and the
+settings given); the others come from Optuna's TPE sampler over the rows of the
+settings table that carry a search space (:class:`nncli.config.Search`) and were not
+given. A median pruner stops a trial that is worse than the median of the finished ones
+at the same point: after each fold when cross-fitted, and for the MLP on its learning
+curve (the validation loss by epoch) in the first fit. The trees are not pruned by
+round: their loss at a round depends on the learning rate being searched.
+
+A study lives in memory, or in an Optuna storage (``--storage``: an SQLite, PostgreSQL
+or MySQL URL, or ``journal:FILE``) under a name, so a second ``nncli tune`` resumes it
+and several processes (on one machine or several) share it: Optuna's own distributed
+mode. The study records what makes its trials comparable (the data's SHA-256, model,
+metric, seed, split and fixed settings); a run that differs is refused.
+
+At the end the best trial and the first (the settings as given) are scored on the test
+rows once, with a paired test of the difference; ``ensemble`` N averages the N best.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nncli.assess import stats
+from nncli.assess.crossfit import Split, auto_bag, fit_folds, make_splits
+from nncli.assess.evaluate import HIGHER_IS_BETTER, metrics
+from nncli.config import TABLES, Setting, Settings, SettingsTable
+from nncli.errors import ConfigError, NncliError
+from nncli.learn.models import MODELS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import pandas as pd
+
+    from nncli.prepare.schema import Schema
+
+#: intermediate values: fold k's end at step (k+1)·FOLD_STEP; epochs of the first fit
+#: at their own number (below FOLD_STEP), so every report's step grows
+FOLD_STEP = 100_000
+#: the pruner waits for this many finished trials, and an MLP for this many epochs (at 10,
+#: credit_g's trials with learning rates below 1e-3 were all pruned: slow starters)
+PRUNE_STARTUP, PRUNE_WARMUP = 5, 20
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
+STORAGE_HINT = "pass an SQLAlchemy URL (sqlite:///study.db, postgresql://…) or journal:FILE."
+
+
+@dataclass
+class TuneOptions:
+    """What to search and how long; how to split and score (as compare does)."""
+
+    models: tuple[str, ...]
+    trials: int | None = None  # finished trials per model, all processes together
+    time_budget: float | None = 300.0  # seconds for every model together
+    metric: str = "auc"
+    test_size: float = 0.2
+    storage: str | None = None
+    study: str | None = None  # the name; each model's study is NAME.MODEL
+    ensemble: int = 0  # also average the N best trials
+    bootstrap: int = 1000
+
+    def __post_init__(self) -> None:
+        from nncli.assess.plan import METRIC_ALIASES
+
+        if self.metric not in METRIC_ALIASES:
+            raise ConfigError(f"unknown --metric {self.metric!r}",
+                              "pass auc, accuracy, balanced_accuracy or logloss.")  # fmt: skip
+        self.metric = METRIC_ALIASES[self.metric]
+
+
+@dataclass
+class TrialRow:
+    """One trial as the report shows it."""
+
+    number: int
+    state: str  # complete, pruned, failed, running, waiting
+    value: float | None
+    values: dict[str, Any]  # the settings it tried (the searched ones)
+    seconds: float | None
+    default: bool = False
+    worker: str = ""
+    note: str = ""
+
+
+@dataclass
+class Scored:
+    """A fitted candidate: its search score, test probabilities, predictor, seconds."""
+
+    label: str
+    valid: float
+    test_proba: np.ndarray
+    test: dict[str, float] = field(default_factory=dict)
+    predictor: Any = None
+    fit_seconds: float = 0.0
+    oof: np.ndarray | None = None  # out-of-fold probabilities on the rest
+
+
+@dataclass
+class ModelTuning:
+    """One model's study and what it found."""
+
+    model: str
+    study: str
+    space: dict[str, str]  # setting → its search space in words
+    trials: list[TrialRow]
+    fixed: dict[str, Any] = field(default_factory=dict)  # the settings given (kept as set)
+    ran_here: int = 0
+    best: TrialRow | None = None
+    best_values: dict[str, Any] = field(default_factory=dict)
+    tuned: Scored | None = None
+    default: Scored | None = None
+    ensemble: Scored | None = None
+    paired: stats.PairedTest | None = None  # tuned minus default, on the test rows
+    interrupted: bool = False
+    note: str = ""
+
+
+@dataclass
+class Tuning:
+    """What ``tune`` did over every model."""
+
+    source: str
+    schema: Schema
+    metric: str
+    rows: dict[str, int]
+    bag: int
+    models: list[ModelTuning]
+    seed: int
+    storage: str | None = None
+    elapsed: float = 0.0
+    interrupted: bool = False
+    sha256: str = ""
+    preset: str = "default"  # the run's preset (decides the settings not searched)
+
+    @property
+    def best(self) -> ModelTuning | None:
+        """The model whose best trial scored best on the search rows."""
+        done = [m for m in self.models if m.tuned is not None]
+        sign = 1 if HIGHER_IS_BETTER[self.metric] else -1
+        return max(done, key=lambda m: sign * m.tuned.valid) if done else None  # type: ignore[union-attr]
+
+
+def optuna_module() -> Any:
+    """Optuna, or one clear error naming the extra."""
+    try:
+        import optuna
+    except ImportError:
+        raise ConfigError(
+            "nncli tune needs the tune extra, and optuna is not installed",
+            "pip install 'nncli[tune]'",
+        ) from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+# ---------------------------------------------------------------- the search space
+
+
+def search_space(model: str, settings: Settings) -> list[Setting]:
+    """The rows of ``model``'s table that it reads, that carry a search space and whose
+    value was not given (a given value is kept in every trial)."""
+    table_name = MODELS[model].config
+    if table_name is None:
+        raise ConfigError(f"-m {model} has no settings to tune",
+                          "tune gbt, catboost, mlp, logreg or fisher.")  # fmt: skip
+    table, given = TABLES[table_name], settings.table(table_name).given
+    return [r for r in table if r.search and table.applies(r.name, model) and r.name not in given]
+
+
+def suggest(trial: Any, table: SettingsTable, space: list[Setting]) -> dict[str, Any]:
+    """One value per row, drawn by the trial (Optuna's sampler), as settings values."""
+    params = {}
+    for row in space:
+        s = row.search
+        assert s is not None and s.low is not None or s.choices
+        if s.choices:
+            params[row.name] = trial.suggest_categorical(row.name, list(s.choices))
+        elif row.type is int:
+            params[row.name] = trial.suggest_int(row.name, int(s.low), int(s.high), log=s.log)  # type: ignore[arg-type]
+        else:
+            params[row.name] = trial.suggest_float(row.name, s.low, s.high, log=s.log)
+    return settings_values(table, params)
+
+
+def settings_values(table: SettingsTable, params: dict[str, Any]) -> dict[str, Any]:
+    """A trial's parameters as settings values (choices are text: "256,256" → (256, 256))."""
+    return {name: table.rows[name].coerce(value, table) for name, value in params.items()}
+
+
+def default_params(space: list[Setting], settings: Settings, table_name: str) -> dict[str, Any]:
+    """The first trial's parameters: the settings as they are, put inside each range (the
+    gbt's L1/L2 of 0 sit just above, on the log scale's start); the trial itself is fitted
+    with the settings as they are."""
+    config, params = settings.table(table_name), {}
+    for row in space:
+        value, s = getattr(config, row.name), row.search
+        assert s is not None
+        if s.choices:
+            text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+            if text in s.choices:
+                params[row.name] = text
+        elif value is not None:
+            params[row.name] = min(max(value, s.low), s.high)  # type: ignore[type-var]
+    return params
+
+
+def with_values(settings: Settings, table_name: str, values: dict[str, Any]) -> Settings:
+    """``settings`` with ``values`` set in the table ``table_name``."""
+    from dataclasses import replace
+
+    if not values:
+        return settings
+    return replace(settings, **{table_name: settings.table(table_name).replace(**values)})
+
+
+def variant(values: dict[str, Any]) -> str:
+    """Values as a variant string (``--gbt "num_leaves=63,lr=0.05"``)."""
+    return ",".join(f"{k}={_short(v)}" for k, v in values.items())
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+# ------------------------------------------------------------------------ studies
+
+
+def open_storage(optuna: Any, storage: str | None) -> Any:
+    """None (in memory), an RDB storage from a URL, or a journal file (``journal:FILE``,
+    or a path ending in .log or .journal)."""
+    if storage is None:
+        return None
+    path = storage[len("journal:") :] if storage.startswith("journal:") else None
+    if path is None and storage.endswith((".log", ".journal")) and "://" not in storage:
+        path = storage
+    try:
+        if path is not None:
+            from optuna.storages import JournalStorage
+            from optuna.storages.journal import JournalFileBackend
+
+            return JournalStorage(JournalFileBackend(path))
+        return _rdb(optuna, storage)
+    except ImportError as exc:
+        raise ConfigError(f"--storage {storage}: {exc}",
+                          "install the database's Python driver (e.g. psycopg2 for "
+                          "postgresql://), or use sqlite:///study.db.") from None  # fmt: skip
+    except Exception as exc:  # SQLAlchemy's URL and connection errors, OS errors
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"--storage {storage}: cannot open it ({first})", STORAGE_HINT) from None
+
+
+def _rdb(optuna: Any, url: str, tries: int = 5) -> Any:
+    """An RDB storage; processes that create the same new database at once race on its
+    schema (one of them fails on a unique constraint), so a failure is tried again after
+    a moment, when the other has made it."""
+    for attempt in range(tries):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except ImportError:
+            raise
+        except Exception:
+            if attempt == tries - 1 or "://" not in url or url.split("://")[0] not in _RETRIED:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+#: the databases whose creation is retried (the others fail for a reason to say at once)
+_RETRIED = ("sqlite", "postgresql", "mysql", "mysql+pymysql", "postgresql+psycopg2")
+
+
+def check_identity(study: Any, identity: dict[str, Any], storage: str) -> None:
+    """A study made by another file or other settings is refused; a new one records
+    ``identity``."""
+    stored = study.user_attrs.get("nncli")
+    if stored is None:
+        if study.get_trials(deepcopy=False):
+            raise ConfigError(
+                f"study {study.study_name!r} in {storage} was not made by nncli tune",
+                "pass another --study name.",
+            )
+        study.set_user_attr("nncli", identity)
+        return
+    for key, value in identity.items():
+        if stored.get(key) != value:
+            was = stored.get(key)
+            what = (f"another file (SHA-256 {str(was)[:12]}…)" if key == "sha256"
+                    else f"{key} {was!r} (this run: {value!r})")  # fmt: skip
+            raise ConfigError(
+                f"study {study.study_name!r} in {storage} was made with {what}; its trials "
+                "are not comparable with this run's",
+                "pass another --study name, or the file and settings it was made with.",
+            )
+
+
+def _enqueue_default(study: Any, params: dict[str, Any]) -> None:
+    """The settings as given are a study's first trial (once, whoever starts it)."""
+    if not any(t.user_attrs.get("default") for t in study.get_trials(deepcopy=False)):
+        study.enqueue_trial(params, user_attrs={"default": True})
+
+
+def trial_rows(study: Any, table: SettingsTable) -> list[TrialRow]:
+    """Every trial of the study, as the report shows it."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        state = t.state.name.lower().replace("fail", "failed")
+        value = t.value if state == "complete" else None
+        seconds = t.user_attrs.get("seconds")
+        note = t.user_attrs.get("note", "")
+        default = bool(t.user_attrs.get("default"))
+        values = {} if default else settings_values(table, t.params)
+        rows.append(TrialRow(t.number, state, value, values, seconds, default,
+                             t.user_attrs.get("worker", ""), note))  # fmt: skip
+    return rows
+
+
+# ----------------------------------------------------------------------- trials
+
+
+@dataclass
+class _Ctx:
+    """The rows every trial is fitted and scored on, and the clock."""
+
+    frame: pd.DataFrame
+    y: np.ndarray
+    w: np.ndarray
+    schema: Schema
+    split: Split
+    options: TuneOptions
+    settings: Settings
+    deadline: float | None = None
+    source: str = ""
+    sha256: str = ""
+
+    def left(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.perf_counter()
+
+    def score(self, oof: np.ndarray) -> float:
+        """The metric on the rows of the rest predicted out of fold so far."""
+        mask = np.isfinite(oof).all(axis=1)
+        rows = self.split.rest[mask]
+        return metrics(self.y[rows], oof[mask], self.w[rows])[self.options.metric]
+
+
+class _Curve:
+    """The MLP's learning curve to the pruner: the best validation loss so far at each
+    epoch of the first fit (negated when the metric grows)."""
+
+    def __init__(self, trial: Any, sign: int) -> None:
+        self.trial, self.sign, self.best = trial, sign, math.inf
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        loss, epoch = record.get("valid_loss"), int(record.get("epoch", 0))
+        if loss is None or not math.isfinite(loss) or not 0 < epoch < FOLD_STEP:
+            return
+        self.best = min(self.best, float(loss))
+        self.trial.report(-self.sign * self.best, epoch)
+        if self.trial.should_prune():
+            raise optuna_module().TrialPruned(f"pruned at epoch {epoch} of its first fit")
+
+
+class _Objective:
+    """Fits one trial's settings on the folds and returns its score; keeps the fits of
+    the best few (and the first trial's) of this process for the end."""
+
+    def __init__(self, ctx: _Ctx, model: str, space: list[Setting], keep: int,
+                 on_trial: Callable[..., None] | None) -> None:  # fmt: skip
+        self.ctx, self.model, self.space, self.keep = ctx, model, space, keep
+        self.on_trial = on_trial
+        self.table_name = MODELS[model].config or ""
+        self.sign = 1 if HIGHER_IS_BETTER[ctx.options.metric] else -1
+        self.kept: dict[int, Scored] = {}
+        self.default_number: int | None = None
+        self.ran = 0
+
+    def __call__(self, trial: Any) -> float:
+        optuna = optuna_module()
+        default = bool(trial.user_attrs.get("default"))
+        values = {} if default else suggest(trial, TABLES[self.table_name], self.space)
+        trial.set_user_attr("worker", WORKER)
+        if self.on_trial is not None:
+            self.on_trial(self.model, trial.number, values, default)
+        started = time.perf_counter()
+        self.ran += 1
+        try:
+            scored = self.fit(trial, values, f"{self.model}#{trial.number}")
+        except NncliError as exc:  # a diverging MLP, say: this trial failed, not the search
+            trial.set_user_attr("note", f"failed: {exc.message}")
+            return float("nan")
+        except optuna.TrialPruned as exc:
+            trial.set_user_attr("note", str(exc))
+            raise
+        finally:
+            trial.set_user_attr("seconds", round(time.perf_counter() - started, 3))
+        self._keep(trial.number, scored, default)
+        return scored.valid
+
+    def fit(self, trial: Any, values: dict[str, Any], label: str) -> Scored:
+        """Fit ``values`` on every fold (``trial``: reported to, and pruned by; None for a
+        refit at the end)."""
+        ctx, split = self.ctx, self.ctx.split
+        settings = with_values(ctx.settings, self.table_name, values)
+        k_folds, oof = len(split.folds), np.full((len(split.rest), len(ctx.schema.classes)), np.nan)
+        test_sum, predictors, seconds, score = 0.0, [], 0.0, math.nan
+        curve = _Curve(trial, self.sign) if trial and MODELS[self.model].unit == "epoch" else None
+        for k, fold in enumerate(split.folds):
+            left = ctx.left()
+            if trial is not None and left is not None and (left <= 0 or (k and seconds / k > left)):
+                raise optuna_module().TrialPruned(
+                    f"stopped: the time budget ran out after {k} of {k_folds} fits"
+                )
+            one = Split(split.rest, [fold], split.test)
+            fits = fit_folds(self.model, ctx.schema, ctx.frame, ctx.y, one, settings,
+                             left if trial else None, curve if k == 0 else None)  # fmt: skip
+            if fits.report.stop_reason == "time_budget":
+                raise optuna_module().TrialPruned("stopped: the time budget ran out")
+            position = split.position(fold)
+            oof[position] = fits.output.valid[position]
+            test_sum, seconds = test_sum + fits.output.test, seconds + fits.fit_seconds
+            predictors += fits.predictors
+            score = ctx.score(oof)
+            if trial is not None and k + 1 < k_folds:
+                trial.report(score, (k + 1) * FOLD_STEP)
+                if trial.should_prune():
+                    raise optuna_module().TrialPruned(f"pruned after fit {k + 1} of {k_folds}")
+        predictor = predictors[0] if k_folds == 1 else _bagged(predictors, label, k_folds, settings)
+        return Scored(label, score, np.asarray(test_sum) / k_folds, predictor=predictor,
+                      fit_seconds=seconds, oof=oof)  # fmt: skip
+
+    def _keep(self, number: int, scored: Scored, default: bool) -> None:
+        self.kept[number] = scored
+        if default:
+            self.default_number = number
+        ranked = sorted((n for n in self.kept if n != self.default_number),
+                        key=lambda n: -self.sign * self.kept[n].valid)  # fmt: skip
+        for n in ranked[self.keep :]:
+            del self.kept[n]
+
+    def scored(self, trial: Any) -> Scored:
+        """A finished trial's fit: kept by this process, or fitted again (another
+        process ran it; the seed makes it the same fit)."""
+        if trial.number in self.kept:
+            return self.kept[trial.number]
+        default = bool(trial.user_attrs.get("default"))
+        values = {} if default else settings_values(TABLES[self.table_name], trial.params)
+        return self.fit(None, values, f"{self.model}#{trial.number}")
+
+
+def _bagged(predictors: list[Any], label: str, k: int, settings: Settings) -> Any:
+    from nncli.learn.ensemble import EnsemblePredictor
+
+    return EnsemblePredictor.bagged(predictors, label, k, settings.run.fold_by)
+
+
+# ---------------------------------------------------------------------- the run
+
+
+def run_tuning(
+    frame: pd.DataFrame, y: np.ndarray, w: np.ndarray, schema: Schema, source: str,
+    sha256: str, options: TuneOptions, settings: Settings,
+    on_trial: Callable[..., None] | None = None, on_done: Callable[..., None] | None = None,
+    on_plan: Callable[[str], None] | None = None,
+) -> Tuning:  # fmt: skip
+    """Tune each of ``options.models`` in turn (the time budget shared equally among the
+    models still to go), then score each one's best on the test rows."""
+    from nncli.prepare.preprocess import coded_categories
+
+    optuna = optuna_module()
+    started = time.perf_counter()
+    split, bag = _split(y, options, settings, frame, on_plan)
+    coded = coded_categories(frame, schema, keep=[settings.run.fold_by or ""])
+    ctx = _Ctx(coded, y, w, schema, split, options, settings, None, source, sha256)
+    deadline = None if options.time_budget is None else started + options.time_budget
+    results: list[ModelTuning] = []
+    for i, model in enumerate(options.models):
+        if deadline is not None:
+            ctx.deadline = time.perf_counter() + (deadline - time.perf_counter()) / (
+                len(options.models) - i)  # fmt: skip
+        results.append(_tune_model(optuna, ctx, model, sha256, bag, on_trial, on_done))
+        if results[-1].interrupted:
+            break
+    n_valid = len(split.rest) if bag > 1 else len(split.folds[0])
+    rows = {"search": len(split.rest), "valid": n_valid, "test": len(split.test), "total": len(y)}
+    return Tuning(source, schema, options.metric, rows, bag, results, settings.run.seed,
+                  options.storage, time.perf_counter() - started,
+                  any(r.interrupted for r in results), sha256, settings.run.preset)  # fmt: skip
+
+
+def _split(
+    y: np.ndarray, options: TuneOptions, settings: Settings, frame: pd.DataFrame,
+    on_plan: Callable[[str], None] | None,
+) -> tuple[Split, int]:  # fmt: skip
+    """compare's split: the same test rows for the same seed, and its folds."""
+    from nncli.assess.plan import CompareOptions
+    from nncli.prepare.dataset import fold_numbers
+
+    n_rest = len(y) - round(len(y) * options.test_size)
+    given = settings.run.bag is not None
+    bag = settings.run.bag if given else auto_bag(n_rest)
+    if settings.run.fold_by and bag == 1:
+        raise ConfigError("--fold-by assigns the folds of --bag, which is 1 here",
+                          "pass --bag K (e.g. --bag 5) with --fold-by.")  # fmt: skip
+    fold_of = fold_numbers(frame, settings.run.fold_by, bag) if settings.run.fold_by else None
+    split_options = CompareOptions(models=options.models, test_size=options.test_size)
+    split = make_splits(y, split_options, settings.run.seed, settings.run.valid_size, bag,
+                        None, fold_of)[0]  # fmt: skip
+    if on_plan is not None:
+        on_plan(_plan_words(split, bag, given))
+    return split, bag
+
+
+def _plan_words(split: Split, bag: int, given: bool) -> str:
+    why = "--bag" if given else f"automatic for {len(split.rest):,} rows"
+    if bag > 1:
+        fitted = (f"each trial is fitted {bag} times (cross-fitting, {why}) and scored on its "
+                  f"out-of-fold predictions of {len(split.rest):,} rows")  # fmt: skip
+    else:
+        fitted = (f"each trial is fitted once and scored on {len(split.folds[0]):,} validation "
+                  f"rows ({why}; --bag K to cross-fit)")  # fmt: skip
+    return f"{fitted}; the {len(split.test):,} test rows are scored once, at the end"
+
+
+def _identity(ctx: _Ctx, model: str, sha256: str, bag: int) -> dict[str, Any]:
+    """What makes two runs' trials comparable."""
+    table = MODELS[model].config or ""
+    config = ctx.settings.table(table)
+    fixed = {k: v for k, v in config.to_dict().items() if k in config.given}
+    run = ctx.settings.run
+    return {"sha256": sha256, "model": model, "metric": ctx.options.metric, "seed": run.seed,
+            "test_size": ctx.options.test_size, "bag": bag, "preset": run.preset,
+            "fixed": fixed, "rows": len(ctx.y)}  # fmt: skip
+
+
+def _tune_model(
+    optuna: Any, ctx: _Ctx, model: str, sha256: str, bag: int,
+    on_trial: Callable[..., None] | None, on_done: Callable[..., None] | None,
+) -> ModelTuning:  # fmt: skip
+    """Open (or resume) the model's study, run trials until the budget or the trial count
+    is reached, and conclude."""
+    opts, table_name = ctx.options, MODELS[model].config or ""
+    space = search_space(model, ctx.settings)
+    study = _study(optuna, opts, model, ctx.settings.run.seed)
+    identity = _identity(ctx, model, sha256, bag)
+    check_identity(study, identity, opts.storage or "memory")
+    _enqueue_default(study, default_params(space, ctx.settings, table_name))
+    objective = _Objective(ctx, model, space, max(opts.ensemble, 1), on_trial)
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    to_go = None if opts.trials is None else opts.trials - len(study.get_trials(states=states))
+    left, interrupted = ctx.left(), False
+    if (to_go is None or to_go > 0) and (left is None or left > 0):
+        callbacks: list[Any] = [_Done(model, TABLES[table_name], on_done)]
+        if opts.trials is not None:  # all processes together
+            callbacks.append(optuna.study.MaxTrialsCallback(opts.trials, states=states))
+        try:
+            study.optimize(objective, n_trials=to_go, timeout=left, callbacks=callbacks)
+        except KeyboardInterrupt:  # Ctrl-C: the trial running is failed, the rest kept
+            interrupted = True
+    result = ModelTuning(model, study.study_name,
+                         {r.name: r.search.describe() for r in space if r.search},
+                         trial_rows(study, TABLES[table_name]), identity["fixed"],
+                         objective.ran, interrupted=interrupted)  # fmt: skip
+    if not space:
+        result.note = "nothing to search: every setting with a search space was given"
+    _conclude(result, study, objective, ctx)
+    return result
+
+
+def _study(optuna: Any, opts: TuneOptions, model: str, seed: int) -> Any:
+    """The model's study (``NAME.MODEL``), created or loaded; the sampler's seed is the
+    run's, and in a shared storage also the process's, so that processes sharing a study
+    do not draw the same settings."""
+    storage = open_storage(optuna, opts.storage)
+    own = zlib.crc32(WORKER.encode())
+    sampler_seed = seed if storage is None else (seed * 1_000_003 + own) % 2**31
+    direction = "maximize" if HIGHER_IS_BETTER[opts.metric] else "minimize"
+    try:
+        return optuna.create_study(
+            storage=storage, study_name=f"{opts.study or 'nncli'}.{model}",
+            direction=direction, load_if_exists=True,
+            sampler=optuna.samplers.TPESampler(seed=sampler_seed),
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=PRUNE_STARTUP,
+                                               n_warmup_steps=PRUNE_WARMUP),
+        )  # fmt: skip
+    except ValueError as exc:  # e.g. the stored study optimises the other way
+        raise ConfigError(f"--study {opts.study}: {exc}", "pass another --study name.") from None
+
+
+class _Done:
+    """After each trial: its row and the best value so far, to ``on_done``."""
+
+    def __init__(self, model: str, table: SettingsTable, on_done: Callable[..., None] | None):
+        self.model, self.table, self.on_done = model, table, on_done
+
+    def __call__(self, study: Any, frozen: Any) -> None:
+        if self.on_done is None:
+            return
+        row = trial_rows(_One(frozen), self.table)[0]
+        complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+        best = study.best_value if complete else None
+        self.on_done(self.model, row, best)
+
+
+@dataclass
+class _One:
+    """One frozen trial, read like a study by :func:`trial_rows`."""
+
+    trial: Any
+
+    def get_trials(self, deepcopy: bool = False) -> list[Any]:
+        return [self.trial]
+
+
+# ------------------------------------------------------------------- conclusions
+
+
+def _conclude(result: ModelTuning, study: Any, objective: _Objective, ctx: _Ctx) -> None:
+    """The best trial and the first (the settings as given) on the test rows once, the
+    paired test of their difference, and the ensemble of the best N."""
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    if not complete:
+        result.note = result.note or "no trial finished"
+        return
+    best, table = study.best_trial, TABLES[objective.table_name]
+    result.best = next(r for r in result.trials if r.number == best.number)
+    default = next((t for t in complete if t.user_attrs.get("default")), None)
+    if not best.user_attrs.get("default"):
+        result.best_values = settings_values(table, best.params)
+    result.tuned = _tested(objective.scored(best), ctx)
+    if default is not None:
+        result.default = _tested(objective.scored(default), ctx)
+    if default is not None and default.number != best.number:
+        result.paired = paired(result.tuned, result.default, ctx)
+    if ctx.options.ensemble > 1 and len(complete) > 1:
+        sign = objective.sign
+        top = sorted(complete, key=lambda t: -sign * t.value)[: ctx.options.ensemble]
+        result.ensemble = _tested(_blend([objective.scored(t) for t in top], ctx), ctx)
+
+
+def _tested(scored: Scored, ctx: _Ctx) -> Scored:
+    """The test metrics, also in the model's card with the data it was fitted on."""
+    from nncli.io.card import DataInfo
+
+    test, split = ctx.split.test, ctx.split
+    scored.test = metrics(ctx.y[test], scored.test_proba, ctx.w[test])
+    card = scored.predictor.card
+    card.metrics = {"test": scored.test}
+    n_valid = len(split.rest) if len(split.folds) > 1 else len(split.folds[0])
+    n_train = len(split.rest) if len(split.folds) > 1 else len(split.rest) - n_valid
+    card.data = DataInfo(ctx.source, ctx.sha256, len(ctx.y), n_train, n_valid)
+    return scored
+
+
+def paired(a: Scored, b: Scored, ctx: _Ctx) -> stats.PairedTest:
+    """a minus b on the test rows, as compare tests two models (DeLong, McNemar or the
+    paired bootstrap); a significant AUC difference that rests on a class with fewer
+    than FEW_ROWS test rows is not called so."""
+    metric, test, opts = ctx.options.metric, ctx.split.test, ctx.options
+    y, w, seed = ctx.y[test], ctx.w[test], ctx.settings.run.seed
+    boot = [stats.bootstrap_metrics(y, s.test_proba, w, opts.bootstrap, seed) for s in (a, b)]
+    result = stats.paired_rows(metric, a.test[metric] - b.test[metric], y, w, a.test_proba,
+                               b.test_proba, boot[0], boot[1], opts.bootstrap)  # fmt: skip
+    counts = np.bincount(y, minlength=len(ctx.schema.classes))
+    few = [f"{ctx.schema.classes[k]!r} ({n} test rows)" for k, n in enumerate(counts)
+           if n < stats.FEW_ROWS]  # fmt: skip
+    if metric == "auc" and few and result.p_value < stats.ALPHA:
+        result.few_rows = "it rests on class " + ", ".join(few)
+    return result
+
+
+def _blend(members: list[Scored], ctx: _Ctx) -> Scored:
+    """The equal-weight mean of ``members``: scored out of fold on the rows they all
+    predicted, and one model file."""
+    from nncli.io.card import ModelCard
+    from nncli.learn.ensemble import EnsemblePredictor
+
+    n = len(members)
+    oof = np.mean([m.oof for m in members], axis=0)
+    proba = np.mean([m.test_proba for m in members], axis=0)
+    labels = [m.label for m in members]
+    n_params = sum(m.predictor.card.n_params for m in members)
+    card = ModelCard("ensemble", {"members": {label: 1 / n for label in labels}}, n_params)
+    predictor = EnsemblePredictor.blend([m.predictor for m in members], labels, [1 / n] * n, card)
+    seconds = sum(m.fit_seconds for m in members)
+    return Scored(f"mean of {n} best", ctx.score(oof), proba, predictor=predictor,
+                  fit_seconds=seconds, oof=oof)  # fmt: skip

@@ -1,0 +1,367 @@
+"""nncli tune (the extra nncli[tune]): the search space from the settings tables, a search
+that beats a deliberately bad default, pruning, resuming after an interrupt, two processes
+sharing one SQLite study, a study from another file refused, the paired test recomputed
+independently, the model and TOML it writes, and the one-line error without the extra."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import nncli
+from nncli.config import GBTConfig, Search, Settings
+from nncli.errors import ConfigError
+from tests.conftest import ROOT, SAMPLE
+
+optuna = pytest.importorskip("optuna")
+
+from nncli.assess import tune as tuning  # noqa: E402
+from nncli.assess.tune import TuneOptions  # noqa: E402
+
+PHYSICS = SAMPLE / "physics.csv"
+
+
+def _options(**kw) -> TuneOptions:
+    base = {"models": ("logreg",), "trials": 4, "time_budget": None, "bootstrap": 200}
+    return TuneOptions(**(base | kw))
+
+
+# ------------------------------------------------------------------ search space
+
+
+def test_search_space_comes_from_the_settings_tables():
+    names = [r.name for r in tuning.search_space("gbt", Settings())]
+    assert names == ["learning_rate", "num_leaves", "min_child_samples", "feature_fraction",
+                     "bagging_fraction", "bagging_freq", "lambda_l1", "lambda_l2"]  # fmt: skip
+    given = Settings(gbt=GBTConfig(num_leaves=63))
+    assert "num_leaves" not in [r.name for r in tuning.search_space("gbt", given)]
+    assert [r.name for r in tuning.search_space("logreg", Settings())] == ["C"]
+    assert [r.name for r in tuning.search_space("fisher", Settings())] == ["shrinkage"]
+    mlp = [r.name for r in tuning.search_space("mlp", Settings())]
+    assert "hidden" in mlp and "lr" in mlp and "cell" not in mlp  # rnn's rows are not the mlp's
+    with pytest.raises(ConfigError, match="no settings to tune"):
+        tuning.search_space("majority", Settings())
+
+
+def test_first_trial_parameters_lie_in_their_ranges():
+    for model in ("gbt", "catboost", "mlp", "logreg", "fisher"):
+        settings = Settings().with_preset()
+        space = tuning.search_space(model, settings)
+        table = tuning.MODELS[model].config
+        params = tuning.default_params(space, settings, table)
+        for row in space:
+            s: Search = row.search
+            if s.choices:
+                assert params[row.name] in s.choices
+            else:
+                assert s.low <= params[row.name] <= s.high, (model, row.name)
+    gbt = tuning.default_params(tuning.search_space("gbt", Settings()), Settings(), "gbt")
+    assert gbt["lambda_l1"] == 1e-8 and gbt["num_leaves"] == 31  # 0 sits at the log start
+
+
+def test_trial_values_parse_as_settings():
+    from nncli.config import MLP
+
+    values = tuning.settings_values(MLP, {"hidden": "256,256,256", "batch_size": "512"})
+    assert values == {"hidden": (256, 256, 256), "batch_size": 512}
+
+
+# ---------------------------------------------------------------------- searches
+
+
+@pytest.fixture(scope="module")
+def bad_default():
+    """gbt with deliberately bad settings left as defaults (so they are searched): two
+    leaves, a tiny learning rate and 30 rounds."""
+    gbt = GBTConfig().with_defaults(num_leaves=2, learning_rate=0.01, max_rounds=30)
+    settings = Settings(gbt=gbt)
+    return nncli.tune(PHYSICS, settings=settings,
+                      options=_options(models=("gbt",), trials=8, ensemble=3))  # fmt: skip
+
+
+def test_search_beats_a_bad_default(bad_default):
+    m = bad_default.models[0]
+    first = m.trials[0]
+    assert first.default and first.values == {} and first.state == "complete"
+    assert [t.number for t in m.trials] == list(range(8))
+    assert m.best is not None and not m.best.default
+    assert m.tuned.valid > m.default.valid + 0.01  # out of fold on the search rows
+    assert m.tuned.test["auc"] > m.default.test["auc"]
+    assert m.best_values["num_leaves"] >= 4  # searched: not the bad 2
+    assert m.paired.method == "DeLong" and m.paired.significant
+    assert bad_default.rows == {"search": 3200, "valid": 3200, "test": 800, "total": 4000}
+    assert bad_default.bag == 5  # compare's automatic cross-fitting for 3,200 rows
+
+
+def _naive_delong(positive, a, b):
+    """DeLong from its definition: the structural components by pairwise comparison."""
+    pos, neg = positive.astype(bool), ~positive.astype(bool)
+    comps = []
+    for s in (a, b):
+        diff = s[pos][:, None] - s[neg][None, :]
+        psi = (diff > 0) + 0.5 * (diff == 0)
+        comps.append((psi.mean(axis=1), psi.mean(axis=0), psi.mean()))
+    v10 = np.vstack([c[0] for c in comps])
+    v01 = np.vstack([c[1] for c in comps])
+    cov = np.cov(v10) / pos.sum() + np.cov(v01) / neg.sum()
+    se = np.sqrt(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
+    return comps[0][2] - comps[1][2], se
+
+
+def test_paired_test_matches_an_independent_delong(bad_default):
+    from scipy.stats import norm
+
+    m = bad_default.models[0]
+    y = pd.read_csv(PHYSICS)["label"].to_numpy() == "signal"
+    positive = y[bad_default_test_rows()]
+    diff, se = _naive_delong(positive, m.tuned.test_proba[:, 1], m.default.test_proba[:, 1])
+    assert m.paired.difference == pytest.approx(diff, abs=1e-12)
+    assert m.paired.low == pytest.approx(diff - 1.959964 * se, abs=1e-9)
+    assert m.paired.high == pytest.approx(diff + 1.959964 * se, abs=1e-9)
+    assert m.paired.p_value == pytest.approx(2 * norm.sf(abs(diff) / se), rel=1e-6)
+
+
+def bad_default_test_rows() -> np.ndarray:
+    """compare's test rows for seed 0 (tune holds out the same)."""
+    from nncli.learn.fitting import stratified_split
+
+    y = (pd.read_csv(PHYSICS)["label"] == "signal").to_numpy().astype(int)
+    return stratified_split(y, 0.2, 0)[1]
+
+
+def test_ensemble_and_best_model_predict_what_was_scored(bad_default):
+    m = bad_default.models[0]
+    frame = pd.read_csv(PHYSICS).iloc[bad_default_test_rows()]
+    for scored in (m.tuned, m.ensemble):
+        proba = scored.predictor.predict_proba(frame, unseen="ignore")
+        np.testing.assert_allclose(proba, scored.test_proba, atol=1e-9)
+    assert m.ensemble.label == "mean of 3 best"  # the best trial is one of its members
+    assert m.tuned.label in m.ensemble.predictor.card.config["members"]
+
+
+def test_paired_bootstrap_agrees_with_an_independent_resampling():
+    found = nncli.tune(PHYSICS, options=_options(models=("logreg",), trials=4, metric="logloss",
+                                                 bootstrap=1000))  # fmt: skip
+    m = found.models[0]
+    if m.paired is None:  # the settings as given won: nothing to test
+        pytest.skip("the first trial was the best")
+    assert m.paired.method == "paired bootstrap"
+    labels = pd.read_csv(PHYSICS)["label"].to_numpy()[bad_default_test_rows()]
+    y = np.where(labels == "signal", 1, 0)
+    every = np.arange(len(y))
+
+    def loss(p, rows):
+        return -np.mean(np.log(np.clip(p[rows, y[rows]], 1e-15, 1)))
+
+    a, b = m.tuned.test_proba, m.default.test_proba
+    assert m.paired.difference == pytest.approx(loss(a, every) - loss(b, every))
+    rng = np.random.default_rng(12345)  # another generator, another resampling scheme
+    classes = [np.flatnonzero(y == k) for k in (0, 1)]
+    diffs = []
+    for _ in range(2000):
+        rows = np.concatenate([rng.choice(c, len(c)) for c in classes])
+        diffs.append(loss(a, rows) - loss(b, rows))
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    width = high - low
+    assert abs(m.paired.low - low) < 0.15 * width and abs(m.paired.high - high) < 0.15 * width
+
+
+def test_pruning_stops_a_trial_after_its_first_fit():
+    """A trial the pruner calls bad stops after one of its five fits (fold-end report)."""
+
+    class Hopeless:
+        number, user_attrs, params = 0, {}, {}
+
+        def __init__(self):
+            self.reports = []
+
+        def report(self, value, step):
+            self.reports.append(step)
+
+        def should_prune(self):
+            return True
+
+    ctx = _context()
+    objective = tuning._Objective(ctx, "logreg", tuning.search_space("logreg", ctx.settings),
+                                  1, None)  # fmt: skip
+    trial = Hopeless()
+    with pytest.raises(optuna.TrialPruned, match="pruned after fit 1 of 5"):
+        objective.fit(trial, {}, "logreg#0")
+    assert trial.reports == [tuning.FOLD_STEP]
+
+
+def test_mlp_learning_curve_reports_each_epoch_and_prunes():
+    class Trial:
+        def __init__(self):
+            self.seen = []
+
+        def report(self, value, step):
+            self.seen.append((step, value))
+
+        def should_prune(self):
+            return len(self.seen) >= 3
+
+    trial = Trial()
+    curve = tuning._Curve(trial, sign=1)
+    curve({"epoch": 1, "valid_loss": 0.6})
+    curve({"epoch": 2, "valid_loss": 0.7})  # worse: the best so far is reported
+    with pytest.raises(optuna.TrialPruned, match="epoch 3"):
+        curve({"epoch": 3, "valid_loss": 0.5})
+    assert trial.seen == [(1, -0.6), (2, -0.6), (3, -0.5)]
+
+
+def _context() -> tuning._Ctx:
+    from nncli.api import _labelled
+    from nncli.prepare import dataset
+
+    table, schema, _ = dataset.read_schema(PHYSICS, None, dataset.column_spec(
+        None, None, (), None, (), Settings()))  # fmt: skip
+    frame, y = _labelled(table, schema)
+    settings = Settings().with_preset()
+    opts = _options()
+    split, _ = tuning._split(y, opts, settings, frame, None)
+    w = dataset.row_weights(frame, schema)
+    return tuning._Ctx(frame, y, w, schema, split, opts, settings)
+
+
+def test_time_budget_ends_the_search():
+    found = nncli.tune(PHYSICS, options=_options(models=("gbt",), trials=None, time_budget=4.0))
+    m = found.models[0]
+    assert found.elapsed < 4.0 + 15  # the last fit may run over; the refits at the end count
+    assert {t.state for t in m.trials} <= {"complete", "pruned", "failed"}
+    assert m.best is not None
+
+
+# ------------------------------------------------------------- studies on disk
+
+
+def test_resume_after_an_interrupt(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+
+    def stop_at_two(model, number, values, default):
+        if number == 2:
+            raise KeyboardInterrupt
+
+    first = nncli.tune(PHYSICS, options=_options(trials=5, storage=storage, study="s"),
+                       on_trial=stop_at_two)  # fmt: skip
+    m = first.models[0]
+    assert first.interrupted and m.interrupted
+    assert [(t.number, t.state) for t in m.trials] == [(0, "complete"), (1, "complete"),
+                                                       (2, "failed")]  # fmt: skip
+    assert m.best is not None and m.tuned is not None  # the best so far is kept
+    again = nncli.tune(PHYSICS, options=_options(trials=5, storage=storage, study="s"))
+    r = again.models[0]
+    assert not again.interrupted and r.ran_here == 3
+    done = [t for t in r.trials if t.state == "complete"]
+    assert len(done) == 5 and [t.number for t in done] == [0, 1, 3, 4, 5]
+    assert [t.value for t in done[:2]] == [t.value for t in m.trials[:2]]
+    assert sum(t.default for t in r.trials) == 1
+
+
+def test_a_study_from_another_file_is_refused(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    nncli.tune(PHYSICS, options=_options(trials=1, storage=storage, study="s"))
+    other = tmp_path / "physics_less.csv"
+    pd.read_csv(PHYSICS).iloc[:-10].to_csv(other, index=False)
+    with pytest.raises(ConfigError, match="was made with another file") as info:
+        nncli.tune(other, options=_options(trials=1, storage=storage, study="s"))
+    assert "study" in info.value.hint
+    fixed = Settings().linear.replace(max_iter=50)
+    with pytest.raises(ConfigError, match="fixed"):
+        nncli.tune(PHYSICS, settings=replace(Settings(), linear=fixed),
+                   options=_options(trials=1, storage=storage, study="s"))  # fmt: skip
+
+
+def test_journal_storage_resumes(tmp_path):
+    storage = f"journal:{tmp_path / 'study.log'}"
+    nncli.tune(PHYSICS, options=_options(trials=2, storage=storage, study="j"))
+    again = nncli.tune(PHYSICS, options=_options(trials=3, storage=storage, study="j"))
+    assert [t.state for t in again.models[0].trials] == ["complete"] * 3
+    assert again.models[0].ran_here == 1
+
+
+def test_two_processes_share_one_sqlite_study(tmp_path):
+    db = tmp_path / "shared.db"
+    args = [sys.executable, "-m", "nncli.cli", "tune", str(PHYSICS), "-m", "logreg",
+            "--trials", "10", "--storage", f"sqlite:///{db}", "--study", "both", "--json",
+            "-q", "--bootstrap", "100"]  # fmt: skip
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    runs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                             text=True) for _ in range(2)]  # fmt: skip
+    outs = [r.communicate(timeout=300) for r in runs]
+    for run, (_out, err) in zip(runs, outs, strict=True):
+        assert run.returncode == 0, err
+    study = optuna.load_study(study_name="both.logreg", storage=f"sqlite:///{db}")
+    trials = study.get_trials()
+    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert 10 <= len(finished) <= 11  # a process mid-trial when the count is reached finishes it
+    assert len({t.number for t in trials}) == len(trials)
+    assert sum(bool(t.user_attrs.get("default")) for t in trials) == 1
+    workers = {t.user_attrs["worker"] for t in finished}
+    assert len(workers) == 2  # both processes ran trials
+    drawn = [tuple(sorted(t.params.items())) for t in finished if not t.user_attrs.get("default")]
+    assert len(set(drawn)) == len(drawn)  # no settings tried twice
+    reports = [json.loads(out) for out, _ in outs]
+    assert sum(r["models"][0]["ran_here"] for r in reports) == len(trials)
+
+
+# ------------------------------------------------------------------------- CLI
+
+
+def test_cli_writes_the_best_model_and_a_config_train_reads(invoke, tmp_path):
+    model, config = tmp_path / "best.nncli", tmp_path / "best.toml"
+    result = invoke(["tune", PHYSICS, "-m", "gbt", "--trials", "4", "-o", model,
+                     "--save-config", config, "--json", "--bootstrap", "100"])  # fmt: skip
+    report = json.loads(result.stdout)
+    m = report["models"][0]
+    assert report["command"] == "tune" and report["best_model"] == "gbt"
+    assert [t["number"] for t in m["trials"]] == [0, 1, 2, 3] and m["trials"][0]["as_given"]
+    assert set(m["search_space"]) >= {"learning_rate", "num_leaves"}
+    assert m["tuned"]["test"]["auc"] > 0.9
+    assert "gbt trial 3:" in result.stderr and f"wrote the model (gbt#{m['best_trial']})" in (
+        result.stderr)  # fmt: skip
+    toml = tomllib.loads(config.read_text())
+    assert toml["run"]["preset"] == "strong"
+    assert toml["gbt"] == m["best_settings"] or m["best_settings"] == {}
+    card = nncli.load(model).card
+    assert card.data.sha256 == report["sha256"] and card.metrics["test"]["auc"] == pytest.approx(
+        m["tuned"]["test"]["auc"])  # fmt: skip
+    trained = invoke(["train", PHYSICS, "--config", config, "--json", "-q"])
+    assert json.loads(trained.stdout)["model"] == "gbt"
+
+
+def test_cli_tables_show_trials_scores_and_toml(invoke):
+    result = invoke(["tune", PHYSICS, "-m", "logreg", "--trials", "3", "--bootstrap", "100"])
+    out = result.stdout
+    assert "logreg: 3 trials (3 complete); study 'physics.logreg'" in out
+    assert "as given (logreg#0)" in out and "[linear]" in out and "C = " in out
+    assert "each trial is fitted 5 times (cross-fitting" in result.stderr
+
+
+def test_cli_bad_storage_is_one_clear_error(invoke):
+    result = invoke(["tune", PHYSICS, "-m", "logreg", "--storage", "nosuchdb://x/y"], exit_code=2)
+    assert result.stderr.startswith("Error: --storage nosuchdb://x/y: cannot open it")
+    assert "Hint: pass an SQLAlchemy URL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_refuses_a_model_without_settings(invoke):
+    result = invoke(["tune", PHYSICS, "-m", "majority"], exit_code=2)
+    assert "Error: -m majority has no settings to tune" in result.stderr
+
+
+def test_without_the_extra_one_error_names_it(invoke, monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna now fails
+    result = invoke(["tune", PHYSICS], exit_code=2)
+    assert result.stderr.splitlines() == [
+        "Error: nncli tune needs the tune extra, and optuna is not installed",
+        "Hint: pip install 'nncli[tune]'",
+    ]
