@@ -365,3 +365,18 @@ def test_without_the_extra_one_error_names_it(invoke, monkeypatch):
         "Error: nncli tune needs the tune extra, and optuna is not installed",
         "Hint: pip install 'nncli[tune]'",
     ]
+
+
+def test_gbt_given_almost_no_time_keeps_its_first_round():
+    """A time limit reached in the first round: one round kept, its loss recorded."""
+    from nncli.learn.models.base import FitData
+    from nncli.learn.models.gbt import GBTModel
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = (X[:, 0] > 0).astype(int)
+    data = FitData(X, y, np.ones(200), X, y, np.ones(200), 2)
+    model = GBTModel(2, GBTConfig(), None)
+    report = model.fit(data, time_limit=1e-9)
+    assert report.stop_reason == "time_budget" and len(report.history) == 1
+    assert model.predict_proba(X).shape == (200, 2)

@@ -136,6 +136,11 @@ class _Deadline:
     """A LightGBM callback: stop boosting at the time limit, keeping the best round so far."""
 
     def __init__(self, deadline: float | None) -> None:
+        # after the round's evaluation is recorded (record_evaluation: 20; an instance
+        # attribute, as lightgbm sets a default in each callback's __dict__): first, a
+        # limit reached in round 1 ended the fit with no loss recorded (a KeyError; nncli
+        # tune's last trial, given a fraction of a second, found it)
+        self.order = 25
         self.deadline, self.reached = deadline, False
         self.best_loss, self.best_iteration, self.best_results = float("inf"), 0, []
 
@@ -157,9 +162,8 @@ class _Kept:
     """A LightGBM callback that keeps the booster being trained, so that an interrupt
     (which ends ``lightgbm.train`` without a return value) does not lose it."""
 
-    order = 100  # after the evaluation is recorded
-
     def __init__(self) -> None:
+        self.order = 100  # after the evaluation is recorded (an instance attribute: above)
         self.booster: Any = None
 
     def __call__(self, env: Any) -> None:
