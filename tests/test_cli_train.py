@@ -282,6 +282,29 @@ def test_progress_says_what_it_reads_and_an_eta_from_the_epochs_done(monkeypatch
     assert buffer.getvalue().count("\n") == 1
 
 
+def test_progress_of_a_cross_fitted_model_gives_each_fit_its_own_best_epoch(monkeypatch):
+    """compare fits a cross-fitted MLP once per fold on one display: the best epoch of
+    the third fit was once counted from the first fit's first epoch ("epoch 42/150 …
+    best at epoch 104")."""
+    import io
+
+    from rich.console import Console
+
+    from nncli.show.report import ProgressDisplay
+
+    monkeypatch.setattr(ProgressDisplay, "every", 0.0)
+    buffer = io.StringIO()
+    display = ProgressDisplay(Console(file=buffer, force_terminal=False, width=200), "mlp")
+    for losses in ([0.9, 0.5, 0.6], [0.8, 0.7, 0.4, 0.45]):  # fit 1, then fit 2
+        for epoch, loss in enumerate(losses, 1):
+            display({"epoch": epoch, "epochs": 10, "valid_loss": loss})
+    lines = buffer.getvalue().splitlines()
+    assert lines[2].startswith("mlp: epoch 3/10")
+    assert lines[2].endswith("best valid 0.5000 at epoch 2")
+    assert lines[-1].startswith("mlp: fit 2, epoch 4/10")
+    assert lines[-1].endswith("best valid 0.4000 at epoch 3")
+
+
 def test_the_quick_preset_takes_several_steps_per_epoch_on_a_small_set(invoke, tmp_path):
     """--preset quick's 512-row batches made one or two steps per epoch on a small set
     (its 20 epochs stopped undertrained). Its batches now leave 4 steps per epoch unless

@@ -236,7 +236,8 @@ class ProgressDisplay:
             disable=not self.enabled,
         )
         self.task = self.progress.add_task(label, total=None, info="", eta="")
-        self.losses: list[float] = []
+        self.losses: list[float] = []  # this fit's (a cross-fitted model has one per fold)
+        self.last_epoch, self.fits = 0, 1
         self.started = self.last_line = time.perf_counter()
         self.fit_started: float | None = None  # when the first epoch began (status "fitting")
 
@@ -267,6 +268,10 @@ class ProgressDisplay:
         self.progress.stop()
 
     def __call__(self, record: dict[str, Any]) -> None:
+        if self.losses and record["epoch"] <= self.last_epoch:  # the next fit (a fold) began:
+            self.losses, self.fits = [], self.fits + 1  # its best epoch is its own
+            self.fit_started = time.perf_counter()
+        self.last_epoch = record["epoch"]
         self.losses.append(record.get("valid_loss", float("nan")))
         parts = []
         if "train_loss" in record:
@@ -295,8 +300,9 @@ class ProgressDisplay:
                 if finite else "")  # fmt: skip
         total = f"/{record['epochs']:,}" if record.get("epochs") else ""
         eta = self.eta(record)
+        fit = f"fit {self.fits}, " if self.fits > 1 else ""
         self.console.print(
-            f"{self.label}: {unit} {record['epoch']:,}{total}, {_clock(now - self.started)} "
+            f"{self.label}: {fit}{unit} {record['epoch']:,}{total}, {_clock(now - self.started)} "
             f"elapsed{', ' + eta if eta else ''}, {', '.join(parts)}{best}",
             markup=False, highlight=False,
         )  # fmt: skip
