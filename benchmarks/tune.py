@@ -8,7 +8,9 @@ same budget, on the same 80% of the rows; both scored once on the same 20% test 
 and with ``--mlp``: ``nncli tune -m mlp`` on adult with its own budget against the default
 gbt. Run alone on a quiet machine; each line records the load average.
 
-    python benchmarks/tune.py [--budget 300] [--mlp-budget 600] [--sets adult,magic,...]
+    python benchmarks/tune.py [--budget 300] [--sets adult,magic,...] [--mlp --mlp-budget 600]
+
+(``--sets "" --mlp``: the MLP run alone, added to the file.)
 
 Writes benchmarks/tune.json (one object per run).
 """
@@ -99,18 +101,19 @@ def main() -> None:
     parser.add_argument("--mlp", action="store_true", help="also tune the MLP on adult")
     parser.add_argument("--out", default=str(HERE / "tune.json"))
     args = parser.parse_args()
-    rows = []
-    for name in args.sets.split(","):
+    out = Path(args.out)
+    rows = json.loads(out.read_text()) if out.exists() and not args.sets else []  # --sets "": add
+    for name in [s for s in args.sets.split(",") if s]:
         for tool in ("nncli", "optuna"):
             run = run_nncli(name, "gbt", args.budget) if tool == "nncli" else (
                 run_lgbm_tuner(name, args.budget))  # fmt: skip
             rows.append(run)
             print(json.dumps(rows[-1]), flush=True)  # noqa: T201
-            Path(args.out).write_text(json.dumps(rows, indent=1))
+            out.write_text(json.dumps(rows, indent=1))
     if args.mlp:
         rows.append(run_nncli("adult", "mlp", args.mlp_budget))
         print(json.dumps(rows[-1]), flush=True)  # noqa: T201
-        Path(args.out).write_text(json.dumps(rows, indent=1))
+        out.write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":

@@ -210,12 +210,19 @@ def test_mlp_learning_curve_reports_each_epoch_and_prunes():
             return len(self.seen) >= 3
 
     trial = Trial()
-    curve = tuning._Curve(trial, sign=1)
+    curve = tuning._Curve(trial, sign=1, deadline=None)
     curve({"epoch": 1, "valid_loss": 0.6})
     curve({"epoch": 2, "valid_loss": 0.7})  # worse: the best so far is reported
     with pytest.raises(optuna.TrialPruned, match="epoch 3"):
         curve({"epoch": 3, "valid_loss": 0.5})
     assert trial.seen == [(1, -0.6), (2, -0.6), (3, -0.5)]
+    later = tuning._Curve(Trial(), sign=1, deadline=None)
+    later.report = False  # a later fold: not reported
+    later({"epoch": 1, "valid_loss": 0.6})
+    assert later.trial.seen == []
+    late = tuning._Curve(Trial(), sign=1, deadline=0.0)  # the budget ran out long ago
+    with pytest.raises(optuna.TrialPruned, match="time budget ran out"):
+        late({"epoch": 1, "valid_loss": 0.6})
 
 
 def _context() -> tuning._Ctx:

@@ -358,14 +358,19 @@ class _Ctx:
 
 class _Curve:
     """The MLP's learning curve to the pruner: the best validation loss so far at each
-    epoch of the first fit (negated when the metric grows)."""
+    epoch of the first fit (negated when the metric grows); and the time budget, checked
+    every epoch of every fit. The MLP is given no time limit of its own: it would fit its
+    schedule into the time left, and the trial would not be the settings it names."""
 
-    def __init__(self, trial: Any, sign: int) -> None:
-        self.trial, self.sign, self.best = trial, sign, math.inf
+    def __init__(self, trial: Any, sign: int, deadline: float | None) -> None:
+        self.trial, self.sign, self.deadline, self.best = trial, sign, deadline, math.inf
+        self.report = True  # the first fit only
 
     def __call__(self, record: dict[str, Any]) -> None:
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            raise optuna_module().TrialPruned("stopped: the time budget ran out")
         loss, epoch = record.get("valid_loss"), int(record.get("epoch", 0))
-        if loss is None or not math.isfinite(loss) or not 0 < epoch < FOLD_STEP:
+        if not self.report or loss is None or not math.isfinite(loss) or not 0 < epoch < FOLD_STEP:
             return
         self.best = min(self.best, float(loss))
         self.trial.report(-self.sign * self.best, epoch)
@@ -416,7 +421,8 @@ class _Objective:
         settings = with_values(ctx.settings, self.table_name, values)
         k_folds, oof = len(split.folds), np.full((len(split.rest), len(ctx.schema.classes)), np.nan)
         test_sum, predictors, seconds, score = 0.0, [], 0.0, math.nan
-        curve = _Curve(trial, self.sign) if trial and MODELS[self.model].unit == "epoch" else None
+        epochs = MODELS[self.model].unit == "epoch"  # the MLP: watched by epoch (_Curve)
+        curve = _Curve(trial, self.sign, ctx.deadline) if trial and epochs else None
         for k, fold in enumerate(split.folds):
             left = ctx.left()
             if trial is not None and left is not None and (left <= 0 or (k and seconds / k > left)):
@@ -424,8 +430,11 @@ class _Objective:
                     f"stopped: the time budget ran out after {k} of {k_folds} fits"
                 )
             one = Split(split.rest, [fold], split.test)
-            fits = fit_folds(self.model, ctx.schema, ctx.frame, ctx.y, one, settings,
-                             left if trial else None, curve if k == 0 else None)  # fmt: skip
+            limit = left if trial is not None and curve is None else None
+            if curve is not None:
+                curve.report = k == 0
+            fits = fit_folds(self.model, ctx.schema, ctx.frame, ctx.y, one, settings, limit,
+                             curve)  # fmt: skip
             if fits.report.stop_reason == "time_budget":
                 raise optuna_module().TrialPruned("stopped: the time budget ran out")
             position = split.position(fold)
