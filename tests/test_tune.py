@@ -387,3 +387,17 @@ def test_gbt_given_almost_no_time_keeps_its_first_round():
     report = model.fit(data, time_limit=1e-9)
     assert report.stop_reason == "time_budget" and len(report.history) == 1
     assert model.predict_proba(X).shape == (200, 2)
+
+
+def test_toml_of_a_first_trial_that_won_lists_the_settings_as_given():
+    from nncli.assess.tune import ModelTuning, TrialRow, Tuning
+    from nncli.show.report_tune import best_toml
+
+    first = TrialRow(0, "complete", 0.99, {}, 1.0, default=True)
+    m = ModelTuning("logreg", "s.logreg", {"C": "0.0001..100 (log)"}, [first], {"max_iter": 50},
+                    best=first, best_values={"C": 1.0})  # fmt: skip
+    schema = nncli.infer_schema(pd.read_csv(PHYSICS))
+    text = best_toml(Tuning("data.csv", schema, "auc", {}, 5, [m], 0, preset="strong"))
+    parsed = tomllib.loads(text)
+    assert parsed == {"run": {"preset": "strong"}, "linear": {"max_iter": 50, "C": 1.0}}
+    assert "# logreg: trial 0, 0.9900 (the settings as given)" in text

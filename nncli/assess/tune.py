@@ -646,7 +646,10 @@ def _conclude(result: ModelTuning, study: Any, objective: _Objective, ctx: _Ctx)
     best, table = study.best_trial, TABLES[objective.table_name]
     result.best = next(r for r in result.trials if r.number == best.number)
     default = next((t for t in complete if t.user_attrs.get("default")), None)
-    if not best.user_attrs.get("default"):
+    if best.user_attrs.get("default"):  # the searched settings as they were given
+        config = ctx.settings.table(objective.table_name)
+        result.best_values = {r.name: getattr(config, r.name) for r in objective.space}
+    else:
         result.best_values = settings_values(table, best.params)
     result.tuned = _tested(objective.scored(best), ctx)
     if default is not None:

@@ -100,9 +100,10 @@ def _scores_table(m: ModelTuning, metric: str) -> Table:
     for name in ("", f"{metric_label(metric)} search", f"{metric_label(metric)} test", "fit s"):
         table.add_column(name, justify="right" if name else "left")
     mean = m.ensemble.label if m.ensemble else ""
+    same = m.best is not None and m.best.default  # the first trial was the best
     rows: list[tuple[str, Scored | None]] = [
-        (f"tuned ({m.tuned.label})" if m.tuned else "", m.tuned),
-        (f"as given ({m.default.label})" if m.default else "", m.default),
+        (f"{'best: as given' if same else 'tuned'} ({m.tuned.label})" if m.tuned else "", m.tuned),
+        (f"as given ({m.default.label})" if m.default else "", None if same else m.default),
         (mean, m.ensemble),
     ]
     for label, s in rows:
