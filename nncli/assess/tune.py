@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nncli.assess import stats
-from nncli.assess.crossfit import Split, auto_bag, fit_folds, make_splits
+from nncli.assess.crossfit import Split, auto_bag, make_splits
 from nncli.assess.evaluate import HIGHER_IS_BETTER, metrics
 from nncli.config import TABLES, Setting, Settings, SettingsTable
 from nncli.errors import ConfigError, NncliError
@@ -100,7 +100,7 @@ class Scored:
 
     label: str
     valid: float
-    test_proba: np.ndarray
+    test_proba: np.ndarray | None  # predicted when the trial is reported (None until then)
     test: dict[str, float] = field(default_factory=dict)
     predictor: Any = None
     fit_seconds: float = 0.0
@@ -420,7 +420,8 @@ class _Objective:
         ctx, split = self.ctx, self.ctx.split
         settings = with_values(ctx.settings, self.table_name, values)
         k_folds, oof = len(split.folds), np.full((len(split.rest), len(ctx.schema.classes)), np.nan)
-        test_sum, predictors, seconds, score = 0.0, [], 0.0, math.nan
+        predictors: list[Any] = []
+        seconds, score = 0.0, math.nan
         epochs = MODELS[self.model].unit == "epoch"  # the MLP: watched by epoch (_Curve)
         curve = _Curve(trial, self.sign, ctx.deadline) if trial and epochs else None
         for k, fold in enumerate(split.folds):
@@ -429,26 +430,35 @@ class _Objective:
                 raise optuna_module().TrialPruned(
                     f"stopped: the time budget ran out after {k} of {k_folds} fits"
                 )
-            one = Split(split.rest, [fold], split.test)
-            limit = left if trial is not None and curve is None else None
             if curve is not None:
                 curve.report = k == 0
-            fits = fit_folds(self.model, ctx.schema, ctx.frame, ctx.y, one, settings, limit,
-                             curve)  # fmt: skip
-            if fits.report.stop_reason == "time_budget":
-                raise optuna_module().TrialPruned("stopped: the time budget ran out")
-            position = split.position(fold)
-            oof[position] = fits.output.valid[position]
-            test_sum, seconds = test_sum + fits.output.test, seconds + fits.fit_seconds
-            predictors += fits.predictors
+            fitted = self._fit_one(split, k, settings, curve, left if trial else None)
+            oof[split.position(fold)] = fitted.predictor.predict_proba_matrix(fitted.X_valid)
+            predictors.append(fitted.predictor)
+            seconds += fitted.fit_seconds
             score = ctx.score(oof)
             if trial is not None and k + 1 < k_folds:
                 trial.report(score, (k + 1) * FOLD_STEP)
                 if trial.should_prune():
                     raise optuna_module().TrialPruned(f"pruned after fit {k + 1} of {k_folds}")
         predictor = predictors[0] if k_folds == 1 else _bagged(predictors, label, k_folds, settings)
-        return Scored(label, score, np.asarray(test_sum) / k_folds, predictor=predictor,
-                      fit_seconds=seconds, oof=oof)  # fmt: skip
+        return Scored(label, score, None, predictor=predictor, fit_seconds=seconds, oof=oof)
+
+    def _fit_one(self, split: Split, k: int, settings: Settings, curve: _Curve | None,
+                 left: float | None) -> Any:  # fmt: skip
+        """Fold ``k``'s fit; only its validation rows are predicted (the test rows are
+        predicted at the end, for the trials that are reported)."""
+        from nncli.learn.fitting import fit_model
+
+        ctx, train, valid = self.ctx, split.training(k), split.folds[k]
+        limit = left if curve is None else None  # the MLP is watched by epoch instead
+        fitted = fit_model(self.model, ctx.schema, ctx.frame.iloc[train], ctx.y[train],
+                           ctx.frame.iloc[valid], ctx.y[valid], settings, curve, limit)  # fmt: skip
+        if fitted.report.stop_reason == "interrupted":
+            raise KeyboardInterrupt  # Ctrl-C stops the search, not this fit
+        if fitted.report.stop_reason == "time_budget":
+            raise optuna_module().TrialPruned("stopped: the time budget ran out")
+        return fitted
 
     def _keep(self, number: int, scored: Scored, default: bool) -> None:
         self.kept[number] = scored
@@ -659,7 +669,8 @@ def _conclude(result: ModelTuning, study: Any, objective: _Objective, ctx: _Ctx)
     if ctx.options.ensemble > 1 and len(complete) > 1:
         sign = objective.sign
         top = sorted(complete, key=lambda t: -sign * t.value)[: ctx.options.ensemble]
-        result.ensemble = _tested(_blend([objective.scored(t) for t in top], ctx), ctx)
+        members = [_tested(objective.scored(t), ctx) for t in top]
+        result.ensemble = _tested(_blend(members, ctx), ctx)
 
 
 def _tested(scored: Scored, ctx: _Ctx) -> Scored:
@@ -667,6 +678,8 @@ def _tested(scored: Scored, ctx: _Ctx) -> Scored:
     from nncli.io.card import DataInfo
 
     test, split = ctx.split.test, ctx.split
+    if scored.test_proba is None:
+        scored.test_proba = scored.predictor.predict_proba(ctx.frame.iloc[test], unseen="ignore")
     scored.test = metrics(ctx.y[test], scored.test_proba, ctx.w[test])
     card = scored.predictor.card
     card.metrics = {"test": scored.test}
