@@ -10,7 +10,8 @@ gbt. Run alone on a quiet machine; each line records the load average.
 
     python benchmarks/tune.py [--budget 300] [--sets adult,magic,...] [--mlp --mlp-budget 600]
 
-(``--sets "" --mlp``: the MLP run alone, added to the file.)
+(``--sets "" --mlp --append``: the MLP run alone, added to the file; ``--bag 5
+--nncli-only --append``: nncli cross-fitted on every set.)
 
 Writes benchmarks/tune.json (one object per run).
 """
@@ -39,16 +40,20 @@ def _target(name: str) -> str:
         return next(r["target_column"] for r in csv.DictReader(fh) if r["name"] == name)
 
 
-def run_nncli(name: str, model: str, budget: float) -> dict:
+def run_nncli(name: str, model: str, budget: float, bag: int | None = None) -> dict:
     import nncli
     from nncli.assess.tune import TuneOptions
+    from nncli.config import RunConfig, Settings
 
     started = time.perf_counter()
     options = TuneOptions(models=(model,), time_budget=budget, bootstrap=0)
-    found = nncli.tune(DATA / f"{name}.csv", target=_target(name), options=options)
+    settings = Settings(run=RunConfig(bag=bag)) if bag else None
+    found = nncli.tune(DATA / f"{name}.csv", target=_target(name), options=options,
+                       settings=settings)  # fmt: skip
     m = found.models[0]
     return {
-        "set": name, "tool": f"nncli-tune-{model}", "budget_s": budget,
+        "set": name, "tool": f"nncli-tune-{model}" + (f"-bag{bag}" if bag else ""),
+        "budget_s": budget,
         "wall_s": time.perf_counter() - started, "trials": len(m.trials),
         "complete": sum(t.state == "complete" for t in m.trials),
         "auc": m.tuned.test["auc"] if m.tuned else None,
@@ -99,13 +104,16 @@ def main() -> None:
     parser.add_argument("--mlp-budget", type=float, default=600.0)
     parser.add_argument("--sets", default=",".join(SETS))
     parser.add_argument("--mlp", action="store_true", help="also tune the MLP on adult")
+    parser.add_argument("--bag", type=int, help="nncli's --bag (default: compare's choice)")
+    parser.add_argument("--nncli-only", action="store_true", help="not the Optuna tuner")
     parser.add_argument("--out", default=str(HERE / "tune.json"))
+    parser.add_argument("--append", action="store_true", help="add to --out's runs")
     args = parser.parse_args()
     out = Path(args.out)
-    rows = json.loads(out.read_text()) if out.exists() and not args.sets else []  # --sets "": add
+    rows = json.loads(out.read_text()) if out.exists() and args.append else []
     for name in [s for s in args.sets.split(",") if s]:
-        for tool in ("nncli", "optuna"):
-            run = run_nncli(name, "gbt", args.budget) if tool == "nncli" else (
+        for tool in ("nncli",) if args.nncli_only else ("nncli", "optuna"):
+            run = run_nncli(name, "gbt", args.budget, args.bag) if tool == "nncli" else (
                 run_lgbm_tuner(name, args.budget))  # fmt: skip
             rows.append(run)
             print(json.dumps(rows[-1]), flush=True)  # noqa: T201

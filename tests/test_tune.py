@@ -97,8 +97,13 @@ def test_search_beats_a_bad_default(bad_default):
     assert m.tuned.test["auc"] > m.default.test["auc"]
     assert m.best_values["num_leaves"] >= 4  # searched: not the bad 2
     assert m.paired.method == "DeLong" and m.paired.significant
-    assert bad_default.rows == {"search": 3200, "valid": 3200, "test": 800, "total": 4000}
-    assert bad_default.bag == 5  # compare's automatic cross-fitting for 3,200 rows
+    assert bad_default.rows == {"search": 3200, "test": 800, "total": 4000}
+    assert (m.bag, m.n_valid) == (5, 3200)  # compare's automatic cross-fitting for 3,200 rows
+
+
+def test_trees_cross_fit_their_trials_on_larger_data_than_compare():
+    assert [tuning.tune_bag(n, "gbt") for n in (500, 5_000, 40_000, 300_000)] == [8, 5, 5, 1]
+    assert [tuning.tune_bag(n, "mlp") for n in (500, 5_000, 40_000)] == [8, 5, 1]
 
 
 def _naive_delong(positive, a, b):
@@ -350,7 +355,8 @@ def test_cli_tables_show_trials_scores_and_toml(invoke):
     out = result.stdout
     assert "logreg: 3 trials (3 complete); study 'physics.logreg'" in out
     assert "as given (logreg#0)" in out and "[linear]" in out and "C = " in out
-    assert "each trial is fitted 5 times (cross-fitting" in result.stderr
+    assert "logreg: each trial is fitted 5 times (cross-fitting" in result.stderr
+    assert "; 5-fold cross-fit, scored out of fold" in out
 
 
 def test_cli_bad_storage_is_one_clear_error(invoke):
@@ -397,7 +403,7 @@ def test_toml_of_a_first_trial_that_won_lists_the_settings_as_given():
     m = ModelTuning("logreg", "s.logreg", {"C": "0.0001..100 (log)"}, [first], {"max_iter": 50},
                     best=first, best_values={"C": 1.0})  # fmt: skip
     schema = nncli.infer_schema(pd.read_csv(PHYSICS))
-    text = best_toml(Tuning("data.csv", schema, "auc", {}, 5, [m], 0, preset="strong"))
+    text = best_toml(Tuning("data.csv", schema, "auc", {}, [m], 0, preset="strong"))
     parsed = tomllib.loads(text)
     assert parsed == {"run": {"preset": "strong"}, "linear": {"max_iter": 50, "C": 1.0}}
     assert "# logreg: trial 0, 0.9900 (the settings as given)" in text

@@ -116,7 +116,9 @@ def _model_parts(m: ModelTuning, tuning: Tuning) -> list[Any]:
     from nncli.assess.evaluate import HIGHER_IS_BETTER
 
     sign = 1 if HIGHER_IS_BETTER[tuning.metric] else -1
-    parts: list[Any] = [Text.assemble((m.model, "bold"), f": {_head(m)}")]
+    search = (f"{m.bag}-fold cross-fit, scored out of fold" if m.bag > 1
+              else f"scored on {m.n_valid:,} validation rows")  # fmt: skip
+    parts: list[Any] = [Text.assemble((m.model, "bold"), f": {_head(m)}; {search}")]
     if m.note:
         parts.append(Text(f"  {m.note}", style="yellow"))
     if m.trials:
@@ -135,11 +137,9 @@ def _model_parts(m: ModelTuning, tuning: Tuning) -> list[Any]:
 
 def tune_renderable(tuning: Tuning) -> Group:
     rows, unit = tuning.rows, "rows"
-    search = (f"{tuning.bag}-fold cross-fit, scored out of fold" if tuning.bag > 1
-              else f"scored on {rows['valid']:,} validation {unit}")  # fmt: skip
     head = Text.assemble(
         ("tune", "bold"),
-        f" {tuning.source}: {rows['total']:,} {unit} ({rows['search']:,} searched on: {search}; "
+        f" {tuning.source}: {rows['total']:,} {unit} ({rows['search']:,} searched on; "
         f"{rows['test']:,} test {unit}, scored once); target {tuning.schema.target!r}; "
         f"seed {tuning.seed}; {metric_label(tuning.metric)}; {tuning.elapsed:.1f} s"
         + ("; interrupted: the trials that finished" if tuning.interrupted else ""),
@@ -183,6 +183,7 @@ def _model_json(m: ModelTuning) -> dict[str, Any]:
     listed = {k: list(v) if isinstance(v, tuple) else v for k, v in m.best_values.items()}
     return {
         "model": m.model, "study": m.study, "search_space": m.space, "fixed": m.fixed,
+        "bag": m.bag, "rows_scored": m.n_valid,
         "trials": [_trial_json(t) for t in m.trials], "ran_here": m.ran_here,
         "best_trial": m.best.number if m.best else None, "best_settings": listed,
         "tuned": _scored_json(m.tuned), "as_given": _scored_json(m.default),
@@ -196,7 +197,7 @@ def tune_json(tuning: Tuning, output: str | None, config_file: str | None) -> di
     return {
         "format_version": JSON_FORMAT_VERSION, "command": "tune", "source": tuning.source,
         "sha256": tuning.sha256, "target": tuning.schema.target, "metric": tuning.metric,
-        "seed": tuning.seed, "preset": tuning.preset, "rows": tuning.rows, "bag": tuning.bag,
+        "seed": tuning.seed, "preset": tuning.preset, "rows": tuning.rows,
         "storage": tuning.storage, "elapsed_seconds": tuning.elapsed,
         "interrupted": tuning.interrupted, "models": [_model_json(m) for m in tuning.models],
         "best_model": best.model if best else None, "config_toml": best_toml(tuning),
