@@ -48,8 +48,12 @@ def run_nncli(name: str, model: str, budget: float, bag: int | None = None) -> d
     started = time.perf_counter()
     options = TuneOptions(models=(model,), time_budget=budget, bootstrap=0)
     settings = Settings(run=RunConfig(bag=bag)) if bag else None
+
+    def done(model: str, row: object, best: float | None) -> None:  # the trials, on stderr
+        print(f"{name} {model} {row}", file=sys.stderr, flush=True)  # noqa: T201
+
     found = nncli.tune(DATA / f"{name}.csv", target=_target(name), options=options,
-                       settings=settings)  # fmt: skip
+                       settings=settings, on_done=done)  # fmt: skip
     m = found.models[0]
     return {
         "set": name, "tool": f"nncli-tune-{model}" + (f"-bag{bag}" if bag else ""),
@@ -58,7 +62,7 @@ def run_nncli(name: str, model: str, budget: float, bag: int | None = None) -> d
         "complete": sum(t.state == "complete" for t in m.trials),
         "auc": m.tuned.test["auc"] if m.tuned else None,
         "default_auc": m.default.test["auc"] if m.default else None,
-        "valid_auc": m.tuned.valid if m.tuned else None, "bag": found.bag,
+        "valid_auc": m.tuned.valid if m.tuned else None, "bag": m.bag,
         "load": os.getloadavg()[0],
     }  # fmt: skip
 

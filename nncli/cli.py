@@ -579,6 +579,12 @@ def train(
         sys.exit(int(ExitCode.INTERRUPTED))
 
 
+def _metric_option(text: str) -> Callable[[F], F]:
+    """--metric, as compare ranks and tune searches."""
+    return click.option("--metric", type=click.Choice(["auc", "accuracy", "balanced_accuracy",
+                        "logloss"]), default="auc", show_default=True, help=text)  # fmt: skip
+
+
 @cli.command()
 @click.argument("data", required=False)
 @click.option(
@@ -620,13 +626,7 @@ def train(
     help="What time left after the MLPs buys, in order, while another run fits: the best "
     "MLP again with the other scaling (scaler) or another seed (seed); '' for none.",
 )
-@click.option(
-    "--metric",
-    type=click.Choice(["auc", "accuracy", "balanced_accuracy", "logloss"]),
-    default="auc",
-    show_default=True,
-    help="Metric that ranks the models.",
-)
+@_metric_option("Metric that ranks the models.")
 @click.option(
     "--bootstrap",
     type=click.IntRange(min=0),
@@ -784,13 +784,7 @@ def _exit_on_threshold(check: Any) -> None:
     help="Stop starting trials after this time (90s, 2m, 1h); a trial that would "
     "run past it is stopped and not counted.",
 )
-@click.option(
-    "--metric",
-    type=click.Choice(["auc", "accuracy", "balanced_accuracy", "logloss"]),
-    default="auc",
-    show_default=True,
-    help="Metric the search maximises (logloss: minimises).",
-)
+@_metric_option("Metric the search maximises (logloss: minimises).")
 @click.option(
     "--test-size",
     type=click.FloatRange(0.05, 0.9),
