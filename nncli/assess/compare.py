@@ -442,18 +442,10 @@ def _valid_metrics(result: ModelResult, ctx: _Context, masks: list[np.ndarray]) 
     (per outer split, over its rest), averaged over outer splits. The macro AUC leaves
     out a class with fewer than FEW_ROWS of those rows: a fold model that never saw the
     class scores it at random, and the choice would rest on one or two rows."""
-    from nncli.assess.evaluate import macro_auc_over
-
     parts = []
     for split, out, mask in zip(ctx.splits, result.folds, masks, strict=True):
         rows = split.rest[mask]
-        y, w = ctx.y[rows], ctx.w[rows]
-        part = metrics(y, out.valid[mask], w)
-        counts = np.bincount(y, minlength=out.valid.shape[1])
-        kept = [k for k, n in enumerate(counts) if n >= stats.FEW_ROWS]
-        if len(counts) > 2 and 2 <= len(kept) < len(counts):  # a class too rare to choose on
-            part["auc"] = float(macro_auc_over(y, out.valid[mask], w[None, :], kept)[0])
-        parts.append(part)
+        parts.append(stats.selection_metrics(ctx.y[rows], out.valid[mask], ctx.w[rows]))
     return _fold_mean(parts)
 
 
@@ -602,25 +594,12 @@ def paired_test(comparison: Comparison, a: ModelResult, b: ModelResult) -> stats
 
 
 def _without_few_rows(comparison: Comparison, a: ModelResult, b: ModelResult) -> str:
-    """Why an AUC difference that is significant is not called so: it rests on classes
-    with fewer than FEW_ROWS test rows. Binary: every AUC rests on them. Several classes:
-    the paired bootstrap again over the other classes' macro AUC ("" when the difference
-    is significant there too)."""
-    from nncli.assess.evaluate import macro_auc_over
-
-    classes = comparison.schema.classes
-    few = ", ".join(f"{classes[k]!r} ({n} test row{'s' if n > 1 else ''})"
-                    for k, n in comparison.few_rows.items())  # fmt: skip
-    kept = [k for k in range(len(classes)) if k not in comparison.few_rows]
-    if len(classes) == 2 or len(kept) < 2 or comparison.options.bootstrap <= 0:
-        return f"it rests on class {few}"
-    y, w, seed = comparison.y_test, comparison.w_test, comparison.seed
-    resamples = stats.bootstrap_weights(y, w, comparison.options.bootstrap, seed)
-    diffs = [macro_auc_over(y, a.proba, W, kept) - macro_auc_over(y, b.proba, W, kept)
-             for W in resamples]  # fmt: skip
-    if stats.bootstrap_p_value(np.concatenate(diffs)) < stats.ALPHA:
-        return ""
-    return f"not significant without class {few}"
+    """Why a significant AUC difference is not called so (:func:`stats.without_few_rows`)."""
+    assert a.proba is not None and b.proba is not None
+    return stats.without_few_rows(
+        comparison.y_test, comparison.w_test, a.proba, b.proba, comparison.schema.classes,
+        comparison.few_rows, comparison.options.bootstrap, comparison.seed,
+    )  # fmt: skip
 
 
 # -------------------------------------------------------------------- threshold

@@ -18,11 +18,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nncli.assess.evaluate import batch_metrics
+from nncli.assess.evaluate import batch_metrics, macro_auc_over, metrics
 
 ALPHA = 0.05  # significance level for verdicts and 95% intervals
 FEW_ROWS = 5  # a class with fewer test rows than this cannot carry a verdict
 CHUNK = 100  # bootstrap resamples scored at once (bounds memory)
+
+
+def selection_metrics(y: np.ndarray, proba: np.ndarray, w: np.ndarray) -> dict[str, float]:
+    """The metrics a choice rests on (compare's best, tune's trials): those of
+    :func:`~nncli.assess.evaluate.metrics`, with a macro AUC that leaves out a class of
+    fewer than FEW_ROWS rows (a fold model that never saw the class scores it at random,
+    and the choice would rest on one or two rows)."""
+    out = metrics(y, proba, w)
+    counts = np.bincount(y, minlength=proba.shape[1])
+    kept = [k for k, n in enumerate(counts) if n >= FEW_ROWS]
+    if len(counts) > 2 and 2 <= len(kept) < len(counts):  # a class too rare to choose on
+        out["auc"] = float(macro_auc_over(y, proba, w[None, :], kept)[0])
+    return out
 
 
 def bootstrap_weights(y: np.ndarray, w: np.ndarray, n_boot: int, seed: int) -> Iterator[np.ndarray]:
@@ -119,6 +132,26 @@ def paired_rows(
         method = "McNemar"
     floor = 1 / max(n_boot, 1) if method == "paired bootstrap" else 0.0
     return PairedTest(metric, point, low, high, p_value, method, floor)
+
+
+def without_few_rows(
+    y: np.ndarray, w: np.ndarray, proba_a: np.ndarray, proba_b: np.ndarray, classes: list[str],
+    few: dict[int, int], n_boot: int, seed: int,
+) -> str:  # fmt: skip
+    """Why an AUC difference that is significant is not called so: it rests on classes
+    with fewer than FEW_ROWS test rows (``few``: class index → test rows). Binary: every
+    AUC rests on them. Several classes: the paired bootstrap again over the other classes'
+    macro AUC ("" when the difference is significant there too)."""
+    words = ", ".join(f"{classes[k]!r} ({n} test row{'s' if n > 1 else ''})"
+                      for k, n in few.items())  # fmt: skip
+    kept = [k for k in range(len(classes)) if k not in few]
+    if len(classes) == 2 or len(kept) < 2 or n_boot <= 0:
+        return f"it rests on class {words}"
+    diffs = [macro_auc_over(y, proba_a, W, kept) - macro_auc_over(y, proba_b, W, kept)
+             for W in bootstrap_weights(y, w, n_boot, seed)]  # fmt: skip
+    if bootstrap_p_value(np.concatenate(diffs)) < ALPHA:
+        return ""
+    return f"not significant without class {words}"
 
 
 def delong(

@@ -356,10 +356,12 @@ class _Ctx:
         return None if self.deadline is None else self.deadline - time.perf_counter()
 
     def score(self, oof: np.ndarray) -> float:
-        """The metric on the rows of the rest predicted out of fold so far."""
+        """The metric on the rows of the rest predicted out of fold so far, as compare
+        chooses (a class of fewer than 5 such rows left out of the macro AUC)."""
         mask = np.isfinite(oof).all(axis=1)
         rows = self.split.rest[mask]
-        return metrics(self.y[rows], oof[mask], self.w[rows])[self.options.metric]
+        chosen = stats.selection_metrics(self.y[rows], oof[mask], self.w[rows])
+        return chosen[self.options.metric]
 
 
 class _Curve:
@@ -715,10 +717,11 @@ def paired(a: Scored, b: Scored, ctx: _Ctx) -> stats.PairedTest:
     result = stats.paired_rows(metric, a.test[metric] - b.test[metric], y, w, a.test_proba,
                                b.test_proba, boot[0], boot[1], opts.bootstrap)  # fmt: skip
     counts = np.bincount(y, minlength=len(ctx.schema.classes))
-    few = [f"{ctx.schema.classes[k]!r} ({n} test rows)" for k, n in enumerate(counts)
-           if n < stats.FEW_ROWS]  # fmt: skip
+    few = {k: int(n) for k, n in enumerate(counts) if n < stats.FEW_ROWS}
     if metric == "auc" and few and result.p_value < stats.ALPHA:
-        result.few_rows = "it rests on class " + ", ".join(few)
+        classes = ctx.schema.classes
+        result.few_rows = stats.without_few_rows(y, w, a.test_proba, b.test_proba, classes,
+                                                 few, opts.bootstrap, seed)  # fmt: skip
     return result
 
 
