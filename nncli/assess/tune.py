@@ -190,7 +190,7 @@ def suggest(trial: Any, table: SettingsTable, space: list[Setting]) -> dict[str,
     params = {}
     for row in space:
         s = row.search
-        assert s is not None and s.low is not None or s.choices
+        assert s is not None
         if s.choices:
             params[row.name] = trial.suggest_categorical(row.name, list(s.choices))
         elif row.type is int:
@@ -229,17 +229,6 @@ def with_values(settings: Settings, table_name: str, values: dict[str, Any]) -> 
     if not values:
         return settings
     return replace(settings, **{table_name: settings.table(table_name).replace(**values)})
-
-
-def variant(values: dict[str, Any]) -> str:
-    """Values as a variant string (``--gbt "num_leaves=63,lr=0.05"``)."""
-    return ",".join(f"{k}={_short(v)}" for k, v in values.items())
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, tuple):
-        return ",".join(map(str, value))
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 # ------------------------------------------------------------------------ studies

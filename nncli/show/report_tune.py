@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 SHOWN_TRIALS = 10
 
 
-def _value(value: Any) -> str:
+def setting_text(value: Any) -> str:
     """A setting's value in a table or variant string: 4 significant digits."""
     if isinstance(value, tuple):
         return ",".join(map(str, value))
@@ -77,7 +77,7 @@ def _trials_table(m: ModelTuning, metric: str, sign: int) -> Table:
     for t in _shown(m, sign):
         star = " ★" if m.best is not None and t.number == m.best.number else ""
         score = f"{t.value:.4f}" if t.value is not None else t.state
-        words = ",".join(f"{k}={_value(v)}" for k, v in t.values.items())
+        words = ",".join(f"{k}={setting_text(v)}" for k, v in t.values.items())
         words = "as given" if t.default else words
         if t.note:
             words += f" ({t.note})"
