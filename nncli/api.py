@@ -550,7 +550,7 @@ def tune(
 
     optuna = tuning.optuna_module()  # the extra, before anything is read
     options = options or tuning.TuneOptions(models=("gbt",))
-    tuning.open_storage(optuna, options.storage)  # a bad --storage, before anything is read
+    storage = tuning.open_storage(optuna, options.storage)  # a bad one: before any reading
     settings = settings or Settings()
     if "preset" not in settings.run.given:
         settings = replace(settings, run=settings.run.replace(preset=COMPARE_PRESET))
@@ -564,7 +564,7 @@ def tune(
     y = dataset.labels_to_index(frame[schema.target], schema.classes, table.source)
     w = dataset.row_weights(frame, schema)
     return tuning.run_tuning(frame, y, w, schema, table.source, table.sha256, options, settings,
-                             on_trial, on_done, on_plan)  # fmt: skip
+                             on_trial, on_done, on_plan, storage)  # fmt: skip
 
 
 # ------------------------------------------------------------------ export

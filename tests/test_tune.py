@@ -239,7 +239,7 @@ def _context() -> tuning._Ctx:
     frame, y = _labelled(table, schema)
     settings = Settings().with_preset()
     opts = _options()
-    split, _ = tuning._split(y, opts, settings, frame, None)
+    split = tuning._split(y, opts, settings, frame, None)
     w = dataset.row_weights(frame, schema)
     return tuning._Ctx(frame, y, w, schema, split, opts, settings)
 

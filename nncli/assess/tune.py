@@ -489,26 +489,26 @@ def run_tuning(
     frame: pd.DataFrame, y: np.ndarray, w: np.ndarray, schema: Schema, source: str,
     sha256: str, options: TuneOptions, settings: Settings,
     on_trial: Callable[..., None] | None = None, on_done: Callable[..., None] | None = None,
-    on_plan: Callable[[str], None] | None = None,
+    on_plan: Callable[[str], None] | None = None, storage: Any = None,
 ) -> Tuning:  # fmt: skip
     """Tune each of ``options.models`` in turn (the time budget shared equally among the
-    models still to go), then score each one's best on the test rows."""
+    models still to go), then score each one's best on the test rows. ``storage``:
+    ``options.storage`` already opened (:func:`open_storage`), else it is opened here."""
     from nncli.prepare.preprocess import coded_categories
 
     optuna = optuna_module()
     started = time.perf_counter()
+    storage = storage if storage is not None else open_storage(optuna, options.storage)
     coded = coded_categories(frame, schema, keep=[settings.run.fold_by or ""])
     deadline = None if options.time_budget is None else started + options.time_budget
     results: list[ModelTuning] = []
     for i, model in enumerate(options.models):
-        split, bag = _split(y, options, settings, frame, on_plan, model)
+        split = _split(y, options, settings, frame, on_plan, model)
         ctx = _Ctx(coded, y, w, schema, split, options, settings, None, source, sha256)
         if deadline is not None:
             ctx.deadline = time.perf_counter() + (deadline - time.perf_counter()) / (
                 len(options.models) - i)  # fmt: skip
-        results.append(_tune_model(optuna, ctx, model, sha256, bag, on_trial, on_done))
-        results[-1].bag = bag
-        results[-1].n_valid = len(split.rest) if bag > 1 else len(split.folds[0])
+        results.append(_tune_model(optuna, ctx, model, storage, on_trial, on_done))
         if results[-1].interrupted:
             break
     rows = {"search": len(split.rest), "test": len(split.test), "total": len(y)}
@@ -528,7 +528,7 @@ def tune_bag(n_rest: int, model: str) -> int:
 def _split(
     y: np.ndarray, options: TuneOptions, settings: Settings, frame: pd.DataFrame,
     on_plan: Callable[[str], None] | None, model: str = "gbt",
-) -> tuple[Split, int]:  # fmt: skip
+) -> Split:  # fmt: skip
     """compare's split: the same test rows for the same seed, and folds for ``model``'s
     trials (:func:`tune_bag`)."""
     from nncli.assess.plan import CompareOptions
@@ -546,7 +546,7 @@ def _split(
                         None, fold_of)[0]  # fmt: skip
     if on_plan is not None:
         on_plan(f"{model}: " + _plan_words(split, bag, given))
-    return split, bag
+    return split
 
 
 def _plan_words(split: Split, bag: int, given: bool) -> str:
@@ -560,27 +560,27 @@ def _plan_words(split: Split, bag: int, given: bool) -> str:
     return f"{fitted}; the {len(split.test):,} test rows are scored once, at the end"
 
 
-def _identity(ctx: _Ctx, model: str, sha256: str, bag: int) -> dict[str, Any]:
+def _identity(ctx: _Ctx, model: str) -> dict[str, Any]:
     """What makes two runs' trials comparable."""
     table = MODELS[model].config or ""
     config = ctx.settings.table(table)
     fixed = {k: v for k, v in config.to_dict().items() if k in config.given}
     run = ctx.settings.run
-    return {"sha256": sha256, "model": model, "metric": ctx.options.metric, "seed": run.seed,
-            "test_size": ctx.options.test_size, "bag": bag, "preset": run.preset,
+    return {"sha256": ctx.sha256, "model": model, "metric": ctx.options.metric, "seed": run.seed,
+            "test_size": ctx.options.test_size, "bag": len(ctx.split.folds), "preset": run.preset,
             "fixed": fixed, "rows": len(ctx.y)}  # fmt: skip
 
 
 def _tune_model(
-    optuna: Any, ctx: _Ctx, model: str, sha256: str, bag: int,
+    optuna: Any, ctx: _Ctx, model: str, storage: Any,
     on_trial: Callable[..., None] | None, on_done: Callable[..., None] | None,
 ) -> ModelTuning:  # fmt: skip
     """Open (or resume) the model's study, run trials until the budget or the trial count
     is reached, and conclude."""
     opts, table_name = ctx.options, MODELS[model].config or ""
     space = search_space(model, ctx.settings)
-    study = _study(optuna, opts, model, ctx.settings.run.seed)
-    identity = _identity(ctx, model, sha256, bag)
+    study = _study(optuna, opts, model, ctx.settings.run.seed, storage)
+    identity = _identity(ctx, model)
     check_identity(study, identity, opts.storage or "memory")
     _enqueue_default(study, default_params(space, ctx.settings, table_name))
     objective = _Objective(ctx, model, space, max(opts.ensemble, 1), on_trial)
@@ -599,17 +599,21 @@ def _tune_model(
                          {r.name: r.search.describe() for r in space if r.search},
                          trial_rows(study, TABLES[table_name]), identity["fixed"],
                          ran_here=objective.ran, interrupted=interrupted)  # fmt: skip
+    folds = ctx.split.folds
+    result.bag, result.n_valid = (
+        len(folds),
+        len(ctx.split.rest) if len(folds) > 1 else len(folds[0]),
+    )
     if not space:
         result.note = "nothing to search: every setting with a search space was given"
     _conclude(result, study, objective, ctx)
     return result
 
 
-def _study(optuna: Any, opts: TuneOptions, model: str, seed: int) -> Any:
+def _study(optuna: Any, opts: TuneOptions, model: str, seed: int, storage: Any) -> Any:
     """The model's study (``NAME.MODEL``), created or loaded; the sampler's seed is the
     run's, and in a shared storage also the process's, so that processes sharing a study
     do not draw the same settings."""
-    storage = open_storage(optuna, opts.storage)
     own = zlib.crc32(WORKER.encode())
     sampler_seed = seed if storage is None else (seed * 1_000_003 + own) % 2**31
     direction = "maximize" if HIGHER_IS_BETTER[opts.metric] else "minimize"

@@ -69,12 +69,12 @@ def _shown(m: ModelTuning, sign: int) -> list[TrialRow]:
     ]
 
 
-def _trials_table(m: ModelTuning, metric: str, sign: int) -> Table:
+def _trials_table(m: ModelTuning, metric: str, shown: list[TrialRow]) -> Table:
     table = Table(show_edge=False, pad_edge=False, header_style="bold")
     for name, justify in (("trial", "right"), (metric_label(metric), "right"),
                           ("seconds", "right"), ("settings", "left")):  # fmt: skip
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for t in _shown(m, sign):
+    for t in shown:
         star = " ★" if m.best is not None and t.number == m.best.number else ""
         score = f"{t.value:.4f}" if t.value is not None else t.state
         words = ",".join(f"{k}={setting_text(v)}" for k, v in t.values.items())
@@ -121,9 +121,10 @@ def _model_parts(m: ModelTuning, tuning: Tuning) -> list[Any]:
     parts: list[Any] = [Text.assemble((m.model, "bold"), f": {_head(m)}; {search}")]
     if m.note:
         parts.append(Text(f"  {m.note}", style="yellow"))
+    shown = _shown(m, sign)
     if m.trials:
-        parts.append(_trials_table(m, tuning.metric, sign))
-    hidden = len(m.trials) - len(_shown(m, sign))
+        parts.append(_trials_table(m, tuning.metric, shown))
+    hidden = len(m.trials) - len(shown)
     if hidden > 0:
         parts.append(Text(f"  … {hidden} more trials (--json lists every one)", style="dim"))
     if m.tuned is not None:
