@@ -14,8 +14,11 @@ import json
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks.* as a script
 
 NNCLI = {
     "nncli-gbt": ("gbt", None),
@@ -28,7 +31,9 @@ NNCLI = {
 #: realmlp: pytabkit's defaults (label smoothing, best epoch on classification error);
 #: realmlp-auc: what its docs recommend for AUC (no label smoothing, best epoch on log loss)
 #: catboost: the catboost package at its defaults, categorical columns as cat_features
-REFERENCES = ("lgbm", "hgb", "xgb", "catboost", "skmlp", "realmlp", "realmlp-auc")
+#: tabm: the tabm package with its paper's recipe (benchmarks/tabm_ref.py); like nncli's
+#: models it holds 20% of its 80% out for early stopping
+REFERENCES = ("lgbm", "hgb", "xgb", "catboost", "skmlp", "realmlp", "realmlp-auc", "tabm")
 
 
 def load(path: str, target: str, seed: int):
@@ -119,6 +124,10 @@ def _make_reference(name: str, X, seed: int, categorical: list[str]):
             cat_features=categorical, random_seed=seed,
             thread_count=2, verbose=False, allow_writing_files=False,
         )  # fmt: skip
+    if name == "tabm":
+        from benchmarks.tabm_ref import TabMClassifier
+
+        return TabMClassifier(seed)
     if name == "xgb":
         import xgboost
 
