@@ -1,6 +1,7 @@
 """TabM as a reference model: the official ``tabm`` package with its paper's default recipe.
 
 Recipe (Gorishniy et al., ICLR 2025, and the package's example): numeric columns
+(those with two values or more in the training rows: the bins need them)
 imputed with the training median and quantile-normalised (normal output, n_quantiles =
 clip(n / 30, 10, 1000), a little noise on the training values), piecewise-linear
 embeddings (48 bins, d = 16, version B), categorical columns one-hot inside the model
@@ -50,7 +51,8 @@ class TabMClassifier:
     def _prepare(self, X) -> None:
         from sklearn.preprocessing import QuantileTransformer
 
-        self.numeric = [c for c in X.columns if X[c].dtype != "category"]
+        numeric = [c for c in X.columns if X[c].dtype != "category"]
+        self.numeric = [c for c in numeric if X[c].nunique() > 1]  # compute_bins needs two
         self.categorical = [c for c in X.columns if X[c].dtype == "category"]
         values = X[self.numeric].to_numpy(dtype=np.float64)
         self.medians = np.nan_to_num(np.nanmedian(values, axis=0)) if self.numeric else None

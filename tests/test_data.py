@@ -9,6 +9,8 @@ import zipfile
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nncli.errors import DataError
 from nncli.io.data import ReadOptions, read_table, sniff_delimiter
@@ -159,3 +161,122 @@ def test_a_file_of_blank_lines_beyond_the_sniffed_bytes_is_empty(write_csv):
         read_table(write_csv(" \n" * 70_000))
     table = read_table(write_csv("\n" * 70_000 + CSV))  # text after the first 64 KB is found
     assert len(table.frame) == 3
+
+
+# -- numeric files through pandas' C engine (_plain_numeric / _read_plain) ----------------
+
+
+def _both_ways(path, monkeypatch, options: ReadOptions | None = None):
+    """The frame as read (pandas' C engine where the file is plain numbers) and as pyarrow
+    alone reads it, and whether the C engine's frame was the one kept."""
+    import nncli.io.data as data
+
+    kept = []
+    real = data._read_plain
+
+    def spy(*args):
+        frame = real(*args)
+        kept.append(frame is not None)
+        return frame
+
+    with monkeypatch.context() as m:
+        m.setattr(data, "_read_plain", spy)
+        fast = read_table(path, options)
+    with monkeypatch.context() as m:
+        m.setattr(data, "_plain_numeric", lambda *a: False)
+        slow = read_table(path, options)
+    return fast, slow, kept == [True]
+
+
+NUMBERS = "a,b,c\n1,2.5,-3e-2\n4,NA,.5\n7,?,+1E3\n10,8.25,\n"
+
+
+def test_a_numeric_file_is_read_by_the_c_engine_exactly_as_pyarrow_reads_it(write_csv, monkeypatch):
+    fast, slow, plain = _both_ways(write_csv(NUMBERS), monkeypatch)
+    assert plain
+    pd.testing.assert_frame_equal(fast.frame, slow.frame, check_exact=True)
+    assert fast.frame["a"].dtype == "int64" and fast.frame["b"].dtype == "float64"
+    assert fast.frame["b"].isna().tolist() == [False, True, True, False]
+    assert (fast.sep, fast.encoding, fast.n_bytes) == (slow.sep, slow.encoding, slow.n_bytes)
+    assert fast.sha256 == slow.sha256
+
+
+def test_extra_na_values_and_semicolons_on_the_c_engine(write_csv, monkeypatch):
+    path = write_csv(NUMBERS.replace(",", ";").replace("8.25", "-999"))
+    options = ReadOptions(na_values=("-999",))
+    fast, slow, plain = _both_ways(path, monkeypatch, options)
+    assert plain and fast.frame["b"].isna().sum() == 3
+    pd.testing.assert_frame_equal(fast.frame, slow.frame, check_exact=True)
+
+
+@pytest.mark.parametrize(
+    "tail,column,dtype",
+    [
+        ("7,x,1\n", "b", "str"),  # text after the sniffed bytes: pyarrow reads the file again
+        ('7,"8",1\n', "b", "float64"),  # a quote after them: the C engine reads it as pyarrow
+        ("true,1.5,2\n", "a", "str"),
+    ],
+)
+def test_a_file_that_stops_being_plain_after_the_sample(
+    write_csv, monkeypatch, tail, column, dtype
+):
+    body = "".join(f"{i},{i / 4},{-i}\n" for i in range(10_000))  # > 64 KB
+    path = write_csv("a,b,c\n" + body + tail)
+    fast, slow, plain = _both_ways(path, monkeypatch)
+    assert plain == (dtype != "str")
+    pd.testing.assert_frame_equal(fast.frame, slow.frame, check_exact=True)
+    assert str(fast.frame[column].dtype) == dtype
+
+
+def test_a_ragged_numeric_file_gets_pyarrows_error(write_csv):
+    body = "".join(f"{i},{i / 4}\n" for i in range(10_000))
+    with pytest.raises(DataError, match="ragged rows .* a row has 3 field"):
+        read_table(write_csv("a,b\n" + body + "1,2,3\n"))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "a;b\n1,5;2\n3,5;4\n5,5;6\n",  # decimal commas: pyarrow's decimal_point
+        "\ufeffa,b\n1,2\n3,4\n5,6\n",  # a byte-order mark
+        'a,b\n"1",2\n3,4\n5,6\n',  # quoted in the sample
+        "a,b\n1,2\n3,4\n",  # too few rows to judge
+        "a,b\n1,2\n3, 4\n5,6\n",  # a space pyarrow would not read as a number
+    ],
+)
+def test_files_that_are_not_plain_stay_with_pyarrow(write_csv, monkeypatch, content):
+    fast, slow, plain = _both_ways(write_csv(content), monkeypatch)
+    assert not plain
+    pd.testing.assert_frame_equal(fast.frame, slow.frame, check_exact=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=3, max_size=3),
+        min_size=2,
+        max_size=40,
+    ),  # fmt: skip
+    st.sampled_from(["repr", "%.6g", "%.17g", "%e"]),
+)
+def test_floats_are_parsed_to_the_same_bits_by_both_engines(tmp_path_factory, rows, style):
+    """Correct rounding on both sides: every float written in any common format reads back
+    to the same float64 bits through pandas' C engine and through pyarrow."""
+    import numpy as np
+
+    import nncli.io.data as data
+
+    text = "a,b,c\n" + "".join(
+        ",".join(repr(v) if style == "repr" else style % v for v in row) + "\n" for row in rows
+    )
+    path = tmp_path_factory.mktemp("floats") / "f.csv"
+    path.write_text(text)
+    plan = data._plan_csv(path.read_bytes()[: data.SNIFF_BYTES], str(path), ReadOptions())
+    fast = data._read_plain(path, plan, ReadOptions())
+    import pyarrow.csv as pacsv
+
+    slow = pacsv.read_csv(path).to_pandas()
+    assert fast is not None
+    for col in "abc":
+        a, b = fast[col].to_numpy(np.float64), slow[col].to_numpy(np.float64)
+        assert (a.view(np.int64) == b.view(np.int64)).all()
