@@ -39,6 +39,13 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "one member (k=1)": ("strong", {"ensemble_k": 1}),
     "one-hot categoricals": ("strong", {"max_one_hot": None}),
     "beta2 0.999, no warm-up": ("strong", {"beta2": 0.999, "warmup": 0.0}),
+    # what TabM (benchmarks/tabm_ref.py) does differently, one ingredient at a time
+    "k=16 members": ("strong", {"ensemble_k": 16}),
+    "k=32 members": ("strong", {"ensemble_k": 32}),
+    "TabM's bins (48, width 16)": ("strong", {"n_bins": 48, "embedding_dim": 16}),
+    "quantile scaler": ("strong", {"scaler": "quantile"}),
+    "TabM's blocks (512 wide, dropout 0.1)": ("strong", {"hidden": (512, 512), "dropout": 0.1}),
+    "TabM's stopping (wd 3e-4, patience 16)": ("strong", {"weight_decay": 3e-4, "patience": 16}),
 }
 START, END = "<!-- ablation:start -->", "<!-- ablation:end -->"
 

@@ -53,7 +53,8 @@ def run(train: Path, test: Path, target: str, budget: float, bag: str | None) ->
             "top_auc": top["test"]["auc"], "cost": top["test"]["auc"] - star["test"]["auc"],
             "p": vs[0] if vs else 1.0, "test_rows": report["rows"]["test"],
             "ensemble_worse": bool(worse), "folds": report["rows"].get("folds", 1),
-            "wall_s": wall, "load": os.getloadavg()[0]}  # fmt: skip
+            "wall_s": wall, "load": os.getloadavg()[0],
+            "rows_auc": {label: m["test"]["auc"] for label, m in ok.items()}}  # fmt: skip
 
 
 def _cost(run: dict) -> str:

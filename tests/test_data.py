@@ -199,6 +199,7 @@ def test_a_numeric_file_is_read_by_the_c_engine_exactly_as_pyarrow_reads_it(writ
     assert fast.frame["b"].isna().tolist() == [False, True, True, False]
     assert (fast.sep, fast.encoding, fast.n_bytes) == (slow.sep, slow.encoding, slow.n_bytes)
     assert fast.sha256 == slow.sha256
+    assert (fast.parser, slow.parser) == ("pandas", "pyarrow")
 
 
 def test_extra_na_values_and_semicolons_on_the_c_engine(write_csv, monkeypatch):
@@ -228,10 +229,16 @@ def test_a_file_that_stops_being_plain_after_the_sample(
     assert str(fast.frame[column].dtype) == dtype
 
 
-def test_a_ragged_numeric_file_gets_pyarrows_error(write_csv):
-    body = "".join(f"{i},{i / 4}\n" for i in range(10_000))
-    with pytest.raises(DataError, match="ragged rows .* a row has 3 field"):
-        read_table(write_csv("a,b\n" + body + "1,2,3\n"))
+@pytest.mark.parametrize("row,fields", [("1,2,3", 3), ("7", 1)])
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+def test_a_ragged_numeric_file_gets_pyarrows_error(write_csv, row, fields, suffix):
+    """A long row fails pandas' parse; a short one it would fill with missing values, so
+    the delimiters are counted (in the hashing thread for a file) and pyarrow reads it."""
+    body = "".join(f"{i},{i / 4}\n" for i in range(10_000))  # past the sniffed bytes
+    content = ("a,b\n" + body + row + "\n" + body).encode()
+    path = write_csv(gzip.compress(content) if suffix.endswith("gz") else content, "d" + suffix)
+    with pytest.raises(DataError, match=f"ragged rows .* a row has {fields} field"):
+        read_table(path)
 
 
 @pytest.mark.parametrize(
@@ -242,6 +249,7 @@ def test_a_ragged_numeric_file_gets_pyarrows_error(write_csv):
         'a,b\n"1",2\n3,4\n5,6\n',  # quoted in the sample
         "a,b\n1,2\n3,4\n",  # too few rows to judge
         "a,b\n1,2\n3, 4\n5,6\n",  # a space pyarrow would not read as a number
+        "a,b,c\n1,,2\n3,NA,4\n5,,6\n",  # a column of missing values only: pyarrow's nulls
     ],
 )
 def test_files_that_are_not_plain_stay_with_pyarrow(write_csv, monkeypatch, content):

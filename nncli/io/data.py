@@ -89,6 +89,8 @@ class Table:
     n_bytes: int
     sha256: str
     notes: list[str] = field(default_factory=list)
+    #: the CSV parser that read it: "pyarrow", or "pandas" for a file of plain numbers
+    parser: str = ""
     #: rows put together from --sample files: each one's class, source, weight, entries
     samples: list[dict[str, Any]] = field(default_factory=list)
 
@@ -163,12 +165,15 @@ def _read_file(path: Path, name: str, options: ReadOptions) -> Table:
             table = _read_raw(raw, name, options)
             table.sha256 = hashlib.sha256(raw).hexdigest()
             return table
+        seps = tuple({d.encode() for d in (*SNIFF_DELIMITERS, options.sep or ",") if len(d) == 1})
         with ThreadPoolExecutor(1, thread_name_prefix="nncli-sha256") as pool:
-            digest = pool.submit(_sha256_counted, path)
+            digest = pool.submit(_sha256_counted, path, seps)
             try:
                 table = _read_csv_file(path, head, watch, name, options)
             finally:
-                table_sha, n_read = digest.result()
+                table_sha, n_read, counts = digest.result()
+        if table.parser == "pandas" and not _whole_rows(table, counts):
+            table = _read_csv_file(path, head, watch, name, options, plain=False)
         watch.check(n_read)
         table.sha256 = table_sha
         return table
@@ -232,16 +237,26 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _sha256_counted(path: Path) -> tuple[str, int]:
-    """SHA-256 of the file's bytes and how many there were (read in 1 MB blocks)."""
-    digest, n = hashlib.sha256(), 0
+def _sha256_counted(path: Path, seps: tuple[bytes, ...] = ()) -> tuple[str, int, dict]:
+    """SHA-256 of the file's bytes, how many there were (read in 1 MB blocks), and how
+    often each of ``seps`` occurs in them."""
+    digest, n, counts = hashlib.sha256(), 0, dict.fromkeys(seps, 0)
     buffer = bytearray(1 << 20)
     view = memoryview(buffer)
     with open(path, "rb") as fh:
         while size := fh.readinto(buffer):
             digest.update(view[:size])
             n += size
-    return digest.hexdigest(), n
+            for sep in counts:
+                counts[sep] += buffer.count(sep, 0, size)
+    return digest.hexdigest(), n, counts
+
+
+def _whole_rows(table: Table, counts: dict[bytes, int]) -> bool:
+    """Whether the file's delimiters are exactly those of its header and rows: pandas'
+    C engine fills a short row with missing values where pyarrow refuses it."""
+    width = table.frame.shape[1]
+    return counts.get(str(table.sep).encode()) == (len(table.frame) + 1) * (width - 1)
 
 
 def _read_raw(raw: bytes, name: str, options: ReadOptions) -> Table:
@@ -501,7 +516,7 @@ def _parse_csv(
             "pass --encoding with the file's encoding, e.g. --encoding latin-1.",
         )
     frame = table.to_pandas(split_blocks=True)  # a block per column: no consolidating copy
-    return Table(frame, name, plan.sep, plan.encoding, n_bytes, "", plan.notes)
+    return Table(frame, name, plan.sep, plan.encoding, n_bytes, "", plan.notes, "pyarrow")
 
 
 _NUMBER = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -512,18 +527,23 @@ def _plain_numeric(head: bytes, plan: _CsvPlan, options: ReadOptions) -> bool:
     markers, unquoted and in ASCII: a file pandas' C engine reads as pyarrow would."""
     if plan.encoding != "utf-8" or plan.decimal != "." or head.startswith(b"\xef\xbb\xbf"):
         return False
+    head = head[:SNIFF_BYTES]
     if b'"' in head or not head.isascii():
         return False
     lines = head.splitlines()[1:-1]  # the header, and a last line the sample may cut
     missing = {v.encode() for v in NA_VALUES + tuple(options.na_values)}
     sep, width = plan.sep.encode(), len(plan.names)
+    seen = [False] * width  # a column of missing values only: pyarrow's null type
     for line in lines[:PLAIN_ROWS]:
         fields = line.split(sep)
         if len(fields) != width:
             return False
-        if not all(f in missing or _NUMBER.fullmatch(f) for f in fields):
-            return False
-    return len(lines) >= 2
+        for i, f in enumerate(fields):
+            if f not in missing:
+                if not _NUMBER.fullmatch(f):
+                    return False
+                seen[i] = True
+    return len(lines) >= 2 and all(seen)
 
 
 def _read_plain(source: Any, plan: _CsvPlan, options: ReadOptions) -> pd.DataFrame | None:
@@ -553,28 +573,34 @@ def _read_csv_bytes(raw: bytes, name: str, options: ReadOptions) -> Table:
     if _blank(raw):
         raise DataError(f"{name} is empty", "pass a CSV file with a header row and data rows.")
     plan = _plan_csv(raw[:SNIFF_BYTES], name, options)
-    if _plain_numeric(raw[:SNIFF_BYTES], plan, options):
-        frame = _read_plain(io.BytesIO(raw), plan, options)
-        if frame is not None:
-            return Table(frame, name, plan.sep, plan.encoding, len(raw), "", plan.notes)
+    frame = (
+        _read_plain(io.BytesIO(raw), plan, options) if _plain_numeric(raw, plan, options) else None
+    )
+    if frame is not None:
+        table = Table(frame, name, plan.sep, plan.encoding, len(raw), "", plan.notes, "pandas")
+        sep = plan.sep.encode()
+        if _whole_rows(table, {sep: raw.count(sep)}):
+            return table
     quoted = raw.find(b'"') >= 0
     return _parse_csv(pa.BufferReader(raw), plan, quoted, len(raw), name, options)
 
 
 def _read_csv_file(
-    path: Path, head: bytes, watch: _Watch, name: str, options: ReadOptions
+    path: Path, head: bytes, watch: _Watch, name: str, options: ReadOptions, plain: bool = True
 ) -> Table:
-    """A plain-text file, parsed by pyarrow from the file itself (no copy in memory)."""
+    """A plain-text file, parsed from the file itself (no copy in memory): by pandas' C
+    engine where it is plain numbers (``plain``: may it be), else by pyarrow."""
     import pyarrow as pa
 
     blank = not head or (head.isspace() and not _scan(path, lambda b: not b.isspace()))
     if blank:
         raise DataError(f"{name} is empty", "pass a CSV file with a header row and data rows.")
     plan = _plan_csv(head, name, options)
-    if _plain_numeric(head, plan, options):
+    if plain and _plain_numeric(head, plan, options):
         frame = _read_plain(path, plan, options)
         if frame is not None:
-            return Table(frame, name, plan.sep, plan.encoding, watch.stat.st_size, "", plan.notes)
+            size = watch.stat.st_size
+            return Table(frame, name, plan.sep, plan.encoding, size, "", plan.notes, "pandas")
     quoted = _scan(path, lambda block: b'"' in block)  # 0.07 s for 460 MB (page cache)
     try:
         stream = pa.OSFile(str(path))
