@@ -233,7 +233,8 @@ def test_a_file_that_stops_being_plain_after_the_sample(
 @pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
 def test_a_ragged_numeric_file_gets_pyarrows_error(write_csv, row, fields, suffix):
     """A long row fails pandas' parse; a short one it would fill with missing values, so
-    the delimiters are counted (in the hashing thread for a file) and pyarrow reads it."""
+    a frame with a missing value in its last column has its delimiters counted, and
+    pyarrow reads a file whose count does not match."""
     body = "".join(f"{i},{i / 4}\n" for i in range(10_000))  # past the sniffed bytes
     content = ("a,b\n" + body + row + "\n" + body).encode()
     path = write_csv(gzip.compress(content) if suffix.endswith("gz") else content, "d" + suffix)

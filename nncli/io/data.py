@@ -165,15 +165,12 @@ def _read_file(path: Path, name: str, options: ReadOptions) -> Table:
             table = _read_raw(raw, name, options)
             table.sha256 = hashlib.sha256(raw).hexdigest()
             return table
-        seps = tuple({d.encode() for d in (*SNIFF_DELIMITERS, options.sep or ",") if len(d) == 1})
         with ThreadPoolExecutor(1, thread_name_prefix="nncli-sha256") as pool:
-            digest = pool.submit(_sha256_counted, path, seps)
+            digest = pool.submit(_sha256_counted, path)
             try:
                 table = _read_csv_file(path, head, watch, name, options)
             finally:
-                table_sha, n_read, counts = digest.result()
-        if table.parser == "pandas" and not _whole_rows(table, counts):
-            table = _read_csv_file(path, head, watch, name, options, plain=False)
+                table_sha, n_read = digest.result()
         watch.check(n_read)
         table.sha256 = table_sha
         return table
@@ -237,26 +234,37 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _sha256_counted(path: Path, seps: tuple[bytes, ...] = ()) -> tuple[str, int, dict]:
-    """SHA-256 of the file's bytes, how many there were (read in 1 MB blocks), and how
-    often each of ``seps`` occurs in them."""
-    digest, n, counts = hashlib.sha256(), 0, dict.fromkeys(seps, 0)
+def _sha256_counted(path: Path) -> tuple[str, int]:
+    """SHA-256 of the file's bytes and how many there were (read in 1 MB blocks)."""
+    digest, n = hashlib.sha256(), 0
     buffer = bytearray(1 << 20)
     view = memoryview(buffer)
     with open(path, "rb") as fh:
         while size := fh.readinto(buffer):
             digest.update(view[:size])
             n += size
-            for sep in counts:
-                counts[sep] += buffer.count(sep, 0, size)
-    return digest.hexdigest(), n, counts
+    return digest.hexdigest(), n
 
 
-def _whole_rows(table: Table, counts: dict[bytes, int]) -> bool:
-    """Whether the file's delimiters are exactly those of its header and rows: pandas'
-    C engine fills a short row with missing values where pyarrow refuses it."""
-    width = table.frame.shape[1]
-    return counts.get(str(table.sep).encode()) == (len(table.frame) + 1) * (width - 1)
+def _whole_rows(frame: pd.DataFrame, sep: str, blocks: Callable[[], Iterator[bytes]]) -> bool:
+    """Whether every row of a frame pandas' C engine read had all its fields: it fills a
+    short row with missing values where pyarrow refuses it. A short row leaves the last
+    column missing, so only a frame with a missing value there has the delimiters of
+    its text (``blocks``) counted: exactly those of its header and rows (numpy: 0.04 s
+    for 460 MB, where bytes.count takes 0.4 s)."""
+    import numpy as np
+
+    if not frame.iloc[:, -1].isna().any():
+        return True
+    code = np.uint8(ord(sep))
+    found = sum(int(np.count_nonzero(np.frombuffer(b, np.uint8) == code)) for b in blocks())
+    return found == (len(frame) + 1) * (frame.shape[1] - 1)
+
+
+def _file_blocks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 24):
+            yield block
 
 
 def _read_raw(raw: bytes, name: str, options: ReadOptions) -> Table:
@@ -573,32 +581,28 @@ def _read_csv_bytes(raw: bytes, name: str, options: ReadOptions) -> Table:
     if _blank(raw):
         raise DataError(f"{name} is empty", "pass a CSV file with a header row and data rows.")
     plan = _plan_csv(raw[:SNIFF_BYTES], name, options)
-    frame = (
-        _read_plain(io.BytesIO(raw), plan, options) if _plain_numeric(raw, plan, options) else None
-    )
-    if frame is not None:
-        table = Table(frame, name, plan.sep, plan.encoding, len(raw), "", plan.notes, "pandas")
-        sep = plan.sep.encode()
-        if _whole_rows(table, {sep: raw.count(sep)}):
-            return table
+    if _plain_numeric(raw, plan, options):
+        frame = _read_plain(io.BytesIO(raw), plan, options)
+        if frame is not None and _whole_rows(frame, plan.sep, lambda: iter([raw])):
+            return Table(frame, name, plan.sep, plan.encoding, len(raw), "", plan.notes, "pandas")
     quoted = raw.find(b'"') >= 0
     return _parse_csv(pa.BufferReader(raw), plan, quoted, len(raw), name, options)
 
 
 def _read_csv_file(
-    path: Path, head: bytes, watch: _Watch, name: str, options: ReadOptions, plain: bool = True
+    path: Path, head: bytes, watch: _Watch, name: str, options: ReadOptions
 ) -> Table:
     """A plain-text file, parsed from the file itself (no copy in memory): by pandas' C
-    engine where it is plain numbers (``plain``: may it be), else by pyarrow."""
+    engine where it is plain numbers, else by pyarrow."""
     import pyarrow as pa
 
     blank = not head or (head.isspace() and not _scan(path, lambda b: not b.isspace()))
     if blank:
         raise DataError(f"{name} is empty", "pass a CSV file with a header row and data rows.")
     plan = _plan_csv(head, name, options)
-    if plain and _plain_numeric(head, plan, options):
+    if _plain_numeric(head, plan, options):
         frame = _read_plain(path, plan, options)
-        if frame is not None:
+        if frame is not None and _whole_rows(frame, plan.sep, lambda: _file_blocks(path)):
             size = watch.stat.st_size
             return Table(frame, name, plan.sep, plan.encoding, size, "", plan.notes, "pandas")
     quoted = _scan(path, lambda block: b'"' in block)  # 0.07 s for 460 MB (page cache)

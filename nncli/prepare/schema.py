@@ -234,9 +234,19 @@ def _sorted_numbers(present: pd.Series, name: str) -> tuple[np.ndarray | None, i
     repeats = int(np.count_nonzero(sample[1:] == sample[:-1]))
     # values that repeat make the exact counts worth their sort (few levels, the most
     # frequent values); so does a column that may be a row ID (exact: every value unique)
-    may_be_id = repeats == 0 and (_ID_NAME.search(name.strip()) or bool(np.all(x % 1 == 0)))
+    may_be_id = repeats == 0 and (_ID_NAME.search(name.strip()) or _whole_numbers(x, sample))
     estimate = None if repeats > len(sample) // 2 or may_be_id else estimate_distinct(x)
     return (np.sort(x), None) if estimate is None else (sample, estimate)
+
+
+def _whole_numbers(x: np.ndarray, sample: np.ndarray) -> bool:
+    """Whether every value of ``x`` is a whole number; its ``sample`` is asked first (the
+    pass over a long column of measurements took 35 ms of the 56 its schema took)."""
+    import numpy as np
+
+    if np.issubdtype(x.dtype, np.integer):
+        return True
+    return bool(np.all(sample % 1 == 0)) and bool(np.all(x % 1 == 0))
 
 
 def estimate_distinct(x: np.ndarray, k: int = SKETCH_K) -> int | None:
@@ -252,9 +262,9 @@ def estimate_distinct(x: np.ndarray, k: int = SKETCH_K) -> int | None:
         bits = (x.astype(np.float64, copy=False) + 0.0).view(np.uint64)
     hashed = bits ^ (bits >> np.uint64(32))  # mix the high bits into the low ones,
     hashed *= np.uint64(0x9E3779B97F4A7C15)  # then multiply: the high bits depend on all
-    # the hashes below a bound where about 16k of them fall if all values are distinct
+    # the hashes below a bound where about 4 * k of them fall if all values are distinct
     # (a comparison is cheaper than a partition); a partition if that leaves too few
-    bound = np.uint64(min(16 * k / len(hashed), 1.0) * (2.0**64 - 2**12))
+    bound = np.uint64(min(4 * k / len(hashed), 1.0) * (2.0**64 - 2**12))
     smallest = np.unique(hashed[hashed < bound])
     if len(smallest) < k:
         m = min(len(hashed), 8 * k)
