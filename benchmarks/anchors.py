@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 from datetime import date
@@ -91,6 +92,8 @@ def render(rows: list[dict], command: str) -> str:
         "strong MLP (fit s) | tabm fit s | compare wall s | load |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    refused = [r for r in rows if "error" in r]
+    rows = [r for r in rows if "error" not in r]
     for r in rows:
         cells = [f"{r[k]:.4f}" if r.get(k) is not None else "-" for k in ("catboost", "tabm")]
         strong = (f"{r['strong']:.4f} ({r['strong_fit']:.1f})" if r.get("strong") is not None
@@ -101,6 +104,9 @@ def render(rows: list[dict], command: str) -> str:
             f"{r['top']} ({r['top_auc']:.4f}) | {' | '.join(cells)} | {strong} | {tabm_fit} | "
             f"{r['wall_s']:.1f} | {r['load']:.1f} |"
         )
+    for r in refused:
+        lines.append(f"| {r['dataset']} | {r['rows']:,} | compare refused this split: "
+                     f"{r['error']} | | | | | | | |")  # fmt: skip
     lines += ["", "| target (issue 30) | measured | met |", "|---|---|---|"]
     for anchor in ANCHORS:
         lines += _target(rows, "top_auc", anchor, "best row")
@@ -130,13 +136,20 @@ def main() -> None:
     wanted = set(args.datasets.split(",")) if args.datasets else None
     rows = json.loads(args.results.read_text()) if args.results.exists() else []
     for name, path, target, n_rows in datasets(args.data, wanted):
+        row = {"dataset": name, "rows": n_rows}
         with tempfile.TemporaryDirectory() as folder:
             train, test = split(path, target, Path(folder))
-            row = {"dataset": name, "rows": n_rows} | run(train, test, target, args.budget, None)
+            try:
+                row |= run(train, test, target, args.budget, None)
+            except subprocess.CalledProcessError as exc:  # e.g. a class of one training row
+                row["error"] = exc.stderr.strip().splitlines()[0]
         rows = [r for r in rows if r["dataset"] != name] + [row]
         args.results.write_text(json.dumps(rows, indent=1))
-        sys.stderr.write(f"{name}: ★ {row['star']} {row['star_auc']:.4f}, best row {row['top']} "
-                         f"{row['top_auc']:.4f} ({row['wall_s']:.0f} s)\n")  # fmt: skip
+        said = row.get("error") or (
+            f"★ {row['star']} {row['star_auc']:.4f}, best row "
+            f"{row['top']} {row['top_auc']:.4f} ({row['wall_s']:.0f} s)"
+        )
+        sys.stderr.write(f"{name}: {said}\n")
     refs = references(ROOT / "benchmarks" / "results.json")
     for r in rows:  # the anchors' cells as they are now in results.json
         mine = refs.get(r["dataset"], {})
