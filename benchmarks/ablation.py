@@ -42,10 +42,10 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     # what TabM (benchmarks/tabm_ref.py) does differently, one ingredient at a time
     "k=16 members": ("strong", {"ensemble_k": 16}),
     "k=32 members": ("strong", {"ensemble_k": 32}),
-    "TabM's bins (48, width 16)": ("strong", {"n_bins": 48, "embedding_dim": 16}),
+    "TabM's bins (48 of width 16)": ("strong", {"n_bins": 48, "embedding_dim": 16}),
     "quantile scaler": ("strong", {"scaler": "quantile"}),
-    "TabM's blocks (512 wide, dropout 0.1)": ("strong", {"hidden": (512, 512), "dropout": 0.1}),
-    "TabM's stopping (wd 3e-4, patience 16)": ("strong", {"weight_decay": 3e-4, "patience": 16}),
+    "TabM's blocks (512 wide with dropout 0.1)": ("strong", {"hidden": (512, 512), "dropout": 0.1}),
+    "TabM's stopping (wd 3e-4 and patience 16)": ("strong", {"weight_decay": 3e-4, "patience": 16}),
 }
 START, END = "<!-- ablation:start -->", "<!-- ablation:end -->"
 
