@@ -42,6 +42,8 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     # what TabM (benchmarks/tabm_ref.py) does differently, one ingredient at a time
     "k=16 members": ("strong", {"ensemble_k": 16}),
     "k=32 members": ("strong", {"ensemble_k": 32}),
+    # the strong preset's members before they were sized by the rows (16 below 10,000)
+    "k=4 members": ("strong", {"ensemble_k": 4}),
     "TabM's bins (48 of width 16)": ("strong", {"n_bins": 48, "embedding_dim": 16}),
     "quantile scaler": ("strong", {"scaler": "quantile"}),
     "TabM's blocks (512 wide with dropout 0.1)": ("strong", {"hidden": (512, 512), "dropout": 0.1}),

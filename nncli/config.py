@@ -528,7 +528,7 @@ MLP = SettingsTable(
             int,
             1,
             "Members of a TabM-mini ensemble in one network (a shared trunk; its own "
-            "adapter and head each).",
+            "adapter and head each) [strong: 16 below 10,000 fitting rows, 4 above].",
             low=1,
             high=64,
             presets={"strong": 4},
