@@ -144,7 +144,7 @@ def test_strong_mlp_round_trip_and_streaming_predict(tmp_path):
     )
     result = nncli.train(CREDIT, model="mlp", settings=settings)
     model = result.predictor.model
-    assert model.config.num_embedding == "ple" and model.config.ensemble_k == 4
+    assert model.config.num_embedding == "ple" and model.config.ensemble_k == 16  # < 10,000 rows
     assert model.inputs.coded and model.inputs.numeric  # purpose (10 levels) is embedded
     path = tmp_path / "strong.nncli"
     result.save(path)
