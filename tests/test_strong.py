@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -249,4 +250,58 @@ def test_a_bad_extra_run_is_refused_before_anything_is_read(invoke, tmp_path):
     )
     error, hint = result.stderr.splitlines()
     assert error == "Error: unknown extra run 'seeds' in --extra-runs"
-    assert hint.startswith("Hint: pass e.g. --extra-runs scaler,seed (each one of: scaler, seed)")
+    assert hint.startswith(
+        "Hint: pass e.g. --extra-runs scaler,seed (each one of: scaler, seed, portfolio)"
+    )
+
+
+def test_the_portfolio_runs_after_the_models_in_order_and_joins_the_ensemble(monkeypatch, tmp_path):
+    """--extra-runs portfolio: the configs of portfolio.json in order, each on its model's
+    plain settings with the variant applied, skipping models not compared; every finished
+    one is a row and a candidate of the ensemble. Without a budget there is no anytime
+    stage, so nothing of it runs."""
+    from nncli.assess import plan
+
+    portfolio = tmp_path / "portfolio.json"
+    portfolio.write_text(json.dumps({"configs": [
+        {"model": "gbt", "variant": "num_leaves=7,learning_rate=0.05"},
+        {"model": "catboost", "variant": "depth=4"},  # not compared here: left out
+        {"model": "logreg", "variant": "C=0.01"},
+    ]}))  # fmt: skip
+    monkeypatch.setattr(plan, "PORTFOLIO", portfolio)
+    options = CompareOptions(models=("logreg", "gbt", "ensemble"), bootstrap=100,
+                             time_budget=120, extra_runs=("portfolio",))  # fmt: skip
+    comparison = api.compare(PHYSICS, options=options).comparison
+    labels = [r.label for r in comparison.results]
+    assert labels == ["gbt", "logreg", "gbt[num_leaves=7,learning_rate=0.05]",
+                      "logreg[C=0.01]", "ensemble"]  # fmt: skip
+    assert all(r.ok for r in comparison.results)
+    entries = plan.portfolio_entries(plan.build_entries(options, Settings()))
+    assert [(e.model, e.settings.gbt.num_leaves, e.settings.linear.C) for e in entries] == [
+        ("gbt", 7, 1.0), ("logreg", 31, 0.01)]  # fmt: skip
+    assert entries[0].settings.gbt.learning_rate == 0.05
+    assert entries[0].settings.run.preset == "strong"  # compare's preset, as the plain rows
+    by_label = {r.label: r for r in comparison.results}
+    assert by_label["logreg[C=0.01]"].valid["auc"] != by_label["logreg"].valid["auc"]
+    ensemble = by_label["ensemble"]
+    assert "gbt[num_leaves=7" in ensemble.note or "logreg[C=0.01]" in ensemble.note
+
+    unbudgeted = api.compare(
+        PHYSICS, options=replace(options, time_budget=None)
+    ).comparison  # fmt: skip
+    assert [r.label for r in unbudgeted.results] == ["gbt", "logreg", "ensemble"]
+
+
+def test_the_shipped_portfolio_names_models_and_settings_that_exist():
+    """portfolio.json (written by benchmarks/portfolio.py) parses: every config is of a
+    model with settings, and its variant is valid for that model."""
+    from nncli.assess.plan import PORTFOLIO
+    from nncli.config import TABLES, parse_variant
+    from nncli.learn.models import MODELS
+
+    data = json.loads(PORTFOLIO.read_text())
+    assert data["made_by"] == "benchmarks/portfolio.py" and data["configs"]
+    for config in data["configs"]:
+        table = MODELS[config["model"]].config
+        assert table is not None and parse_variant(config["variant"], TABLES[table],
+                                                   config["model"])  # fmt: skip

@@ -32,13 +32,13 @@ from nncli.assess.crossfit import (
 from nncli.assess.ensemble import blend, greedy_weights
 from nncli.assess.evaluate import HIGHER_IS_BETTER, metrics
 from nncli.assess.plan import (
-    EXTRA_RUNS,
     Budget,
     CompareOptions,
     Entry,
     Threshold,
     build_entries,
     extra_plan,
+    portfolio_entries,
 )
 from nncli.config import Settings
 from nncli.errors import ConfigError, NncliError, did_you_mean
@@ -270,8 +270,20 @@ def _extra_runs(
     results: list[ModelResult], entries: list[Entry], run: _Runner
 ) -> list[ModelResult]:
     """Anytime refinement: the best refining model again with the other scaling and
-    with more seeds (:func:`extra_plan`), as ensemble members, while the budget has room
-    for another run (each costs about what the first did)."""
+    with more seeds (:func:`extra_plan`), then the portfolio's configs when asked for,
+    as ensemble members, while the budget has room for another run."""
+    kinds = _extra_kinds(run.ctx)
+    out = _mlp_reruns(results, entries, run, kinds)
+    if "portfolio" in kinds:
+        out += _portfolio_runs(results, entries, run)
+    return out
+
+
+def _mlp_reruns(
+    results: list[ModelResult], entries: list[Entry], run: _Runner, kinds: tuple[str, ...]
+) -> list[ModelResult]:
+    """The best refining model again, changed as :func:`extra_plan` says (each run
+    costs about what the first did)."""
     refined = [
         (r, e) for r, e in zip(results, entries, strict=True) if r.ok and e.stage == "refine"
     ]
@@ -283,23 +295,39 @@ def _extra_runs(
     config = entry.settings.table(table) if table else None
     scaler = getattr(config, "scaler", None)  # None: no table, or one without a scaler
     out: list[ModelResult] = []
-    for change in extra_plan(entry.settings.run.seed, scaler, _extra_kinds(run.ctx)):
+    for change in extra_plan(entry.settings.run.seed, scaler, kinds):
         if run.interrupted or not run.budget.room_for(best.fit_seconds, run.elapsed()):
             break
         settings = replace(entry.settings, run=entry.settings.run.replace(seed=change["seed"]))
         if "scaler" in change:
-            assert table and config is not None
+            assert table is not None  # a model with a scaler has a settings table
             settings = replace(settings, **{table: config.replace(scaler=change["scaler"])})
         label = entry.label + "[" + ",".join(f"{k}={v}" for k, v in change.items()) + "]"
         out.append(run.entry(replace(entry, label=label, settings=settings), ["refine"]))
     return out
 
 
+def _portfolio_runs(
+    results: list[ModelResult], entries: list[Entry], run: _Runner
+) -> list[ModelResult]:
+    """The portfolio's configs in order, while the budget has room for one more (each
+    priced at its model's plain fit); each joins the ensemble's pool."""
+    cost = {r.label: r.fit_seconds for r in results if r.ok}
+    out: list[ModelResult] = []
+    for entry in portfolio_entries(entries):
+        if entry.model not in cost:  # its plain model was skipped or failed
+            continue
+        if run.interrupted or not run.budget.room_for(cost[entry.model], run.elapsed()):
+            break
+        out.append(run.entry(entry, ["refine"]))
+    return out
+
+
 def _extra_kinds(ctx: _Context) -> tuple[str, ...]:
-    """The extra runs asked for; cross-fitted, the default's extra seeds are left out:
-    the folds already average several fits."""
+    """The extra runs asked for; cross-fitted, the default's extra seeds are left out
+    (with the portfolio or without): the folds already average several fits."""
     runs = ctx.options.extra_runs
-    if ctx.splits[0].bagged and runs == EXTRA_RUNS:
+    if ctx.splits[0].bagged and tuple(k for k in runs if k != "portfolio") == ("scaler", "seed"):
         return tuple(kind for kind in runs if kind != "seed")
     return runs
 

@@ -7,7 +7,9 @@ made-up elapsed times.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from nncli.config import TABLES, ColumnSpec, Settings, parse_variant
@@ -19,8 +21,11 @@ FEATURE_SETS = ("raw", "assisted")  # --feature-sets: without / with the derived
 #: the other numeric scaling first (the ablation: robust + soft clip and standard each
 #: win on 14 of 28 runs; hypothyroid 0.89 -> 0.97 with standard, glass the reverse), then
 #: another seed; the ensemble's weights then choose among them on the validation rows
-EXTRA_KINDS = ("scaler", "seed")  # what an extra run can change
-EXTRA_RUNS = EXTRA_KINDS  # the default: one of each, in this order
+#: "portfolio": then the configs of portfolio.json (chosen offline on ../shared/data by
+#: benchmarks/portfolio.py, leave-one-dataset-out), in order, each of a model compare ran
+EXTRA_KINDS = ("scaler", "seed", "portfolio")  # what an extra run can change
+EXTRA_RUNS = ("scaler", "seed")  # the default, in this order
+PORTFOLIO = Path(__file__).with_name("portfolio.json")
 OTHER_SCALER = {"robust": "standard", "standard": "robust"}
 COMPARE_PRESET = "strong"  # compare's preset when none is given (train's is "default")
 
@@ -262,14 +267,31 @@ class Threshold:
 def extra_plan(seed: int, scaler: str | None, runs: tuple[str, ...]) -> list[dict[str, Any]]:
     """The changed settings of each extra run of the anytime stage: each takes the next
     seed; a "scaler" run also the other numeric scaling (robust <-> standard) when the
-    model has one, so that the ensemble can pick the scaling that suits the data."""
+    model has one, so that the ensemble can pick the scaling that suits the data. (The
+    portfolio's runs are entries of their own: :func:`portfolio_entries`.)"""
     plan: list[dict[str, Any]] = []
-    for i, kind in enumerate(runs, 1):
+    for i, kind in enumerate((k for k in runs if k != "portfolio"), 1):
         change: dict[str, Any] = {}
         if kind == "scaler" and scaler in OTHER_SCALER:
             change["scaler"] = OTHER_SCALER[scaler]
         plan.append(change | {"seed": seed + i})
     return plan
+
+
+def portfolio_entries(entries: list[Entry]) -> list[Entry]:
+    """The portfolio's configs as entries, each on the settings of its model's plain
+    entry (the run's preset applied); configs of models not in ``entries`` are left out."""
+    plain = {e.model: e for e in entries if e.label == e.model}
+    out = []
+    for config in json.loads(PORTFOLIO.read_text())["configs"]:
+        base = plain.get(config["model"])
+        table = MODELS[config["model"]].config
+        if base is None or table is None:
+            continue
+        values = parse_variant(config["variant"], TABLES[table], config["model"])
+        settings = replace(base.settings, **{table: base.settings.table(table).replace(**values)})
+        out.append(Entry(f"{base.model}[{config['variant']}]", base.model, settings))
+    return out
 
 
 # ---------------------------------------------------------------- checks before work
