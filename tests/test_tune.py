@@ -153,11 +153,16 @@ def test_ensemble_and_best_model_predict_what_was_scored(bad_default):
 
 
 def test_paired_bootstrap_agrees_with_an_independent_resampling():
-    found = nncli.tune(PHYSICS, options=_options(models=("logreg",), trials=4, metric="logloss",
-                                                 bootstrap=1000))  # fmt: skip
+    """Log loss (no DeLong): the paired bootstrap of tuned minus as given on the test
+    rows, against another resampling; a logreg left at a crippling C is beaten clearly."""
+    from nncli.config import LinearConfig
+
+    settings = Settings(linear=LinearConfig().with_defaults(C=1e-4))
+    found = nncli.tune(PHYSICS, settings=settings, options=_options(
+        models=("logreg",), trials=4, metric="logloss", bootstrap=1000))  # fmt: skip
     m = found.models[0]
-    if m.paired is None:  # the settings as given won: nothing to test
-        pytest.skip("the first trial was the best")
+    assert m.passed_over is None and not m.best.default
+    assert m.search_test.method == "paired bootstrap" and m.search_test.significant
     assert m.paired.method == "paired bootstrap"
     labels = pd.read_csv(PHYSICS)["label"].to_numpy()[bad_default_test_rows()]
     y = np.where(labels == "signal", 1, 0)
@@ -177,6 +182,68 @@ def test_paired_bootstrap_agrees_with_an_independent_resampling():
     low, high = np.percentile(diffs, [2.5, 97.5])
     width = high - low
     assert abs(m.paired.low - low) < 0.15 * width and abs(m.paired.high - high) < 0.15 * width
+
+
+def test_the_search_rows_test_matches_an_independent_delong():
+    """What keeps the best trial: its out-of-fold scores against the first trial's on the
+    search rows, DeLong for a binary AUC, recomputed here from its definition."""
+    from scipy.stats import norm
+
+    ctx = _context()
+    rest = ctx.split.rest
+    rng = np.random.default_rng(3)
+    signal = np.where(ctx.y[rest] == 1, 0.6, -0.6)
+    scored = []
+    for noise in (1.0, 1.3):
+        p = 1 / (1 + np.exp(-(signal + rng.normal(scale=noise, size=len(rest)))))
+        oof = np.column_stack([1 - p, p])
+        scored.append(tuning.Scored("t", ctx.score(oof), None, oof=oof))
+    test = tuning.search_test(scored[0], scored[1], ctx)
+    diff, se = _naive_delong(ctx.y[rest] == 1, scored[0].oof[:, 1], scored[1].oof[:, 1])
+    assert test.method == "DeLong" and test.difference == pytest.approx(diff, abs=1e-12)
+    assert test.p_value == pytest.approx(2 * norm.sf(abs(diff) / se), rel=1e-6)
+    assert tuning.clearly_better(test) == (diff > 0 and test.p_value < 0.05)
+
+
+def test_only_a_clearly_better_best_trial_is_kept():
+    from nncli.assess.stats import PairedTest
+
+    def t(metric, difference, p):
+        return PairedTest(metric, difference, -1.0, 1.0, p, "DeLong")
+
+    assert tuning.clearly_better(t("auc", 0.004, 0.01))
+    assert not tuning.clearly_better(t("auc", 0.004, 0.2))  # better by luck, maybe
+    assert not tuning.clearly_better(t("auc", -0.004, 0.01))
+    assert tuning.clearly_better(t("log_loss", -0.01, 0.01))  # lower is better
+    assert not tuning.clearly_better(t("log_loss", 0.01, 0.01))
+    assert tuning.clearly_better(t("auc", 0.004, float("nan")))  # --bootstrap 0: untested
+    assert not tuning.clearly_better(PairedTest("auc", 0.004, 0, 1, 0.01, "DeLong",
+                                                few_rows="it rests on class 'x'"))  # fmt: skip
+
+
+def test_a_best_trial_not_significantly_better_leaves_the_settings_as_given(invoke):
+    """logreg at its defaults is about as good as logreg gets on the physics sample: the
+    best of six trials beats it out of fold by luck-sized margins, so the settings as given
+    are the result (the model, the TOML and the test score), and the output says why."""
+    result = invoke(["tune", str(PHYSICS), "-m", "logreg", "--trials", "6", "--json",
+                     "--bootstrap", "200"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    m = json.loads(result.stdout)["models"][0]
+    passed = m["passed_over"]
+    assert passed is not None and passed != 0 and m["best_trial"] == 0
+    values = {t["number"]: t["value"] for t in m["trials"]}
+    search = m["search_test"]
+    assert search["difference"] == pytest.approx(values[passed] - values[0], abs=1e-12)
+    assert search["difference"] > 0 and not search["significant"]
+    assert search["verdict"].startswith(f"trial {passed} vs as given: ")
+    assert m["tuned"]["label"] == "logreg#0" and m["tuned"] == m["as_given"]
+    assert m["paired"] is None
+    text = invoke(["tune", str(PHYSICS), "-m", "logreg", "--trials", "6", "--bootstrap", "200"])
+    assert "no significant difference — the settings as given are kept" in text.stdout
+    assert (
+        f"trial 0, {values[0]:.4f} (the settings as given; trial {passed} was not "
+        "significantly better)" in text.stdout
+    )
 
 
 def test_pruning_stops_a_trial_after_its_first_fit():

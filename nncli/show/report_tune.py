@@ -14,6 +14,7 @@ from nncli.show.labels import metric_label, verdict
 from nncli.show.report import JSON_FORMAT_VERSION, finite
 
 if TYPE_CHECKING:
+    from nncli.assess.stats import PairedTest
     from nncli.assess.tune import ModelTuning, Scored, TrialRow, Tuning
 
 #: the trials table shows the best this many, the first trial, and the running ones
@@ -53,8 +54,12 @@ def best_toml(tuning: Tuning) -> str:
             continue
         values = m.fixed | m.best_values
         score = f"{m.best.value:.4f}" if m.best.value is not None else "-"
-        lines += ["", f"# {m.model}: trial {m.best.number}, {score}"
-                  + (" (the settings as given)" if m.best.default else ""),
+        given = ""
+        if m.best.default:
+            given = " (the settings as given" + (
+                f"; trial {m.passed_over.number} was not significantly better)"
+                if m.passed_over else ")")  # fmt: skip
+        lines += ["", f"# {m.model}: trial {m.best.number}, {score}{given}",
                   f"[{MODELS[m.model].config}]"]  # fmt: skip
         lines += [f"{k} = {_toml(v)}" for k, v in values.items()]
     return "\n".join(lines) + "\n"
@@ -102,7 +107,7 @@ def _scores_table(m: ModelTuning, metric: str) -> Table:
     mean = m.ensemble.label if m.ensemble else ""
     same = m.best is not None and m.best.default  # the first trial was the best
     rows: list[tuple[str, Scored | None]] = [
-        (f"{'best: as given' if same else 'tuned'} ({m.tuned.label})" if m.tuned else "", m.tuned),
+        (f"{_kept_words(m) if same else 'tuned'} ({m.tuned.label})" if m.tuned else "", m.tuned),
         (f"as given ({m.default.label})" if m.default else "", None if same else m.default),
         (mean, m.ensemble),
     ]
@@ -110,6 +115,10 @@ def _scores_table(m: ModelTuning, metric: str) -> Table:
         if s is not None:
             table.add_row(label, f"{s.valid:.4f}", f"{s.test[metric]:.4f}", f"{s.fit_seconds:.1f}")
     return table
+
+
+def _kept_words(m: ModelTuning) -> str:
+    return "kept: as given" if m.passed_over is not None else "best: as given"
 
 
 def _model_parts(m: ModelTuning, tuning: Tuning) -> list[Any]:
@@ -129,11 +138,27 @@ def _model_parts(m: ModelTuning, tuning: Tuning) -> list[Any]:
         parts.append(Text(f"  … {hidden} more trials (--json lists every one)", style="dim"))
     if m.tuned is not None:
         parts.append(_scores_table(m, tuning.metric))
-    if m.paired is not None:
-        parts.append(Text("  " + verdict(m.paired, "tuned", "as given")))
-    elif m.best is not None and m.best.default:
-        parts.append(Text("  the settings as given scored best: the search found nothing better"))
+    parts += _verdicts(m)
     return parts
+
+
+def _verdicts(m: ModelTuning) -> list[Text]:
+    """Why the result is what it is: the best trial against the settings as given on the
+    search rows (what keeps it), then on the test rows."""
+    out = []
+    best = m.passed_over or m.best
+    if m.search_test is not None and best is not None:
+        words = verdict(m.search_test, f"trial {best.number}", "as given")
+        if m.passed_over is not None:
+            out.append(Text(f"  search rows, out of fold: {words} — the settings as given "
+                            "are kept", style="yellow"))  # fmt: skip
+        else:
+            out.append(Text(f"  search rows, out of fold: {words}"))
+    if m.paired is not None:
+        out.append(Text("  test rows: " + verdict(m.paired, "tuned", "as given")))
+    elif m.best is not None and m.best.default and m.passed_over is None:
+        out.append(Text("  the settings as given scored best: the search found nothing better"))
+    return out
 
 
 def tune_renderable(tuning: Tuning) -> Group:
@@ -173,14 +198,17 @@ def _trial_json(t: TrialRow) -> dict[str, Any]:
 def _model_json(m: ModelTuning) -> dict[str, Any]:
     from nncli.show.labels import format_p
 
-    paired = None
-    if m.paired is not None:
-        t = m.paired
-        paired = {"metric": t.metric, "difference": t.difference, "low": finite(t.low),
-                  "high": finite(t.high), "p_value": finite(t.p_value), "method": t.method,
-                  "significant": t.significant, "few_rows": t.few_rows or None,
-                  "p": format_p(t.p_value, t.floor),
-                  "verdict": verdict(t, "tuned", "as given")}  # fmt: skip
+    def tested(t: PairedTest | None, a: str) -> dict[str, Any] | None:
+        if t is None:
+            return None
+        return {"metric": t.metric, "difference": t.difference, "low": finite(t.low),
+                "high": finite(t.high), "p_value": finite(t.p_value), "method": t.method,
+                "significant": t.significant, "few_rows": t.few_rows or None,
+                "p": format_p(t.p_value, t.floor),
+                "verdict": verdict(t, a, "as given")}  # fmt: skip
+
+    best_trial = m.passed_over or m.best
+    search = tested(m.search_test, f"trial {best_trial.number}" if best_trial else "")
     listed = {k: list(v) if isinstance(v, tuple) else v for k, v in m.best_values.items()}
     return {
         "model": m.model, "study": m.study, "search_space": m.space, "fixed": m.fixed,
@@ -188,7 +216,9 @@ def _model_json(m: ModelTuning) -> dict[str, Any]:
         "trials": [_trial_json(t) for t in m.trials], "ran_here": m.ran_here,
         "best_trial": m.best.number if m.best else None, "best_settings": listed,
         "tuned": _scored_json(m.tuned), "as_given": _scored_json(m.default),
-        "ensemble": _scored_json(m.ensemble), "paired": paired,
+        "ensemble": _scored_json(m.ensemble), "paired": tested(m.paired, "tuned"),
+        "search_test": search,
+        "passed_over": m.passed_over.number if m.passed_over else None,
         "interrupted": m.interrupted, "note": m.note or None,
     }  # fmt: skip
 
