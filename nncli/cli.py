@@ -626,7 +626,7 @@ def _metric_option(text: str) -> Callable[[F], F]:
     help="What time left after the MLPs buys, in order, while another run fits: the best "
     "MLP again with the other scaling (scaler) or another seed (seed), then the portfolio's "
     "configs of the models compared (portfolio: three settings chosen offline on 11 public "
-    "sets, off by default: at 60 s it rarely has room and moved no ★); '' for none.",
+    "sets; off by default, as it moved no ★ beyond noise on 16 sets); '' for none.",
 )
 @_metric_option("Metric that ranks the models.")
 @click.option(
