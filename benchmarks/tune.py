@@ -46,7 +46,7 @@ def run_nncli(name: str, model: str, budget: float, bag: int | None = None) -> d
     from nncli.config import RunConfig, Settings
 
     started = time.perf_counter()
-    options = TuneOptions(models=(model,), time_budget=budget, bootstrap=0)
+    options = TuneOptions(models=(model,), time_budget=budget)  # the CLI's 1,000 resamples
     settings = Settings(run=RunConfig(bag=bag)) if bag else None
 
     def done(model: str, row: object, best: float | None) -> None:  # the trials, on stderr
@@ -63,6 +63,11 @@ def run_nncli(name: str, model: str, budget: float, bag: int | None = None) -> d
         "auc": m.tuned.test["auc"] if m.tuned else None,
         "default_auc": m.default.test["auc"] if m.default else None,
         "valid_auc": m.tuned.valid if m.tuned else None, "bag": m.bag,
+        # the best trial against the first out of fold: what keeps it (since the guard)
+        "best_trial_valid": (m.passed_over or m.best).value if m.best else None,
+        "search_diff": m.search_test.difference if m.search_test else None,
+        "search_p": m.search_test.p_value if m.search_test else None,
+        "passed_over": m.passed_over.number if m.passed_over else None,
         "load": os.getloadavg()[0],
     }  # fmt: skip
 
