@@ -64,7 +64,7 @@ def run_nncli(name: str, model: str, budget: float, bag: int | None = None) -> d
         "default_auc": m.default.test["auc"] if m.default else None,
         "valid_auc": m.tuned.valid if m.tuned else None, "bag": m.bag,
         # the best trial against the first out of fold: what keeps it (since the guard)
-        "best_trial_valid": (m.passed_over or m.best).value if m.best else None,
+        "best_trial_valid": m.best_searched.value if m.best_searched else None,
         "search_diff": m.search_test.difference if m.search_test else None,
         "search_p": m.search_test.p_value if m.search_test else None,
         "passed_over": m.passed_over.number if m.passed_over else None,

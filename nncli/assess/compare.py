@@ -32,6 +32,7 @@ from nncli.assess.crossfit import (
 from nncli.assess.ensemble import blend, greedy_weights
 from nncli.assess.evaluate import HIGHER_IS_BETTER, metrics
 from nncli.assess.plan import (
+    EXTRA_RUNS,
     Budget,
     CompareOptions,
     Entry,
@@ -327,7 +328,7 @@ def _extra_kinds(ctx: _Context) -> tuple[str, ...]:
     """The extra runs asked for; cross-fitted, the default's extra seeds are left out
     (with the portfolio or without): the folds already average several fits."""
     runs = ctx.options.extra_runs
-    if ctx.splits[0].bagged and tuple(k for k in runs if k != "portfolio") == ("scaler", "seed"):
+    if ctx.splits[0].bagged and tuple(k for k in runs if k != "portfolio") == EXTRA_RUNS:
         return tuple(kind for kind in runs if kind != "seed")
     return runs
 

@@ -140,6 +140,11 @@ class ModelTuning:
     interrupted: bool = False
     note: str = ""
 
+    @property
+    def best_searched(self) -> TrialRow | None:
+        """The trial that scored best on the search rows, kept or passed over."""
+        return self.passed_over or self.best
+
 
 @dataclass
 class Tuning:

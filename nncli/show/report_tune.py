@@ -146,7 +146,7 @@ def _verdicts(m: ModelTuning) -> list[Text]:
     """Why the result is what it is: the best trial against the settings as given on the
     search rows (what keeps it), then on the test rows."""
     out = []
-    best = m.passed_over or m.best
+    best = m.best_searched
     if m.search_test is not None and best is not None:
         words = verdict(m.search_test, f"trial {best.number}", "as given")
         if m.passed_over is not None:
@@ -207,8 +207,8 @@ def _model_json(m: ModelTuning) -> dict[str, Any]:
                 "p": format_p(t.p_value, t.floor),
                 "verdict": verdict(t, a, "as given")}  # fmt: skip
 
-    best_trial = m.passed_over or m.best
-    search = tested(m.search_test, f"trial {best_trial.number}" if best_trial else "")
+    best = m.best_searched
+    search = tested(m.search_test, f"trial {best.number}" if best else "")
     listed = {k: list(v) if isinstance(v, tuple) else v for k, v in m.best_values.items()}
     return {
         "model": m.model, "study": m.study, "search_space": m.space, "fixed": m.fixed,
