@@ -68,6 +68,10 @@ def run_nncli(name: str, model: str, budget: float, bag: int | None = None) -> d
         "search_diff": m.search_test.difference if m.search_test else None,
         "search_p": m.search_test.p_value if m.search_test else None,
         "passed_over": m.passed_over.number if m.passed_over else None,
+        # ... tested as the best of the finished trials (Hansen's SPA, since it decides too)
+        "best_of_p": m.best_of.p_value if m.best_of else None,
+        "chosen_among": m.chosen_among,
+        "best_of_compared": m.best_of.candidates if m.best_of else None,
         "load": os.getloadavg()[0],
     }  # fmt: skip
 

@@ -23,6 +23,7 @@ from tests.conftest import ROOT, SAMPLE
 
 optuna = pytest.importorskip("optuna")
 
+from nncli.assess import stats  # noqa: E402
 from nncli.assess import tune as tuning  # noqa: E402
 from nncli.assess.tune import TuneOptions  # noqa: E402
 
@@ -205,6 +206,40 @@ def test_the_search_rows_test_matches_an_independent_delong():
     assert tuning.clearly_better(test) == (diff > 0 and test.p_value < 0.05)
 
 
+def test_a_best_trial_better_alone_but_not_as_the_best_of_twenty_is_passed_over():
+    """What the search rows' test of the best alone misses: twenty trials no better than
+    the first, whose best beats it out of fold at p = 0.02 (DeLong) tested alone, by no more
+    than the best of twenty gives by luck (Hansen's SPA): the settings as given stay."""
+    from types import SimpleNamespace
+
+    ctx = _context()
+    rest = ctx.split.rest
+    rng = np.random.default_rng(2)
+    signal = np.where(ctx.y[rest] == 1, 0.8, -0.8) + rng.normal(size=len(rest))
+
+    def oof():
+        p = 1 / (1 + np.exp(-(signal + rng.normal(scale=0.8, size=len(rest)))))
+        return np.column_stack([1 - p, p])
+
+    fits = {n: oof() for n in range(21)}  # trial 0: the settings as given
+    scored = {n: tuning.Scored(f"logreg#{n}", ctx.score(o), None, oof=o) for n, o in fits.items()}
+    trials = [SimpleNamespace(number=n, user_attrs={"default": n == 0}) for n in fits]
+    objective = SimpleNamespace(scored=lambda t: scored[t.number],
+                                pool={n: (s.valid, s.oof.astype(np.float32))
+                                      for n, s in scored.items() if n})  # fmt: skip
+    rows = [tuning.TrialRow(n, "complete", s.valid, {}, 0.1, n == 0) for n, s in scored.items()]
+    result = tuning.ModelTuning("logreg", "s", {}, rows)
+    best = max(trials[1:], key=lambda t: scored[t.number].valid)
+    kept = tuning._kept(result, best, trials[0], trials, objective, ctx)
+    assert result.search_test.significant and 0 < result.search_test.p_value < 0.03
+    assert (result.chosen_among, result.best_of.candidates) == (20, 20)
+    assert not result.best_of.significant and result.best_of.p_value > 0.1
+    assert kept is trials[0] and result.passed_over.number == best.number
+    alone = stats.best_of_test("auc", ctx.y[rest], ctx.w[rest], fits[0], [fits[best.number]],
+                               0, 0)  # fmt: skip
+    assert alone.p_value == pytest.approx(result.search_test.p_value / 2, abs=0.01)
+
+
 def test_only_a_clearly_better_best_trial_is_kept():
     from nncli.assess.stats import PairedTest
 
@@ -238,8 +273,15 @@ def test_a_best_trial_not_significantly_better_leaves_the_settings_as_given(invo
     assert search["verdict"].startswith(f"trial {passed} vs as given: ")
     assert m["tuned"]["label"] == "logreg#0" and m["tuned"] == m["as_given"]
     assert m["paired"] is None
+    among = sum(1 for t in m["trials"] if t["state"] == "complete") - 1
+    best_of = m["best_of"]
+    assert (best_of["trials"], best_of["compared"]) == (among, among)
+    assert best_of["method"] == "Hansen's SPA, normal" and not best_of["significant"]
+    assert best_of["p_value"] > search["p_value"] / 2  # the one-sided p, raised by the choice
     text = invoke(["tune", str(PHYSICS), "-m", "logreg", "--trials", "6", "--bootstrap", "200"])
-    assert "no significant difference — the settings as given are kept" in text.stdout
+    assert (f"no significant difference; as the best of {among} trials: {best_of['p']} "
+            "(Hansen's SPA, normal), not significant: luck could give it — the settings as "
+            "given are kept") in " ".join(text.stdout.split())  # fmt: skip
     assert (
         f"trial 0, {values[0]:.4f} (the settings as given; trial {passed} was not "
         "significantly better)" in text.stdout

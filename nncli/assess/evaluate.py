@@ -50,7 +50,8 @@ def binary_auc(positive: np.ndarray, score: np.ndarray, w: np.ndarray | None = N
     return float(_auc_rows(positive, score, w[None, :])[0])
 
 
-def _auc(y: np.ndarray, proba: np.ndarray, W: np.ndarray) -> np.ndarray:
+def auc_rows(y: np.ndarray, proba: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """ROC AUC (macro one-vs-rest for several classes) for each row of weights ``W``."""
     k = proba.shape[1]
     if k == 2:
         return _auc_rows(y == 1, proba[:, 1], W)
@@ -88,7 +89,7 @@ def batch_metrics(y: np.ndarray, proba: np.ndarray, W: np.ndarray) -> dict[str, 
     p_true = np.clip(proba[np.arange(len(y)), y], 1e-15, 1.0)
     brier_rows = (proba[:, 1] - y) ** 2 if k == 2 else ((proba - onehot) ** 2).sum(axis=1)
     return {
-        "auc": _auc(y, proba, W),
+        "auc": auc_rows(y, proba, W),
         "accuracy": W @ correct / total,
         "balanced_accuracy": (recall * present).sum(axis=1) / n_present,
         "log_loss": W @ -np.log(p_true) / total,

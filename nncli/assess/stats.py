@@ -5,6 +5,8 @@
 - Paired comparison of two models on the same rows: paired bootstrap of the metric
   difference (any metric), DeLong's test for binary ROC AUC, McNemar's exact test
   for accuracy.
+- The best of several candidates against a reference, tested as the best of them
+  (Hansen's test for superior predictive ability; tune's guard against a lucky trial).
 - The overtraining check: a two-sample Kolmogorov–Smirnov test of the classifier
   outputs on training vs test rows.
 - Physics figures of merit: signal efficiency at fixed background efficiency, and
@@ -13,16 +15,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from nncli.assess.evaluate import batch_metrics, macro_auc_over, metrics
+from nncli.assess.evaluate import HIGHER_IS_BETTER, auc_rows, batch_metrics, macro_auc_over, metrics
 
 ALPHA = 0.05  # significance level for verdicts and 95% intervals
 FEW_ROWS = 5  # a class with fewer test rows than this cannot carry a verdict
 CHUNK = 100  # bootstrap resamples scored at once (bounds memory)
+#: normal draws of the best-of test under DeLong's covariance (its p-value's floor)
+BEST_OF_DRAWS = 20_000
+#: the best-of test's bootstrap scores every resample of this many best candidates at most
+BOOTSTRAP_CANDIDATES = 4
 
 
 def selection_metrics(y: np.ndarray, proba: np.ndarray, w: np.ndarray) -> dict[str, float]:
@@ -154,30 +160,165 @@ def without_few_rows(
     return f"not significant without class {words}"
 
 
+def _placements(pos: np.ndarray, scores: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """DeLong's structural components of each score's AUC: for every positive row the
+    share of negatives below it (ties half), for every negative the share of positives
+    above it; shapes (len(scores), positives) and (len(scores), negatives)."""
+    from scipy.stats import rankdata
+
+    m, n = int(pos.sum()), int((~pos).sum())
+    v10, v01 = [], []
+    for score in scores:
+        ranks = rankdata(score)
+        v10.append((ranks[pos] - rankdata(score[pos])) / n)
+        v01.append(1.0 - (ranks[~pos] - rankdata(score[~pos])) / m)
+    return np.vstack(v10), np.vstack(v01)
+
+
+def _auc_covariance(
+    positive: np.ndarray, scores: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The AUCs of ``scores`` and DeLong's estimate of their covariance matrix."""
+    pos = positive.astype(bool)
+    v10, v01 = _placements(pos, scores)
+    return v10.mean(axis=1), np.cov(v10) / v10.shape[1] + np.cov(v01) / v01.shape[1]
+
+
 def delong(
     positive: np.ndarray, score_a: np.ndarray, score_b: np.ndarray
 ) -> tuple[float, float, float]:
     """DeLong's test for two correlated ROC AUCs: (AUC_a − AUC_b, its standard error,
     two-sided p-value)."""
-    from scipy.stats import norm, rankdata
+    from scipy.stats import norm
 
-    pos = positive.astype(bool)
-    m, n = int(pos.sum()), int((~pos).sum())
-    v10, v01 = [], []
-    for score in (score_a, score_b):
-        ranks = rankdata(score)
-        ranks_pos = rankdata(score[pos])
-        ranks_neg = rankdata(score[~pos])
-        v10.append((ranks[pos] - ranks_pos) / n)
-        v01.append(1.0 - (ranks[~pos] - ranks_neg) / m)
-    aucs = [float(v.mean()) for v in v10]
-    s = np.cov(np.vstack(v10)) / m + np.cov(np.vstack(v01)) / n
+    aucs, s = _auc_covariance(positive, [score_a, score_b])
     var = s[0, 0] + s[1, 1] - 2 * s[0, 1]
-    diff = aucs[0] - aucs[1]
+    diff = float(aucs[0] - aucs[1])
     if var <= 1e-18:
         return diff, 0.0, 1.0 if abs(diff) < 1e-12 else 0.0
     se = float(np.sqrt(var))
     return diff, se, float(2 * norm.sf(abs(diff) / se))
+
+
+@dataclass
+class BestOf:
+    """The best of several candidates minus a reference, tested as the best of them."""
+
+    p_value: float
+    candidates: int  # the candidates whose predictions entered the test
+    method: str
+    floor: float = 0.0  # the smallest p-value the method can resolve
+
+    @property
+    def significant(self) -> bool:
+        return bool(self.p_value < ALPHA)
+
+
+def best_of_test(
+    metric: str, y: np.ndarray, w: np.ndarray, reference: np.ndarray,
+    candidates: list[np.ndarray], n_boot: int, seed: int,
+) -> BestOf:  # fmt: skip
+    """Whether the best of ``candidates`` (probabilities on the rows ``y``) beats
+    ``reference`` by more than the best of that many would by luck: Hansen's (2005) test
+    for superior predictive ability. The null distribution of the best margin comes from
+    the candidates' joint deviations, each recentred at zero unless its own margin is
+    clearly negative (then at that margin: a clearly worse candidate cannot be the one that
+    wins by luck). The deviations are normal draws with the covariance of the metrics'
+    influence values (DeLong's for an unweighted AUC, also macro; a weighted mean for log
+    loss, accuracy and Brier), else the paired bootstrap of the same resamples (the best
+    BOOTSTRAP_CANDIDATES candidates only: it scores every resample of every candidate). The
+    metric is the one choices rest on (:func:`selection_metrics`)."""
+    probas = [reference, *candidates]
+    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+    influence = [_influence(metric, y, w, p) for p in probas]
+    if all(i is not None for i in influence):
+        values = np.array([i[0] for i in influence])  # type: ignore[index]
+        psi = np.vstack([i[1] for i in influence])  # type: ignore[index]
+        margins, psi_margins = sign * (values[1:] - values[0]), sign * (psi[1:] - psi[0])
+        rng = np.random.default_rng(seed)
+        deviations = rng.multivariate_normal(np.zeros(len(candidates)), psi_margins @ psi_margins.T,
+                                             size=BEST_OF_DRAWS, method="eigh")  # fmt: skip
+        p = _superior(margins, deviations, len(y))
+        return BestOf(p, len(candidates), "Hansen's SPA, normal", 1 / BEST_OF_DRAWS)
+    if n_boot <= 0:
+        return BestOf(float("nan"), len(candidates), "none (--bootstrap 0)")
+    score = _selection_metric_rows(metric, y, reference.shape[1])
+    full = np.array([score(p, w[None, :])[0] for p in probas])
+    ranked = np.argsort(-sign * full[1:])[:BOOTSTRAP_CANDIDATES]  # the best few
+    probas, full = [reference] + [candidates[j] for j in ranked], full[np.r_[0, ranked + 1]]
+    margins, draws = sign * (full[1:] - full[0]), []
+    for W in bootstrap_weights(y, w, n_boot, seed):
+        resampled = np.vstack([score(p, W) for p in probas])  # (1 + candidates, B)
+        draws.append((sign * (resampled[1:] - resampled[0])).T - margins)
+    p = _superior(margins, np.vstack(draws), len(y))
+    return BestOf(p, len(ranked), "Hansen's SPA, paired bootstrap", 1 / n_boot)
+
+
+def _influence(
+    metric: str, y: np.ndarray, w: np.ndarray, proba: np.ndarray
+) -> tuple[float, np.ndarray] | None:
+    """The metric as choices score it and each row's influence on it (the first-order
+    term: the metric's error is their sum), where that is a closed form: an unweighted
+    (macro) AUC from DeLong's placements, or a weighted mean of per-row losses."""
+    k = proba.shape[1]
+    if metric == "auc":
+        if not bool(np.all(w == 1)):
+            return None
+        values, parts = [], []
+        for c in _auc_classes(y, k):
+            pos = y == c
+            (v10,), (v01,) = _placements(pos, [proba[:, c]])
+            auc, psi = float(v10.mean()), np.empty(len(y))
+            psi[pos], psi[~pos] = (v10 - auc) / pos.sum(), (v01 - auc) / (~pos).sum()
+            values.append(auc)
+            parts.append(psi)
+        return float(np.mean(values)), np.mean(parts, axis=0)
+    onehot = np.eye(k)[y]
+    per_row = {
+        "log_loss": lambda: -np.log(np.clip(proba[np.arange(len(y)), y], 1e-15, 1.0)),
+        "accuracy": lambda: (proba.argmax(axis=1) == y).astype(np.float64),
+        "brier": lambda: ((proba - onehot) ** 2).sum(axis=1) / (2 if k == 2 else 1),
+    }.get(metric)
+    if per_row is None:
+        return None
+    rows, total = per_row(), w.sum()
+    value = float(w @ rows / total)
+    return value, w * (rows - value) / total
+
+
+def _auc_classes(y: np.ndarray, k: int) -> list[int]:
+    """The classes whose one-vs-rest AUCs the chosen-on AUC averages."""
+    counts = np.bincount(y, minlength=k)
+    if k == 2:
+        return [1]
+    kept = [c for c, n in enumerate(counts) if n >= FEW_ROWS]
+    if 2 <= len(kept) < k:
+        return kept
+    return [c for c, n in enumerate(counts) if 0 < n < len(y)]
+
+
+def _superior(margins: np.ndarray, deviations: np.ndarray, n_rows: int) -> float:
+    """Hansen's consistent SPA p-value: the share of draws in which the best recentred
+    candidate's margin reaches the best observed one (``deviations``: draws × candidates,
+    each candidate's draws minus its margin)."""
+    deviations = deviations[np.isfinite(deviations).all(axis=1)]
+    if not len(deviations) or not np.isfinite(margins).all():
+        return float("nan")
+    spread = deviations.std(axis=0)
+    threshold = np.sqrt(2 * np.log(np.log(max(n_rows, 16))))
+    centre = np.where(margins < -threshold * spread, margins, 0.0)  # clearly worse
+    best = (deviations + centre).max(axis=1)
+    return float(max(np.mean(best >= margins.max()), 1 / len(deviations)))
+
+
+def _selection_metric_rows(metric: str, y: np.ndarray, k: int) -> Callable[..., np.ndarray]:
+    """``metric`` for each row of weights, as :func:`selection_metrics` scores it."""
+    if metric == "auc":
+        classes = _auc_classes(y, k)
+        if k == 2:
+            return lambda proba, W: auc_rows(y, proba, W)
+        return lambda proba, W: macro_auc_over(y, proba, W, classes)
+    return lambda proba, W: batch_metrics(y, proba, W)[metric]
 
 
 def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> float:

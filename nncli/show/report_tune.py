@@ -148,7 +148,7 @@ def _verdicts(m: ModelTuning) -> list[Text]:
     out = []
     best = m.best_searched
     if m.search_test is not None and best is not None:
-        words = verdict(m.search_test, f"trial {best.number}", "as given")
+        words = verdict(m.search_test, f"trial {best.number}", "as given") + _best_of_words(m)
         if m.passed_over is not None:
             out.append(Text(f"  search rows, out of fold: {words} — the settings as given "
                             "are kept", style="yellow"))  # fmt: skip
@@ -159,6 +159,32 @@ def _verdicts(m: ModelTuning) -> list[Text]:
     elif m.best is not None and m.best.default and m.passed_over is None:
         out.append(Text("  the settings as given scored best: the search found nothing better"))
     return out
+
+
+def _best_of_words(m: ModelTuning) -> str:
+    """The best trial tested as the best of the finished trials, in words."""
+    from nncli.show.labels import format_p
+
+    b = m.best_of
+    if b is None:
+        return ""
+    compared = "" if b.candidates >= m.chosen_among else f", {b.candidates} compared"
+    if not math.isfinite(b.p_value):
+        return f"; as the best of {m.chosen_among} trials: not tested ({b.method})"
+    words = "significant" if b.significant else "not significant: luck could give it"
+    return (f"; as the best of {m.chosen_among} trials{compared}: "
+            f"{format_p(b.p_value, b.floor)} ({b.method}), {words}")  # fmt: skip
+
+
+def _best_of_json(m: ModelTuning) -> dict[str, Any] | None:
+    from nncli.show.labels import format_p
+
+    b = m.best_of
+    if b is None:
+        return None
+    return {"p_value": finite(b.p_value), "p": format_p(b.p_value, b.floor), "method": b.method,
+            "trials": m.chosen_among, "compared": b.candidates,
+            "significant": b.significant}  # fmt: skip
 
 
 def tune_renderable(tuning: Tuning) -> Group:
@@ -217,7 +243,7 @@ def _model_json(m: ModelTuning) -> dict[str, Any]:
         "best_trial": m.best.number if m.best else None, "best_settings": listed,
         "tuned": _scored_json(m.tuned), "as_given": _scored_json(m.default),
         "ensemble": _scored_json(m.ensemble), "paired": tested(m.paired, "tuned"),
-        "search_test": search,
+        "search_test": search, "best_of": _best_of_json(m),
         "passed_over": m.passed_over.number if m.passed_over else None,
         "interrupted": m.interrupted, "note": m.note or None,
     }  # fmt: skip
