@@ -72,6 +72,7 @@ def run_nncli(name: str, model: str, budget: float, bag: int | None = None) -> d
         "best_of_p": m.best_of.p_value if m.best_of else None,
         "chosen_among": m.chosen_among,
         "best_of_compared": m.best_of.candidates if m.best_of else None,
+        "test_p": m.paired.p_value if m.paired else None,  # tuned vs as given, test rows
         "load": os.getloadavg()[0],
     }  # fmt: skip
 

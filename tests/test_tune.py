@@ -240,6 +240,23 @@ def test_a_best_trial_better_alone_but_not_as_the_best_of_twenty_is_passed_over(
     assert alone.p_value == pytest.approx(result.search_test.p_value / 2, abs=0.01)
 
 
+def test_the_best_of_test_holds_as_many_trials_as_its_memory_allows(monkeypatch):
+    """The out-of-fold probabilities kept for the best-of test are bounded (BEST_OF_BYTES,
+    at least BEST_OF_MIN trials): with room for three, three of the best enter it, and the
+    output says how many of the finished trials were compared."""
+    from nncli.config import LinearConfig
+    from nncli.show.report_tune import _best_of_words
+
+    monkeypatch.setattr(tuning, "BEST_OF_BYTES", 1)
+    monkeypatch.setattr(tuning, "BEST_OF_MIN", 3)
+    settings = Settings(linear=LinearConfig().with_defaults(C=1e-4))  # beaten: not the best
+    found = nncli.tune(PHYSICS, settings=settings, options=_options(trials=9))
+    m = found.models[0]
+    among = sum(t.state == "complete" for t in m.trials) - 1
+    assert among > 3 and m.chosen_among == among and m.best_of.candidates == 3
+    assert f"as the best of {among} trials, 3 compared: " in _best_of_words(m)
+
+
 def test_only_a_clearly_better_best_trial_is_kept():
     from nncli.assess.stats import PairedTest
 
