@@ -5,6 +5,8 @@ testing the best alone errs far more often); and its recentring of clearly worse
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy.stats import norm, rankdata
@@ -124,3 +126,15 @@ def test_the_normal_draws_use_delongs_covariance():
     margin = pieces[1][0] - pieces[0][0]
     one = stats.best_of_test("auc", y, np.ones(len(y)), ref, [cand], 0, seed=0).p_value
     assert one == pytest.approx(norm.sf(margin / se), abs=0.01)  # one candidate: one-sided
+
+
+def test_a_trial_that_ties_another_changes_nothing():
+    """Two trials with the same predictions (a seeded refit, say): a singular covariance;
+    the best of both is the best of one."""
+    y, ref, cands = _candidates(800, 2, [0.05, 0.0, 0.02], seed=6)
+    w = np.ones(len(y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        once = stats.best_of_test("auc", y, w, ref, cands, 0, seed=0).p_value
+        twice = stats.best_of_test("auc", y, w, ref, [*cands, cands[0].copy()], 0, seed=0).p_value
+    assert 0.01 < once < 0.9 and twice == pytest.approx(once, abs=0.01)

@@ -25,7 +25,7 @@ from nncli.assess.evaluate import HIGHER_IS_BETTER, auc_rows, batch_metrics, mac
 ALPHA = 0.05  # significance level for verdicts and 95% intervals
 FEW_ROWS = 5  # a class with fewer test rows than this cannot carry a verdict
 CHUNK = 100  # bootstrap resamples scored at once (bounds memory)
-#: normal draws of the best-of test under DeLong's covariance (its p-value's floor)
+#: normal draws of the best-of test (its p-value's floor)
 BEST_OF_DRAWS = 20_000
 #: the best-of test's bootstrap scores every resample of this many best candidates at most
 BOOTSTRAP_CANDIDATES = 4
@@ -235,9 +235,10 @@ def best_of_test(
         values = np.array([i[0] for i in influence])  # type: ignore[index]
         psi = np.vstack([i[1] for i in influence])  # type: ignore[index]
         margins, psi_margins = sign * (values[1:] - values[0]), sign * (psi[1:] - psi[0])
-        rng = np.random.default_rng(seed)
-        deviations = rng.multivariate_normal(np.zeros(len(candidates)), psi_margins @ psi_margins.T,
-                                             size=BEST_OF_DRAWS, method="eigh")  # fmt: skip
+        values_, vectors = np.linalg.eigh(psi_margins @ psi_margins.T)  # PSD: trials may tie
+        factor = vectors * np.sqrt(np.clip(values_, 0.0, None))
+        normal = np.random.default_rng(seed).standard_normal((BEST_OF_DRAWS, len(candidates)))
+        deviations = normal @ factor.T
         p = _superior(margins, deviations, len(y))
         return BestOf(p, len(candidates), "Hansen's SPA, normal", 1 / BEST_OF_DRAWS)
     if n_boot <= 0:
