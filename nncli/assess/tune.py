@@ -23,9 +23,8 @@ the best of the finished trials (:func:`nncli.assess.stats.best_of_test`, Hansen
 for superior predictive ability). A best of many trials is partly luck: on spambase the
 best of 36 beat the first by 0.0014 out of fold, p = 0.014 tested alone and 0.06 as the
 best of 36 (an earlier best of 24, kept, was 0.0012 below it on the test rows). Else the
-settings as given are the result. The result and the
-first trial are scored on the test rows once, with a paired test of the difference;
-``ensemble`` N averages the N best.
+settings as given are the result. The result and the first trial are scored on the test
+rows once, with a paired test of the difference; ``ensemble`` N averages the N best.
 """
 
 from __future__ import annotations
@@ -227,23 +226,6 @@ def settings_values(table: SettingsTable, params: dict[str, Any]) -> dict[str, A
     return {name: table.rows[name].coerce(value, table) for name, value in params.items()}
 
 
-def default_params(space: list[Setting], settings: Settings, table_name: str) -> dict[str, Any]:
-    """The first trial's parameters: the settings as they are, put inside each range (the
-    gbt's L1/L2 of 0 sit just above, on the log scale's start); the trial itself is fitted
-    with the settings as they are."""
-    config, params = settings.table(table_name), {}
-    for row in space:
-        value, s = getattr(config, row.name), row.search
-        assert s is not None
-        if s.choices:
-            text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-            if text in s.choices:
-                params[row.name] = text
-        elif value is not None:
-            params[row.name] = min(max(value, s.low), s.high)  # type: ignore[type-var]
-    return params
-
-
 def with_values(settings: Settings, table_name: str, values: dict[str, Any]) -> Settings:
     """``settings`` with ``values`` set in the table ``table_name``."""
     from dataclasses import replace
@@ -324,10 +306,11 @@ def check_identity(study: Any, identity: dict[str, Any], storage: str) -> None:
             )
 
 
-def _enqueue_default(study: Any, params: dict[str, Any]) -> None:
-    """The settings as given are a study's first trial (once, whoever starts it)."""
-    if not any(t.user_attrs.get("default") for t in study.get_trials(deepcopy=False)):
-        study.enqueue_trial(params, user_attrs={"default": True})
+def is_first(trial: Any) -> bool:
+    """Whether a trial runs the settings as given: a study's first, whoever starts it (the
+    storage numbers trials atomically; an enqueued first trial raced: two processes that
+    started together each found none and enqueued one)."""
+    return trial.number == 0 or bool(trial.user_attrs.get("default"))
 
 
 def trial_rows(study: Any, table: SettingsTable) -> list[TrialRow]:
@@ -415,9 +398,11 @@ class _Objective:
 
     def __call__(self, trial: Any) -> float:
         optuna = optuna_module()
-        default = bool(trial.user_attrs.get("default"))
+        default = is_first(trial)
         values = {} if default else suggest(trial, TABLES[self.table_name], self.space)
         trial.set_user_attr("worker", WORKER)
+        if default:
+            trial.set_user_attr("default", True)
         if self.on_trial is not None:
             self.on_trial(self.model, trial.number, values, default)
         started = time.perf_counter()
@@ -501,7 +486,7 @@ class _Objective:
         process ran it; the seed makes it the same fit)."""
         if trial.number in self.kept:
             return self.kept[trial.number]
-        default = bool(trial.user_attrs.get("default"))
+        default = is_first(trial)
         values = {} if default else settings_values(TABLES[self.table_name], trial.params)
         return self.fit(None, values, f"{self.model}#{trial.number}")
 
@@ -612,7 +597,6 @@ def _tune_model(
     study = _study(optuna, opts, model, ctx.settings.run.seed, storage)
     identity = _identity(ctx, model)
     check_identity(study, identity, opts.storage or "memory")
-    _enqueue_default(study, default_params(space, ctx.settings, table_name))
     objective = _Objective(ctx, model, space, max(opts.ensemble, 1), on_trial)
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     to_go = None if opts.trials is None else opts.trials - len(study.get_trials(states=states))
