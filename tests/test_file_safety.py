@@ -18,6 +18,10 @@ from tests.conftest import ROOT, SAMPLE, finish, interruptible
 
 PHYSICS = SAMPLE / "physics.csv"
 LONG_MLP = ["-m", "mlp", "--hidden", "32", "--epochs", "100000", "--patience", "100000"]
+#: seconds from the run's first stderr line (or its lock) to a few finished epochs: torch's
+#: import comes in between (2 s was too short once in CI on a busy machine: no epoch had
+#: finished, so nothing was written and both tests saw a plain "Interrupted.")
+FIRST_EPOCHS = 6
 
 
 def _run(args: list[str], cwd: Path, **kw) -> subprocess.CompletedProcess:
@@ -73,7 +77,7 @@ def test_two_trains_writing_one_model_file(tmp_path):
         f"Error: m.nncli is being written by another nncli process (pid {first.pid})\n"
         "Hint: wait for it to finish, or choose another output path.\n"
     )
-    time.sleep(2)  # a few epochs, so there are best weights to keep
+    time.sleep(FIRST_EPOCHS)  # a few epochs, so there are best weights to keep
     code, err = _interrupt(first)
     assert code == 130, err
     assert nncli.load(tmp_path / "m.nncli").card.model == "mlp"
@@ -87,7 +91,7 @@ def test_a_file_that_appears_meanwhile_is_not_overwritten(tmp_path):
     # before it: a file created then is refused at once, exit 2, as CI once saw)
     assert proc.stderr.readline().startswith("target 'label'")
     (tmp_path / "m.nncli").write_text("someone else's\n")
-    time.sleep(2)
+    time.sleep(FIRST_EPOCHS)
     code, err = _interrupt(proc)
     assert code == 1, err
     assert err.splitlines()[-2:] == [
