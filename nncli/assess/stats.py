@@ -37,9 +37,9 @@ def selection_metrics(y: np.ndarray, proba: np.ndarray, w: np.ndarray) -> dict[s
     fewer than FEW_ROWS rows (a fold model that never saw the class scores it at random,
     and the choice would rest on one or two rows)."""
     out = metrics(y, proba, w)
-    counts = np.bincount(y, minlength=proba.shape[1])
-    kept = [k for k, n in enumerate(counts) if n >= FEW_ROWS]
-    if len(counts) > 2 and 2 <= len(kept) < len(counts):  # a class too rare to choose on
+    k = proba.shape[1]
+    kept = _auc_classes(y, k)
+    if k > 2 and len(kept) < np.count_nonzero(np.bincount(y, minlength=k)):  # a rare class
         out["auc"] = float(macro_auc_over(y, proba, w[None, :], kept)[0])
     return out
 
@@ -288,7 +288,8 @@ def _influence(
 
 
 def _auc_classes(y: np.ndarray, k: int) -> list[int]:
-    """The classes whose one-vs-rest AUCs the chosen-on AUC averages."""
+    """The classes whose one-vs-rest AUCs the chosen-on AUC averages (binary: the
+    second's; else those with FEW_ROWS rows or more, when two or more have them)."""
     counts = np.bincount(y, minlength=k)
     if k == 2:
         return [1]
