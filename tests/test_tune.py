@@ -241,6 +241,24 @@ def test_the_best_of_test_holds_as_many_trials_as_its_memory_allows(monkeypatch)
     assert f"as the best of {among} trials, 3 compared: " in _best_of_words(m)
 
 
+def test_a_trial_another_process_ran_is_refitted_once():
+    """The end asks for the best and first trials several times (the search-rows tests,
+    the test rows, the model file, the ensemble): one that another process ran is fitted
+    here once, with the same out-of-fold predictions each time."""
+    from types import SimpleNamespace
+
+    ctx = _context()
+    objective = tuning._Objective(ctx, "logreg", tuning.search_space("logreg", ctx.settings),
+                                  1, None)  # fmt: skip
+    fits = []
+    fit = objective.fit
+    objective.fit = lambda *a: fits.append(a) or fit(*a)
+    other = SimpleNamespace(number=7, user_attrs={"worker": "elsewhere"}, params={"C": 0.3})
+    first, again = objective.scored(other), objective.scored(other)
+    assert len(fits) == 1 and first is again
+    assert np.isfinite(first.oof).all() and first.valid == pytest.approx(ctx.score(first.oof))
+
+
 def test_only_a_clearly_better_best_trial_is_kept():
     from nncli.assess.stats import PairedTest
 

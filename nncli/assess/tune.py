@@ -482,13 +482,15 @@ class _Objective:
                 del self.pool[n]
 
     def scored(self, trial: Any) -> Scored:
-        """A finished trial's fit: kept by this process, or fitted again (another
+        """A finished trial's fit: kept by this process, or fitted again once (another
         process ran it; the seed makes it the same fit)."""
         if trial.number in self.kept:
             return self.kept[trial.number]
         default = is_first(trial)
         values = {} if default else settings_values(TABLES[self.table_name], trial.params)
-        return self.fit(None, values, f"{self.model}#{trial.number}")
+        refit = self.fit(None, values, f"{self.model}#{trial.number}")
+        self.kept[trial.number] = refit  # the end asks for it again (test, model, ensemble)
+        return refit
 
 
 def _bagged(predictors: list[Any], label: str, k: int, settings: Settings) -> Any:

@@ -10,7 +10,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from nncli.show.labels import metric_label, verdict
+from nncli.show.labels import format_p, metric_label, verdict
 from nncli.show.report import JSON_FORMAT_VERSION, finite
 
 if TYPE_CHECKING:
@@ -163,8 +163,6 @@ def _verdicts(m: ModelTuning) -> list[Text]:
 
 def _best_of_words(m: ModelTuning) -> str:
     """The best trial tested as the best of the finished trials, in words."""
-    from nncli.show.labels import format_p
-
     b = m.best_of
     if b is None:
         return ""
@@ -177,8 +175,6 @@ def _best_of_words(m: ModelTuning) -> str:
 
 
 def _best_of_json(m: ModelTuning) -> dict[str, Any] | None:
-    from nncli.show.labels import format_p
-
     b = m.best_of
     if b is None:
         return None
@@ -222,8 +218,6 @@ def _trial_json(t: TrialRow) -> dict[str, Any]:
 
 
 def _model_json(m: ModelTuning) -> dict[str, Any]:
-    from nncli.show.labels import format_p
-
     def tested(t: PairedTest | None, a: str) -> dict[str, Any] | None:
         if t is None:
             return None
