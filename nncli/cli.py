@@ -808,6 +808,13 @@ def _exit_on_threshold(check: Any) -> None:
     help="The study's name (each model's study is NAME.MODEL) [default: the data file's name].",
 )
 @click.option(
+    "--predictions-dir",
+    metavar="DIR",
+    help="Keep each trial's out-of-fold predictions here, so that every process sharing "
+    "or resuming the study tests its best against all the finished trials [default: "
+    "beside a file --storage, as study.db.oof/; none for a database server].",
+)
+@click.option(
     "--ensemble",
     type=click.IntRange(min=2),
     help="Also average the N best trials, scored on the test rows once; -o then writes this mean.",
@@ -894,7 +901,7 @@ def _tune_options(data: str | None, kw: dict[str, Any]) -> Any:
         models=names, trials=kw["trials"], time_budget=parse_duration(kw["time_budget"]),
         metric=kw["metric"], test_size=kw["test_size"], storage=kw["storage"],
         study=kw["study_name"] or stem, ensemble=kw["ensemble"] or 0,
-        bootstrap=kw["bootstrap"],
+        bootstrap=kw["bootstrap"], predictions_dir=kw["predictions_dir"],
     )  # fmt: skip
 
 

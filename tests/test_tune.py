@@ -208,7 +208,7 @@ def test_a_best_trial_better_alone_but_not_as_the_best_of_twenty_is_passed_over(
     fits = {n: oof() for n in range(21)}  # trial 0: the settings as given
     scored = {n: tuning.Scored(f"logreg#{n}", ctx.score(o), None, oof=o) for n, o in fits.items()}
     trials = [SimpleNamespace(number=n, user_attrs={"default": n == 0}) for n in fits]
-    objective = SimpleNamespace(scored=lambda t: scored[t.number],
+    objective = SimpleNamespace(scored=lambda t: scored[t.number], store=None,
                                 pool={n: (s.valid, s.oof.astype(np.float32))
                                       for n, s in scored.items() if n})  # fmt: skip
     rows = [tuning.TrialRow(n, "complete", s.valid, {}, 0.1, n == 0) for n, s in scored.items()]
@@ -420,6 +420,50 @@ def test_a_study_from_another_file_is_refused(tmp_path):
                    options=_options(trials=1, storage=storage, study="s"))  # fmt: skip
 
 
+def test_a_resumed_study_tests_its_best_against_every_finished_trial(tmp_path):
+    """Each trial's out-of-fold probabilities are kept beside the study (Optuna artifacts
+    in study.db.oof/), so a resumed run's best-of test holds the earlier run's trials too,
+    not only its own; a damaged file is left out, and the output says how many entered."""
+    from nncli.config import LinearConfig
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    settings = Settings(linear=LinearConfig().with_defaults(C=1e-4))  # beaten: a best-of runs
+    options = _options(trials=5, storage=storage, study="r")
+    nncli.tune(PHYSICS, settings=settings, options=options)
+    files = tmp_path / "study.db.oof"
+    assert len(list(files.iterdir())) == 5  # one per finished trial, the first's included
+    again = nncli.tune(PHYSICS, settings=settings, options=replace(options, trials=10))
+    m = again.models[0]
+    complete = [t for t in m.trials if t.state == "complete"]  # the pruner stops some
+    assert m.ran_here == 5 and len(list(files.iterdir())) == len(complete)
+    here = sum(t.number >= 5 for t in complete)
+    assert m.chosen_among == len(complete) - 1 > here
+    assert m.best_of.candidates == m.chosen_among  # not only the trials run here
+    study = optuna.load_study(study_name="r.logreg", storage=storage)
+    worst = min((t for t in study.trials if t.number), key=lambda t: t.value)
+    (artifact,) = optuna.artifacts.get_all_artifact_meta(worst, storage=study._storage)
+    (files / artifact.artifact_id).write_bytes(b"\x93NUMPY cut short")
+    damaged = nncli.tune(PHYSICS, settings=settings, options=replace(options, trials=10))
+    left = damaged.models[0]
+    assert left.ran_here == 0 and left.best_of.candidates == m.chosen_among - 1
+    elsewhere = replace(options, trials=10, predictions_dir=str(tmp_path / "x"))
+    alone = nncli.tune(PHYSICS, settings=settings, options=elsewhere)
+    assert alone.models[0].best_of.candidates == 1  # the best only: no other trial at hand
+
+
+def test_the_trials_files_lie_beside_a_file_storage_or_where_given():
+    from nncli.assess.trial_store import predictions_dir
+
+    assert predictions_dir("sqlite:///runs/study.db", None) == "runs/study.db.oof"
+    assert predictions_dir("sqlite:////abs/s.db?timeout=5", None) == "/abs/s.db.oof"
+    assert predictions_dir("journal:study.log", None) == "study.log.oof"
+    assert predictions_dir("study.journal", None) == "study.journal.oof"
+    assert predictions_dir("sqlite:///:memory:", None) is None
+    assert predictions_dir("postgresql://db/tune", None) is None
+    assert predictions_dir("postgresql://db/tune", "/shared/oof") == "/shared/oof"
+    assert predictions_dir(None, None) is None
+
+
 def test_journal_storage_resumes(tmp_path):
     storage = f"journal:{tmp_path / 'study.log'}"
     nncli.tune(PHYSICS, options=_options(trials=2, storage=storage, study="j"))
@@ -453,6 +497,10 @@ def test_two_processes_share_one_sqlite_study(tmp_path):
     assert len(set(drawn)) == len(drawn)  # no settings tried twice
     reports = [json.loads(out) for out, _ in outs]
     assert sum(r["models"][0]["ran_here"] for r in reports) == len(trials)
+    # each tested its best against the trials of both (their files in shared.db.oof/)
+    tested = [r["models"][0]["best_of"] for r in reports if r["models"][0]["best_of"]]
+    for best_of in tested:
+        assert best_of["compared"] == best_of["trials"]
 
 
 # ------------------------------------------------------------------------- CLI

@@ -42,6 +42,7 @@ import numpy as np
 from nncli.assess import stats
 from nncli.assess.crossfit import Split, auto_bag, make_splits
 from nncli.assess.evaluate import HIGHER_IS_BETTER, metrics
+from nncli.assess.trial_store import TrialStore, predictions_dir
 from nncli.config import TABLES, Setting, Settings, SettingsTable
 from nncli.errors import ConfigError, NncliError
 from nncli.learn.models import MODELS
@@ -85,6 +86,9 @@ class TuneOptions:
     study: str | None = None  # the name; each model's study is NAME.MODEL
     ensemble: int = 0  # also average the N best trials
     bootstrap: int = 1000
+    #: where the trials' out-of-fold probabilities are kept for every process's best-of
+    #: test (None: beside a file storage, see :func:`trial_store.predictions_dir`)
+    predictions_dir: str | None = None
 
     def __post_init__(self) -> None:
         from nncli.assess.plan import METRIC_ALIASES
@@ -385,9 +389,10 @@ class _Objective:
     the best few (and the first trial's) of this process for the end."""
 
     def __init__(self, ctx: _Ctx, model: str, space: list[Setting], keep: int,
-                 on_trial: Callable[..., None] | None) -> None:  # fmt: skip
+                 on_trial: Callable[..., None] | None,
+                 store: TrialStore | None = None) -> None:  # fmt: skip
         self.ctx, self.model, self.space, self.keep = ctx, model, space, keep
-        self.on_trial = on_trial
+        self.on_trial, self.store = on_trial, store
         self.table_name = MODELS[model].config or ""
         self.sign = 1 if HIGHER_IS_BETTER[ctx.options.metric] else -1
         self.kept: dict[int, Scored] = {}
@@ -418,6 +423,8 @@ class _Objective:
         finally:
             trial.set_user_attr("seconds", round(time.perf_counter() - started, 3))
         self._keep(trial.number, scored, default)
+        if self.store is not None and scored.oof is not None and math.isfinite(scored.valid):
+            self.store.put(trial, scored.oof)  # for the other processes' best-of tests
         return scored.valid
 
     def fit(self, trial: Any, values: dict[str, Any], label: str) -> Scored:
@@ -599,7 +606,9 @@ def _tune_model(
     study = _study(optuna, opts, model, ctx.settings.run.seed, storage)
     identity = _identity(ctx, model)
     check_identity(study, identity, opts.storage or "memory")
-    objective = _Objective(ctx, model, space, max(opts.ensemble, 1), on_trial)
+    where = predictions_dir(opts.storage, opts.predictions_dir)
+    store = TrialStore(where, storage) if where and storage is not None else None
+    objective = _Objective(ctx, model, space, max(opts.ensemble, 1), on_trial, store)
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     to_go = None if opts.trials is None else opts.trials - len(study.get_trials(states=states))
     left, interrupted = ctx.left(), False
@@ -710,7 +719,7 @@ def _kept(result: ModelTuning, best: Any, default: Any, complete: list[Any],
     best_fit, default_fit = objective.scored(best), objective.scored(default)
     result.search_test = search_test(best_fit, default_fit, ctx)
     result.chosen_among = sum(1 for t in complete if t.number != default.number)
-    result.best_of = best_of(best.number, best_fit, default_fit, objective, ctx)
+    result.best_of = best_of(best.number, best_fit, default_fit, objective, ctx, complete)
     lucky = math.isfinite(result.best_of.p_value) and not result.best_of.significant
     if clearly_better(result.search_test) and not lucky:
         return best
@@ -719,12 +728,12 @@ def _kept(result: ModelTuning, best: Any, default: Any, complete: list[Any],
 
 
 def best_of(number: int, best: Scored, default: Scored, objective: _Objective,
-            ctx: _Ctx) -> stats.BestOf:  # fmt: skip
+            ctx: _Ctx, complete: list[Any]) -> stats.BestOf:  # fmt: skip
     """The best trial (``number``) minus the first, out of fold on the search rows, tested
-    as the best of the finished trials whose predictions this process holds (its best, as
-    many as BEST_OF_BYTES hold, and the best): a best of many is partly luck."""
+    as the best of the finished trials (``complete``) whose predictions are at hand: a best
+    of many is partly luck."""
     assert best.oof is not None and default.oof is not None
-    oofs = {n: oof for n, (_, oof) in objective.pool.items()} | {number: best.oof}
+    oofs = _best_of_pool(number, best.oof, objective, complete)
     mask = np.isfinite(default.oof).all(axis=1)
     for oof in oofs.values():
         mask &= np.isfinite(oof).all(axis=1)
@@ -732,6 +741,29 @@ def best_of(number: int, best: Scored, default: Scored, objective: _Objective,
     candidates = [np.asarray(oof[mask], dtype=np.float64) for oof in oofs.values()]
     return stats.best_of_test(ctx.options.metric, ctx.y[rows], ctx.w[rows], default.oof[mask],
                               candidates, ctx.options.bootstrap, ctx.settings.run.seed)  # fmt: skip
+
+
+def _best_of_pool(number: int, best_oof: np.ndarray, objective: _Objective,
+                  complete: list[Any]) -> dict[int, np.ndarray]:  # fmt: skip
+    """The out-of-fold probabilities the best-of test compares: the best trial's, and
+    those of the other finished trials, best first, as many as BEST_OF_BYTES hold (at
+    least BEST_OF_MIN): this process's own, and with a TrialStore the other processes'
+    and earlier runs'. Without one, the trials this process ran."""
+    held = {n: oof for n, (_, oof) in objective.pool.items()}
+    if objective.store is None:
+        return held | {number: best_oof}
+    room = max(BEST_OF_MIN, BEST_OF_BYTES // max(best_oof.size * 4, 1))  # float32
+    others = (t for t in complete if not is_first(t))
+    ranked = sorted(others, key=lambda t: -objective.sign * t.value)
+    oofs = {number: best_oof}
+    for t in ranked[:room]:
+        if t.number == number:
+            continue
+        oof = held.get(t.number)
+        oof = objective.store.get(t, best_oof.shape) if oof is None else oof
+        if oof is not None:
+            oofs[t.number] = oof
+    return oofs
 
 
 def _tested(scored: Scored, ctx: _Ctx) -> Scored:
