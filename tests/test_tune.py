@@ -72,6 +72,30 @@ def bad_default():
                       options=_options(models=("gbt",), trials=8, ensemble=3))  # fmt: skip
 
 
+def test_the_second_trial_is_the_portfolios_config():
+    """A new study's second trial is the model's config from compare's portfolio (chosen
+    offline), with the settings as given for the rest of the space: a strong start, as
+    AutoGluon's and FLAML's zero-shot configs are; a setting given keeps its value."""
+    import json
+
+    from nncli.assess.plan import PORTFOLIO
+
+    (variant,) = [c["variant"] for c in json.loads(PORTFOLIO.read_text())["configs"]
+                  if c["model"] == "gbt"]  # fmt: skip
+    wanted = {k: float(v) for k, v in (item.split("=") for item in variant.split(","))}
+    found = nncli.tune(PHYSICS, options=_options(models=("gbt",), trials=3))
+    second = found.models[0].trials[1]
+    assert second.portfolio and not found.models[0].trials[2].portfolio
+    assert {k: second.values[k] for k in wanted} == wanted
+    assert second.values["bagging_fraction"] == GBTConfig().bagging_fraction  # as given
+    assert second.values["lambda_l1"] == 1e-8  # 0, the log range's lowest
+    fixed = Settings(gbt=GBTConfig().replace(num_leaves=15))  # given
+    space = tuning.search_space("gbt", fixed)
+    (start,) = tuning.warm_starts("gbt", space, fixed)
+    assert "num_leaves" not in start and start["learning_rate"] == wanted["learning_rate"]
+    assert tuning.warm_starts("logreg", tuning.search_space("logreg", Settings()), Settings()) == []
+
+
 def test_search_beats_a_bad_default(bad_default):
     m = bad_default.models[0]
     first = m.trials[0]
@@ -474,7 +498,7 @@ def test_journal_storage_resumes(tmp_path):
 
 def test_two_processes_share_one_sqlite_study(tmp_path):
     db = tmp_path / "shared.db"
-    args = [sys.executable, "-m", "nncli.cli", "tune", str(PHYSICS), "-m", "logreg",
+    args = [sys.executable, "-m", "nncli.cli", "tune", str(PHYSICS), "-m", "gbt",
             "--trials", "10", "--storage", f"sqlite:///{db}", "--study", "both", "--json",
             "-q", "--bootstrap", "100"]  # fmt: skip
     env = os.environ | {"PYTHONPATH": str(ROOT)}
@@ -483,7 +507,7 @@ def test_two_processes_share_one_sqlite_study(tmp_path):
     outs = [r.communicate(timeout=300) for r in runs]
     for run, (_out, err) in zip(runs, outs, strict=True):
         assert run.returncode == 0, err
-    study = optuna.load_study(study_name="both.logreg", storage=f"sqlite:///{db}")
+    study = optuna.load_study(study_name="both.gbt", storage=f"sqlite:///{db}")
     trials = study.get_trials()
     finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
     assert 10 <= len(finished) <= 11  # a process mid-trial when the count is reached finishes it
@@ -491,6 +515,7 @@ def test_two_processes_share_one_sqlite_study(tmp_path):
     # the settings as given ran once, as trial 0 (both processes start together: an
     # enqueued first trial was enqueued by each, now and then)
     assert [t.number for t in trials if t.user_attrs.get("default")] == [0]
+    assert len([t for t in trials if t.user_attrs.get("portfolio")]) == 1  # by trial 0's process
     workers = {t.user_attrs["worker"] for t in finished}
     assert len(workers) == 2  # both processes ran trials
     drawn = [tuple(sorted(t.params.items())) for t in finished if not t.user_attrs.get("default")]

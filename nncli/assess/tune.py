@@ -4,7 +4,8 @@ The test rows are held out first (as compare does) and never seen by the search.
 trial fits the model on the rest — cross-fitted on small data (K folds, scored out of
 fold on every row), one validation split on large data — and is scored by the metric
 on those rows. The first trial of a study is the model as set (its defaults and the
-settings given); the others come from Optuna's TPE sampler over the rows of the
+settings given); the second the model's config from compare's portfolio, if it has one
+(:func:`warm_starts`); the others come from Optuna's TPE sampler over the rows of the
 settings table that carry a search space (:class:`nncli.config.Search`) and were not
 given. A median pruner stops a trial that is worse than the median of the finished ones
 at the same point: after each fold when cross-fitted, and for the MLP on its learning
@@ -111,6 +112,7 @@ class TrialRow:
     default: bool = False
     worker: str = ""
     note: str = ""
+    portfolio: bool = False  # the portfolio's config of the model (:func:`warm_starts`)
 
 
 @dataclass
@@ -208,6 +210,43 @@ def search_space(model: str, settings: Settings) -> list[Setting]:
                           "tune gbt, catboost, mlp, logreg or fisher.")  # fmt: skip
     table, given = TABLES[table_name], settings.table(table_name).given
     return [r for r in table if r.search and table.applies(r.name, model) and r.name not in given]
+
+
+def warm_starts(model: str, space: list[Setting], settings: Settings) -> list[dict[str, Any]]:
+    """The portfolio's configs of ``model`` (chosen offline for compare's anytime stage,
+    portfolio.json) as trial parameters: the config's values, and the settings as given
+    for the rest of the space, so that the trial is the config as compare runs it. A
+    value outside its range is moved to the nearest end (the gbt's L1/L2 of 0 to 1e-8); a
+    config with a value that is not one of a setting's choices is left out."""
+    import json
+
+    from nncli.assess.plan import PORTFOLIO
+    from nncli.config import parse_variant
+
+    table_name = MODELS[model].config or ""
+    table, current = TABLES[table_name], settings.table(table_name)
+    starts = []
+    for config in json.loads(PORTFOLIO.read_text())["configs"]:
+        if config["model"] != model:
+            continue
+        values = parse_variant(config["variant"], table, model)
+        params = {r.name: _param(r, values.get(r.name, getattr(current, r.name)), table)
+                  for r in space}  # fmt: skip
+        if params and None not in params.values():
+            starts.append(params)
+    return starts
+
+
+def _param(row: Setting, value: Any, table: SettingsTable) -> Any:
+    """A setting's value as the trial parameter that gives it (None: not in the space)."""
+    s = row.search
+    assert s is not None
+    if s.choices:
+        return next((c for c in s.choices if row.coerce(c, table) == value), None)
+    low, high = s.low, s.high
+    assert low is not None and high is not None
+    clipped = min(max(value, low), high)
+    return int(clipped) if row.type is int else float(clipped)
 
 
 def suggest(trial: Any, table: SettingsTable, space: list[Setting]) -> dict[str, Any]:
@@ -328,7 +367,8 @@ def trial_rows(study: Any, table: SettingsTable) -> list[TrialRow]:
         default = bool(t.user_attrs.get("default"))
         values = {} if default else settings_values(table, t.params)
         rows.append(TrialRow(t.number, state, value, values, seconds, default,
-                             t.user_attrs.get("worker", ""), note))  # fmt: skip
+                             t.user_attrs.get("worker", ""), note,
+                             bool(t.user_attrs.get("portfolio"))))  # fmt: skip
     return rows
 
 
@@ -393,6 +433,8 @@ class _Objective:
                  store: TrialStore | None = None) -> None:  # fmt: skip
         self.ctx, self.model, self.space, self.keep = ctx, model, space, keep
         self.on_trial, self.store = on_trial, store
+        #: the portfolio's configs of the model, the trials after the first
+        self.warm = warm_starts(model, space, ctx.settings) if space else []
         self.table_name = MODELS[model].config or ""
         self.sign = 1 if HIGHER_IS_BETTER[ctx.options.metric] else -1
         self.kept: dict[int, Scored] = {}
@@ -408,6 +450,8 @@ class _Objective:
         trial.set_user_attr("worker", WORKER)
         if default:
             trial.set_user_attr("default", True)
+            for params in self.warm:  # once, by the process that runs the first trial
+                trial.study.enqueue_trial(params, user_attrs={"portfolio": True})
         if self.on_trial is not None:
             self.on_trial(self.model, trial.number, values, default)
         started = time.perf_counter()

@@ -84,6 +84,7 @@ def _trials_table(m: ModelTuning, metric: str, shown: list[TrialRow]) -> Table:
         score = f"{t.value:.4f}" if t.value is not None else t.state
         words = ",".join(f"{k}={setting_text(v)}" for k, v in t.values.items())
         words = "as given" if t.default else words
+        words = f"portfolio:{words}" if t.portfolio else words
         if t.note:
             words += f" ({t.note})"
         seconds = "-" if t.seconds is None else f"{t.seconds:.1f}"
@@ -214,7 +215,7 @@ def _trial_json(t: TrialRow) -> dict[str, Any]:
     value = None if t.value is None or not math.isfinite(t.value) else t.value
     return {"number": t.number, "state": t.state, "value": value, "settings": values,
             "seconds": t.seconds, "as_given": t.default, "worker": t.worker,
-            "note": t.note or None}  # fmt: skip
+            "note": t.note or None, "portfolio": t.portfolio}  # fmt: skip
 
 
 def _model_json(m: ModelTuning) -> dict[str, Any]:
