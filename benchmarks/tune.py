@@ -11,7 +11,8 @@ gbt. Run alone on a quiet machine; each line records the load average.
     python benchmarks/tune.py [--budget 300] [--sets adult,magic,...] [--mlp --mlp-budget 600]
 
 (``--sets "" --mlp --append``: the MLP run alone, added to the file; ``--bag 5
---nncli-only --append``: nncli cross-fitted on every set.)
+--nncli-only --append``: nncli cross-fitted on every set; ``--tuner-only --append``: the
+Optuna tuner again, beside a rerun of nncli on the same machine.)
 
 Writes benchmarks/tune.json (one object per run).
 """
@@ -120,13 +121,16 @@ def main() -> None:
     parser.add_argument("--mlp", action="store_true", help="also tune the MLP on adult")
     parser.add_argument("--bag", type=int, help="nncli's --bag (default: compare's choice)")
     parser.add_argument("--nncli-only", action="store_true", help="not the Optuna tuner")
+    parser.add_argument("--tuner-only", action="store_true", help="the Optuna tuner alone")
     parser.add_argument("--out", default=str(HERE / "tune.json"))
     parser.add_argument("--append", action="store_true", help="add to --out's runs")
     args = parser.parse_args()
     out = Path(args.out)
     rows = json.loads(out.read_text()) if out.exists() and args.append else []
     for name in [s for s in args.sets.split(",") if s]:
-        for tool in ("nncli",) if args.nncli_only else ("nncli", "optuna"):
+        tools = ("nncli",) if args.nncli_only else ("optuna",) if args.tuner_only else (
+            "nncli", "optuna")  # fmt: skip
+        for tool in tools:
             run = run_nncli(name, "gbt", args.budget, args.bag) if tool == "nncli" else (
                 run_lgbm_tuner(name, args.budget))  # fmt: skip
             rows.append(run)
