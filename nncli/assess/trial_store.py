@@ -29,6 +29,16 @@ from nncli.errors import ConfigError
 SUFFIX = ".oof"
 
 
+def journal_file(storage: str) -> str | None:
+    """The file of a journal storage (``journal:FILE``, or a path ending in .log or
+    .journal); None for a database URL."""
+    if storage.startswith("journal:"):
+        return storage[len("journal:") :]
+    if storage.endswith((".log", ".journal")) and "://" not in storage:
+        return storage
+    return None
+
+
 def predictions_dir(storage: str | None, given: str | None) -> str | None:
     """Where the trials' files go: ``given``, else beside a file storage (an SQLite
     database file or a journal file), else nowhere (in memory, or a database server)."""
@@ -36,10 +46,8 @@ def predictions_dir(storage: str | None, given: str | None) -> str | None:
         return given
     if storage is None:
         return None
-    if storage.startswith("journal:"):
-        return storage[len("journal:") :] + SUFFIX
-    if storage.endswith((".log", ".journal")) and "://" not in storage:
-        return storage + SUFFIX
+    if journal_file(storage) is not None:
+        return f"{journal_file(storage)}{SUFFIX}"
     if storage.startswith("sqlite:///"):
         path = storage[len("sqlite:///") :].split("?")[0]
         return path + SUFFIX if path and path != ":memory:" else None

@@ -43,7 +43,7 @@ import numpy as np
 from nncli.assess import stats
 from nncli.assess.crossfit import Split, auto_bag, make_splits
 from nncli.assess.evaluate import HIGHER_IS_BETTER, metrics
-from nncli.assess.trial_store import TrialStore, predictions_dir
+from nncli.assess.trial_store import TrialStore, journal_file, predictions_dir
 from nncli.config import TABLES, Setting, Settings, SettingsTable
 from nncli.errors import ConfigError, NncliError
 from nncli.learn.models import MODELS
@@ -286,9 +286,7 @@ def open_storage(optuna: Any, storage: str | None) -> Any:
     or a path ending in .log or .journal)."""
     if storage is None:
         return None
-    path = storage[len("journal:") :] if storage.startswith("journal:") else None
-    if path is None and storage.endswith((".log", ".journal")) and "://" not in storage:
-        path = storage
+    path = journal_file(storage)
     try:
         if path is not None:
             from optuna.storages import JournalStorage
