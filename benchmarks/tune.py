@@ -41,13 +41,15 @@ def _target(name: str) -> str:
         return next(r["target_column"] for r in csv.DictReader(fh) if r["name"] == name)
 
 
-def run_nncli(name: str, model: str, budget: float, bag: int | None = None) -> dict:
+def run_nncli(
+    name: str, model: str, budget: float, bag: int | None = None, ensemble: int = 0
+) -> dict:
     import nncli
     from nncli.assess.tune import TuneOptions
     from nncli.config import RunConfig, Settings
 
     started = time.perf_counter()
-    options = TuneOptions(models=(model,), time_budget=budget)  # the CLI's 1,000 resamples
+    options = TuneOptions(models=(model,), time_budget=budget, ensemble=ensemble)
     settings = Settings(run=RunConfig(bag=bag)) if bag else None
 
     def done(model: str, row: object, best: float | None) -> None:  # the trials, on stderr
@@ -74,6 +76,8 @@ def run_nncli(name: str, model: str, budget: float, bag: int | None = None) -> d
         "chosen_among": m.chosen_among,
         "best_of_compared": m.best_of.candidates if m.best_of else None,
         "test_p": m.paired.p_value if m.paired else None,  # tuned vs as given, test rows
+        "ensemble": ensemble or None,  # --ensemble N: the mean of the N best trials
+        "ensemble_auc": m.ensemble.test["auc"] if m.ensemble else None,
         "load": os.getloadavg()[0],
     }  # fmt: skip
 
@@ -122,6 +126,7 @@ def main() -> None:
     parser.add_argument("--bag", type=int, help="nncli's --bag (default: compare's choice)")
     parser.add_argument("--nncli-only", action="store_true", help="not the Optuna tuner")
     parser.add_argument("--tuner-only", action="store_true", help="the Optuna tuner alone")
+    parser.add_argument("--ensemble", type=int, default=0, help="nncli's --ensemble N")
     parser.add_argument("--out", default=str(HERE / "tune.json"))
     parser.add_argument("--append", action="store_true", help="add to --out's runs")
     args = parser.parse_args()
@@ -131,8 +136,10 @@ def main() -> None:
         tools = ("nncli",) if args.nncli_only else ("optuna",) if args.tuner_only else (
             "nncli", "optuna")  # fmt: skip
         for tool in tools:
-            run = run_nncli(name, "gbt", args.budget, args.bag) if tool == "nncli" else (
-                run_lgbm_tuner(name, args.budget))  # fmt: skip
+            if tool == "nncli":
+                run = run_nncli(name, "gbt", args.budget, args.bag, args.ensemble)
+            else:
+                run = run_lgbm_tuner(name, args.budget)
             rows.append(run)
             print(json.dumps(rows[-1]), flush=True)  # noqa: T201
             out.write_text(json.dumps(rows, indent=1))
