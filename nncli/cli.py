@@ -909,12 +909,10 @@ def _trial_line(err: Any) -> Callable[..., None]:
     """One stderr line per finished trial: its score, the best so far, its settings."""
 
     def done(model: str, row: Any, best: float | None) -> None:
-        from nncli.show.report_tune import setting_text
+        from nncli.show.report_tune import trial_settings
 
         what = f"{row.value:.4f}" if row.value is not None else (row.note or row.state)
-        settings = "as given" if row.default else ",".join(
-            f"{k}={setting_text(v)}" for k, v in row.values.items())  # fmt: skip
-        settings = f"portfolio: {settings}" if row.portfolio else settings
+        settings = trial_settings(row)
         note = f" ({row.note})" if row.note and row.value is not None else ""
         best_words = f"; best {best:.4f}" if best is not None else ""
         seconds = f" in {row.seconds:.1f} s" if row.seconds is not None else ""

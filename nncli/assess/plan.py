@@ -278,12 +278,17 @@ def extra_plan(seed: int, scaler: str | None, runs: tuple[str, ...]) -> list[dic
     return plan
 
 
+def portfolio_configs() -> list[dict[str, str]]:
+    """The portfolio's configs in order: each a ``model`` and its ``variant`` string."""
+    return list(json.loads(PORTFOLIO.read_text())["configs"])
+
+
 def portfolio_entries(entries: list[Entry]) -> list[Entry]:
     """The portfolio's configs as entries, each on the settings of its model's plain
     entry (the run's preset applied); configs of models not in ``entries`` are left out."""
     plain = {e.model: e for e in entries if e.label == e.model}
     out = []
-    for config in json.loads(PORTFOLIO.read_text())["configs"]:
+    for config in portfolio_configs():
         base = plain.get(config["model"])
         table = MODELS[config["model"]].config
         if base is None or table is None:

@@ -218,15 +218,13 @@ def warm_starts(model: str, space: list[Setting], settings: Settings) -> list[di
     for the rest of the space, so that the trial is the config as compare runs it. A
     value outside its range is moved to the nearest end (the gbt's L1/L2 of 0 to 1e-8); a
     config with a value that is not one of a setting's choices is left out."""
-    import json
-
-    from nncli.assess.plan import PORTFOLIO
+    from nncli.assess.plan import portfolio_configs
     from nncli.config import parse_variant
 
     table_name = MODELS[model].config or ""
     table, current = TABLES[table_name], settings.table(table_name)
     starts = []
-    for config in json.loads(PORTFOLIO.read_text())["configs"]:
+    for config in portfolio_configs():
         if config["model"] != model:
             continue
         values = parse_variant(config["variant"], table, model)
@@ -526,8 +524,7 @@ class _Objective:
         if not default and scored.oof is not None and math.isfinite(scored.valid):
             self.pool[number] = (scored.valid, scored.oof.astype(np.float32))
             pooled = sorted(self.pool, key=lambda n: -self.sign * self.pool[n][0])
-            room = max(BEST_OF_MIN, BEST_OF_BYTES // max(self.pool[number][1].nbytes, 1))
-            for n in pooled[room:]:
+            for n in pooled[_best_of_room(scored.oof) :]:
                 del self.pool[n]
 
     def scored(self, trial: Any) -> Scored:
@@ -794,7 +791,7 @@ def _best_of_pool(number: int, best_oof: np.ndarray, objective: _Objective,
     held = {n: oof for n, (_, oof) in objective.pool.items()}
     if objective.store is None:
         return held | {number: best_oof}
-    room = max(BEST_OF_MIN, BEST_OF_BYTES // max(best_oof.size * 4, 1))  # float32
+    room = _best_of_room(best_oof)
     others = (t for t in complete if not is_first(t))
     ranked = sorted(others, key=lambda t: -objective.sign * t.value)
     oofs = {number: best_oof}
@@ -806,6 +803,11 @@ def _best_of_pool(number: int, best_oof: np.ndarray, objective: _Objective,
         if oof is not None:
             oofs[t.number] = oof
     return oofs
+
+
+def _best_of_room(oof: np.ndarray) -> int:
+    """How many trials' out-of-fold probabilities (float32) the best-of test holds."""
+    return max(BEST_OF_MIN, BEST_OF_BYTES // max(oof.size * 4, 1))
 
 
 def _tested(scored: Scored, ctx: _Ctx) -> Scored:

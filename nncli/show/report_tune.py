@@ -74,6 +74,15 @@ def _shown(m: ModelTuning, sign: int) -> list[TrialRow]:
     ]
 
 
+def trial_settings(t: TrialRow) -> str:
+    """The settings a trial tried, in words: "as given" for the first, the portfolio's
+    config marked so."""
+    if t.default:
+        return "as given"
+    words = ",".join(f"{k}={setting_text(v)}" for k, v in t.values.items())
+    return f"portfolio:{words}" if t.portfolio else words
+
+
 def _trials_table(m: ModelTuning, metric: str, shown: list[TrialRow]) -> Table:
     table = Table(show_edge=False, pad_edge=False, header_style="bold")
     for name, justify in (("trial", "right"), (metric_label(metric), "right"),
@@ -82,9 +91,7 @@ def _trials_table(m: ModelTuning, metric: str, shown: list[TrialRow]) -> Table:
     for t in shown:
         star = " ★" if m.best is not None and t.number == m.best.number else ""
         score = f"{t.value:.4f}" if t.value is not None else t.state
-        words = ",".join(f"{k}={setting_text(v)}" for k, v in t.values.items())
-        words = "as given" if t.default else words
-        words = f"portfolio:{words}" if t.portfolio else words
+        words = trial_settings(t)
         if t.note:
             words += f" ({t.note})"
         seconds = "-" if t.seconds is None else f"{t.seconds:.1f}"
